@@ -1,0 +1,38 @@
+# One command per task. `make course` opens the course; `make test` runs every test.
+# Both create the environment (.venv) first if it is missing or older than pyproject.toml.
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The first Python >= 3.11 on PATH (override with `make PYTHON=/path/to/python3.12 ...`).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+            2>/dev/null && { echo $$p; break; }; done)
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+          --nbval-cell-timeout 120
+
+.PHONY: setup course test lint notebooks exercises clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed; none found on PATH." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with the course and its tools
+
+course: setup  ## open the course in JupyterLab, at lesson 00
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+
+lint: setup  ## ruff over the package, tests, scripts and notebooks
+	$(BIN)/ruff check course_server tests scripts notebooks
+
+test: lint  ## every test: lint, package tests, browser tests, notebooks under nbval
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+notebooks: setup  ## re-execute the lessons and store their outputs (maintainers)
+	$(BIN)/python scripts/execute_notebooks.py notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

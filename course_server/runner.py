@@ -1,0 +1,250 @@
+"""Run the course server in a background thread: for notebooks, tests and scripts alike.
+
+``start()`` binds the listening socket itself, in the caller's thread, so "address already in
+use" is an immediate ``OSError`` rather than a log line in another thread. uvicorn then serves on
+that socket from a thread with its own event loop, which is why this works inside Jupyter, whose
+loop is already running in the main thread. ``start()`` returns once the server has finished
+starting up (its lifespan ran, it accepts connections), or raises within ``timeout``.
+
+Servers are kept by name: starting a name that is running stops the old server first, so running
+a notebook's start cell twice never fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import socket
+import threading
+from collections.abc import Coroutine
+from typing import Any, Self, TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from course_server.app import create_app
+from course_server.settings import Settings
+
+T = TypeVar("T")
+
+_running: dict[str, RunningServer] = {}
+_running_lock = threading.Lock()
+
+
+class SansIOProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's fastest WebSocket implementation, minus a false alarm on denial responses.
+
+    Without this, every refused handshake (a 403 for a foreign Origin, a 401 for a bad token)
+    also logs "ASGI callable returned without completing handshake." at ERROR level
+    (uvicorn PR #3138 fixes it upstream; the wsproto implementation already behaves).
+    """
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            self.handshake_complete = True
+
+
+class CourseServer(uvicorn.Server):
+    """uvicorn's server, with a readiness event and a goodbye (1001) for open WebSockets."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            # Set on failure too: whoever waits reads ``started`` to tell which.
+            self.ready.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while we say goodbye to the open ones
+        sessions = getattr(self.app.state, "sessions", None)
+        if sessions is not None:
+            await sessions.close_all()
+        await super().shutdown(sockets=sockets)
+
+
+def make_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration the course runs with, from the app's settings."""
+    options: dict[str, Any] = {
+        "log_level": settings.log_level,
+        # The sans-I/O implementation is markedly faster at broadcast than the legacy one.
+        "ws": SansIOProtocol,
+        "ws_max_size": settings.max_message_bytes,
+        "ws_ping_interval": settings.ws_ping_interval or None,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+        "timeout_graceful_shutdown": 5,
+        "lifespan": "on",
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket; port 0 lets the OS pick a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class RunningServer:
+    """A course server serving from a background thread. Use ``start()`` to make one."""
+
+    def __init__(self, name: str, server: CourseServer, sock: socket.socket) -> None:
+        self.name = name
+        self.app: FastAPI = server.app
+        self.host, self.port = sock.getsockname()[:2]
+        self._server = server
+        self._sock = sock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name=f"course-server:{name}", daemon=True)
+
+    @property
+    def http_url(self) -> str:
+        """Base URL for HTTP, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """Base URL for WebSockets, e.g. ``ws://127.0.0.1:PORT``."""
+        return "ws" + self.http_url.removeprefix("http")
+
+    def url(self, path: str = "/") -> str:
+        return self.http_url + path
+
+    def ws(self, path: str) -> str:
+        return self.ws_url + path
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # surfaced to start()/stop() in the caller's thread
+            self._error = exc
+        finally:
+            self._server.ready.set()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self._sock.close()
+
+    def _start(self, timeout: float) -> None:
+        self._thread.start()
+        if not self._server.ready.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"server {self.name!r} did not start within {timeout} s")
+        if not self._server.started:
+            self._thread.join(timeout)
+            raise RuntimeError(
+                f"server {self.name!r} failed to start (its lifespan start-up raised?)"
+            ) from self._error
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
+        """Run a coroutine on the server's own event loop and return its result.
+
+        The server's objects (rooms, queues) belong to that loop; touch them only from there.
+        """
+        if self._loop is None or not self.running:
+            coro.close()
+            raise RuntimeError(f"server {self.name!r} is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Close open WebSockets with 1001, finish in-flight requests, end the thread."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        with _running_lock:
+            if _running.get(self.name) is self:
+                del _running[self.name]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<RunningServer {self.name!r} {state} at {self.http_url}>"
+
+
+def start(
+    app: FastAPI | None = None,
+    *,
+    name: str = "course",
+    settings: Settings | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 10,
+    **uvicorn_options: Any,
+) -> RunningServer:
+    """Serve ``app`` (default: ``create_app(settings)``) in a background thread.
+
+    Returns once the server accepts connections. A server already running under ``name`` is
+    stopped first. Extra keyword arguments go to ``uvicorn.Config``.
+    """
+    stop(name)
+    if app is None:
+        app = create_app(settings or Settings())
+    settings = app.state.settings if hasattr(app.state, "settings") else (settings or Settings())
+    sock = bind_socket(host, port)
+    server = CourseServer(make_config(app, settings, **uvicorn_options), app)
+    running = RunningServer(name, server, sock)
+    with _running_lock:
+        _running[name] = running
+    try:
+        running._start(timeout)
+    except BaseException:
+        with _running_lock:
+            _running.pop(name, None)
+        raise
+    return running
+
+
+def stop(name: str) -> None:
+    """Stop the server running under ``name``, if there is one."""
+    with _running_lock:
+        running = _running.get(name)
+    if running is not None:
+        running.stop()
+
+
+def stop_all() -> None:
+    """Stop every background server (also runs at interpreter exit)."""
+    with _running_lock:
+        servers = list(_running.values())
+    for running in servers:
+        running.stop()
+
+
+def running_servers() -> dict[str, RunningServer]:
+    with _running_lock:
+        return dict(_running)
+
+
+atexit.register(stop_all)

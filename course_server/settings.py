@@ -1,0 +1,104 @@
+"""Settings for the course server, read from ``COURSE_*`` environment variables.
+
+This module is the one place a setting is defined. Each field's environment variable, meaning and
+default are listed in the table below and in the README; ``python -m course_server`` flags
+override the environment.
+
+| variable                   | meaning                                                   | default                         |
+|----------------------------|-----------------------------------------------------------|---------------------------------|
+| COURSE_REDIS_URL           | Redis for cross-process rooms; empty = in-process broker  | empty                           |
+| COURSE_JWT_SECRET          | HS256 signing key                                         | random per process (the CLI warns) |
+| COURSE_DEMO_USERS          | ``name:password,…`` accepted by ``POST /token``            | alice:wonderland,bob:builder    |
+| COURSE_AUTH_TIMEOUT        | seconds to wait for first-message auth                    | 5                               |
+| COURSE_ALLOWED_ORIGINS     | comma-separated origins allowed on WebSocket handshakes   | the server's own origins        |
+| COURSE_HISTORY_SIZE        | chat messages kept per room                               | 50                              |
+| COURSE_MAX_MESSAGE_BYTES   | largest WebSocket frame accepted (1009 beyond it)         | 65536                           |
+| COURSE_RATE_LIMIT          | chat messages per second per connection; 0 = off          | 20                              |
+| COURSE_WS_PING_INTERVAL    | seconds between protocol pings; 0 = no pings              | 20                              |
+| COURSE_WS_PING_TIMEOUT     | seconds to wait for a pong before dropping the peer       | 20                              |
+| COURSE_LOG_LEVEL           | uvicorn log level (``warning`` keeps notebooks quiet)     | warning                         |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _users(value: str) -> dict[str, str]:
+    users: dict[str, str] = {}
+    for item in _csv(value):
+        name, sep, password = item.partition(":")
+        if not sep or not name or not password:
+            raise ValueError(f"COURSE_DEMO_USERS entries look like name:password, got {item!r}")
+        users[name] = password
+    return users
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the app can be configured with; build one with ``Settings.from_env()``."""
+
+    redis_url: str = ""
+    # A fresh key per process keeps the demo safe by default: tokens die with the server.
+    jwt_secret: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(32))
+    demo_users: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"alice": "wonderland", "bob": "builder"}
+    )
+    auth_timeout: float = 5.0
+    # Empty means "the server's own origins", which are only known once it has a port.
+    allowed_origins: tuple[str, ...] = ()
+    history_size: int = 50
+    max_message_bytes: int = 65536
+    rate_limit: float = 20.0
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.auth_timeout > 0, "auth_timeout must be > 0"),
+            (self.history_size >= 0, "history_size must be >= 0"),
+            (self.max_message_bytes > 0, "max_message_bytes must be > 0"),
+            (self.rate_limit >= 0, "rate_limit must be >= 0 (0 turns it off)"),
+            (self.ws_ping_interval >= 0, "ws_ping_interval must be >= 0 (0 turns pings off)"),
+            (self.ws_ping_timeout > 0, "ws_ping_timeout must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``COURSE_*`` variables; keyword arguments win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        readers = {
+            "redis_url": ("COURSE_REDIS_URL", str),
+            "jwt_secret": ("COURSE_JWT_SECRET", str),
+            "demo_users": ("COURSE_DEMO_USERS", _users),
+            "auth_timeout": ("COURSE_AUTH_TIMEOUT", float),
+            "allowed_origins": ("COURSE_ALLOWED_ORIGINS", _csv),
+            "history_size": ("COURSE_HISTORY_SIZE", int),
+            "max_message_bytes": ("COURSE_MAX_MESSAGE_BYTES", int),
+            "rate_limit": ("COURSE_RATE_LIMIT", float),
+            "ws_ping_interval": ("COURSE_WS_PING_INTERVAL", float),
+            "ws_ping_timeout": ("COURSE_WS_PING_TIMEOUT", float),
+            "log_level": ("COURSE_LOG_LEVEL", str),
+        }
+        for field, (variable, parse) in readers.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                try:
+                    values[field] = parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{variable}={raw!r}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

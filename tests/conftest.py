@@ -1,0 +1,52 @@
+"""Shared fixtures: settings for fast tests, a real server on a free port, a TestClient.
+
+Every wait in the suite is bounded by ``wait_timeout(seconds)``; set
+``COURSE_TEST_TIMEOUT_FACTOR`` (e.g. 3) on a slow machine to scale them all at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from course_server import RunningServer, Settings, create_app, start
+
+_names = itertools.count()
+
+
+def wait_timeout(seconds: float = 5.0) -> float:
+    """A deadline for one wait, scaled for slow machines."""
+    return seconds * float(os.environ.get("COURSE_TEST_TIMEOUT_FACTOR", "1"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio, like uvicorn."""
+    return "asyncio"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings with a fixed secret and short timeouts, so tests stay fast and deterministic."""
+    return Settings(jwt_secret="test-secret-not-for-production", auth_timeout=0.5)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[RunningServer]:
+    """The full course app served by real uvicorn on 127.0.0.1, a free port, in a thread."""
+    running = start(name=f"test-{next(_names)}", settings=settings)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """Starlette's in-process TestClient over the full app (lifespan included)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
