@@ -14,6 +14,7 @@ override the environment.
 | COURSE_HISTORY_SIZE        | chat messages kept per room                               | 50                              |
 | COURSE_MAX_MESSAGE_BYTES   | largest WebSocket frame accepted (1009 beyond it)         | 65536                           |
 | COURSE_RATE_LIMIT          | chat messages per second per connection; 0 = off          | 20                              |
+| COURSE_SEND_QUEUE_SIZE     | frames queued per connection before it is cut off (4008) | 256                             |
 | COURSE_WS_PING_INTERVAL    | seconds between protocol pings; 0 = no pings              | 20                              |
 | COURSE_WS_PING_TIMEOUT     | seconds to wait for a pong before dropping the peer       | 20                              |
 | COURSE_LOG_LEVEL           | uvicorn log level (``warning`` keeps notebooks quiet)     | warning                         |
@@ -58,6 +59,7 @@ class Settings:
     history_size: int = 50
     max_message_bytes: int = 65536
     rate_limit: float = 20.0
+    send_queue_size: int = 256
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     log_level: str = "warning"
@@ -68,6 +70,7 @@ class Settings:
             (self.history_size >= 0, "history_size must be >= 0"),
             (self.max_message_bytes > 0, "max_message_bytes must be > 0"),
             (self.rate_limit >= 0, "rate_limit must be >= 0 (0 turns it off)"),
+            (self.send_queue_size > 0, "send_queue_size must be > 0"),
             (self.ws_ping_interval >= 0, "ws_ping_interval must be >= 0 (0 turns pings off)"),
             (self.ws_ping_timeout > 0, "ws_ping_timeout must be > 0"),
         ]
@@ -89,6 +92,7 @@ class Settings:
             "history_size": ("COURSE_HISTORY_SIZE", int),
             "max_message_bytes": ("COURSE_MAX_MESSAGE_BYTES", int),
             "rate_limit": ("COURSE_RATE_LIMIT", float),
+            "send_queue_size": ("COURSE_SEND_QUEUE_SIZE", int),
             "ws_ping_interval": ("COURSE_WS_PING_INTERVAL", float),
             "ws_ping_timeout": ("COURSE_WS_PING_TIMEOUT", float),
             "log_level": ("COURSE_LOG_LEVEL", str),

@@ -1,0 +1,216 @@
+"""Fan-out that holds up: a bounded send queue and a writer task per connection.
+
+The seed's broadcast awaits each ``send`` in turn, so one client that stops reading stalls every
+other client, and one dead client raises out of the loop. Here a broadcast only *enqueues*: it
+never awaits a socket, so it cannot be stalled, and it touches no collection a disconnect could
+change mid-loop. Each ``Peer`` drains its own queue in its own task. A peer whose queue overflows
+is a slow consumer: it is cut off with close code 4008, and nobody else notices.
+
+Memory per connection is bounded by the queue size (plus uvicorn's transport buffer, which
+respects TCP flow control: the writer waits while the buffer is above its high-water mark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+SLOW_CONSUMER = 4008
+"""Application close code for a peer whose send queue overflowed (4000–4999 are ours to define)."""
+
+Frame = str | bytes
+
+
+class PeerState(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"  # a close is queued behind pending frames, or being sent
+    CLOSED = "closed"
+
+
+class _Close:
+    """Queue item: flush everything before me, then send a close frame."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+def encode(message: Any) -> Frame:
+    """Serialise once per broadcast, not once per receiver: dicts and models become JSON text."""
+    if isinstance(message, str | bytes):
+        return message
+    if hasattr(message, "model_dump_json"):
+        return message.model_dump_json()
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+class Peer:
+    """One accepted WebSocket with a bounded outgoing queue and the task that drains it.
+
+    ``send()`` never blocks and never raises: it returns False when the frame was not queued
+    (the peer is closing, or was just cut off as a slow consumer).
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        queue_size: int = 256,
+        close_timeout: float = 1.0,
+        on_closed: Callable[[Peer], None] | None = None,
+    ) -> None:
+        self.websocket = websocket
+        self.state = PeerState.OPEN
+        self.close_code: int | None = None
+        self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
+        self._close_timeout = close_timeout
+        self._on_closed = on_closed
+        self._closed = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        """Start the writer; call once, after ``accept()``."""
+        if self._writer is not None:
+            raise RuntimeError("Peer.start() was already called")
+        self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def send(self, message: Any) -> bool:
+        if self.state is not PeerState.OPEN:
+            return False
+        try:
+            self._queue.put_nowait(encode(message))
+        except asyncio.QueueFull:
+            self._cut_off(SLOW_CONSUMER, "slow consumer")
+            return False
+        return True
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close after the frames already queued have been sent."""
+        if self.state is not PeerState.OPEN:
+            return
+        self.state = PeerState.CLOSING
+        try:
+            self._queue.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            self._cut_off(code, reason)
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def incoming(self) -> AsyncIterator[dict[str, Any]]:
+        """The peer's frames as ASGI messages (``text`` or ``bytes`` key), until it is gone.
+
+        Ends when the client disconnects *or* when the server closed this peer, whichever
+        comes first, so an endpoint never waits on a reader that was cut off.
+        """
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            while not self._closed.is_set():
+                receive = asyncio.ensure_future(self.websocket.receive())
+                done, _ = await asyncio.wait({receive, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    return
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    self.close_code = message.get("code", 1005)
+                    self._finish()
+                    return
+                yield message
+        except (WebSocketDisconnect, RuntimeError):
+            self._finish()
+        finally:
+            closed.cancel()
+
+    async def aclose(self) -> None:
+        """Stop the writer and release the peer (for endpoints leaving by any path)."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        self._finish()
+
+    def _cut_off(self, code: int, reason: str) -> None:
+        """Drop what is queued and close now: this peer is not keeping up."""
+        self.state = PeerState.CLOSING
+        if self._writer is not None:
+            self._writer.cancel()
+        while not self._queue.empty():  # free the backlog now, not when the peer is collected
+            self._queue.get_nowait()
+        asyncio.get_running_loop().create_task(self._send_close(code, reason))
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        self.close_code = code
+        try:
+            # A peer that reads nothing never frees room for the close frame: don't wait forever.
+            async with asyncio.timeout(self._close_timeout):
+                await self.websocket.close(code, reason)
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        self._finish()
+
+    async def _drain(self) -> None:
+        websocket = self.websocket
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _Close):
+                    await self._send_close(item.code, item.reason)
+                    return
+                if isinstance(item, str):
+                    await websocket.send_text(item)
+                else:
+                    await websocket.send_bytes(item)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.state is PeerState.CLOSED:
+            return
+        self.state = PeerState.CLOSED
+        self._closed.set()
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+
+class Group:
+    """A set of peers that receive the same broadcasts: a room, a user's devices, everyone."""
+
+    def __init__(self) -> None:
+        self._peers: set[Peer] = set()
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def __iter__(self) -> Iterator[Peer]:
+        return iter(tuple(self._peers))
+
+    def add(self, peer: Peer) -> None:
+        self._peers.add(peer)
+
+    def discard(self, peer: Peer) -> None:
+        self._peers.discard(peer)
+
+    def broadcast(self, message: Any, exclude: Peer | None = None) -> int:
+        """Queue ``message`` for every open peer but ``exclude``; return how many took it.
+
+        Synchronous on purpose: with no ``await`` inside, no other task can add or remove a peer
+        mid-loop, and no receiver can slow the sender down. Closed peers are pruned as found.
+        """
+        frame = encode(message)
+        delivered = 0
+        for peer in tuple(self._peers):
+            if peer is exclude:
+                continue
+            if peer.state is PeerState.CLOSED:
+                self._peers.discard(peer)
+            elif peer.send(frame):
+                delivered += 1
+        return delivered
