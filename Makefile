@@ -27,6 +27,7 @@ course: setup  ## open the course in JupyterLab, at lesson 00
 
 lint: setup  ## ruff over the package, tests, scripts and notebooks
 	$(BIN)/ruff check course_server tests scripts notebooks
+	$(BIN)/ruff format --check course_server tests scripts notebooks
 
 test: lint  ## every test: lint, package tests, browser tests, notebooks under nbval
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)

@@ -1,4 +1,4 @@
-"""The app factory: ``create_app(settings)`` builds the full course app with every lesson mounted."""
+"""The app factory: ``create_app(settings)`` builds the course app with every lesson mounted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from course_server import basics
+from course_server import basics, closing
 from course_server.origins import OriginGuard
 from course_server.sessions import SessionRegistry, TrackSessions
 from course_server.settings import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(basics.router)
+    app.include_router(closing.router)
 
     # The last middleware added runs first: refuse foreign origins before tracking a session.
     app.add_middleware(TrackSessions, registry=app.state.sessions)

@@ -111,7 +111,9 @@ class RunningServer:
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._serve, name=f"course-server:{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"course-server:{name}", daemon=True
+        )
 
     @property
     def http_url(self) -> str:

@@ -4,20 +4,20 @@ This module is the one place a setting is defined. Each field's environment vari
 default are listed in the table below and in the README; ``python -m course_server`` flags
 override the environment.
 
-| variable                   | meaning                                                   | default                         |
-|----------------------------|-----------------------------------------------------------|---------------------------------|
-| COURSE_REDIS_URL           | Redis for cross-process rooms; empty = in-process broker  | empty                           |
-| COURSE_JWT_SECRET          | HS256 signing key                                         | random per process (the CLI warns) |
-| COURSE_DEMO_USERS          | ``name:password,…`` accepted by ``POST /token``            | alice:wonderland,bob:builder    |
-| COURSE_AUTH_TIMEOUT        | seconds to wait for first-message auth                    | 5                               |
-| COURSE_ALLOWED_ORIGINS     | comma-separated origins allowed on WebSocket handshakes   | the server's own origins        |
-| COURSE_HISTORY_SIZE        | chat messages kept per room                               | 50                              |
-| COURSE_MAX_MESSAGE_BYTES   | largest WebSocket frame accepted (1009 beyond it)         | 65536                           |
-| COURSE_RATE_LIMIT          | chat messages per second per connection; 0 = off          | 20                              |
-| COURSE_SEND_QUEUE_SIZE     | frames queued per connection before it is cut off (4008) | 256                             |
-| COURSE_WS_PING_INTERVAL    | seconds between protocol pings; 0 = no pings              | 20                              |
-| COURSE_WS_PING_TIMEOUT     | seconds to wait for a pong before dropping the peer       | 20                              |
-| COURSE_LOG_LEVEL           | uvicorn log level (``warning`` keeps notebooks quiet)     | warning                         |
+| variable | meaning | default |
+|---|---|---|
+| COURSE_REDIS_URL | Redis for cross-process rooms; empty = in-process broker | empty |
+| COURSE_JWT_SECRET | HS256 signing key | random per process (the CLI warns) |
+| COURSE_DEMO_USERS | ``name:password,…`` for ``POST /token`` | alice:wonderland,bob:builder |
+| COURSE_AUTH_TIMEOUT | seconds to wait for first-message auth | 5 |
+| COURSE_ALLOWED_ORIGINS | origins allowed on WebSocket handshakes (comma-separated) | its own |
+| COURSE_HISTORY_SIZE | chat messages kept per room | 50 |
+| COURSE_MAX_MESSAGE_BYTES | largest WebSocket frame accepted (1009 beyond it) | 65536 |
+| COURSE_RATE_LIMIT | chat messages per second per connection; 0 = off | 20 |
+| COURSE_SEND_QUEUE_SIZE | frames queued per connection before it is cut off (4008) | 256 |
+| COURSE_WS_PING_INTERVAL | seconds between protocol pings; 0 = no pings | 20 |
+| COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
+| COURSE_LOG_LEVEL | uvicorn log level (``warning`` keeps notebooks quiet) | warning |
 """
 
 from __future__ import annotations
