@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"course_server serving on http://{shown}:{port} (Ctrl+C to stop)", flush=True)
     server = CourseServer(make_config(app, settings), app)
-    asyncio.run(server.serve(sockets=[sock]))
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl+C it handled; the shutdown already ran, so exit quietly.
+        pass
     return 0 if server.started else 1
 
 

@@ -47,8 +47,8 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self._sessions: set[_Session] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Futures rather than one Event: an app may be served again on a new event loop.
+        self._idle_waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -57,13 +57,15 @@ class SessionRegistry:
         """Run one WebSocket connection through ``app``, registered while it lasts."""
         session = _Session(send)
         self._sessions.add(session)
-        self._idle.clear()
         try:
             await app(scope, receive, session.send)
         finally:
             self._sessions.discard(session)
             if not self._sessions:
-                self._idle.set()
+                for waiter in self._idle_waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                self._idle_waiters.clear()
 
     async def close_all(
         self, code: int = GOING_AWAY, reason: str = "Server shutting down", wait: float = 2.0
@@ -77,10 +79,13 @@ class SessionRegistry:
             *(s.close(code, reason) for s in sessions), return_exceptions=True
         )
         closed = sum(1 for r in results if not isinstance(r, BaseException))
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=wait)
-        except TimeoutError:
-            pass  # endpoints that ignore the disconnect are uvicorn's to cancel
+        if self._sessions:
+            idle = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(idle)
+            try:
+                await asyncio.wait_for(idle, timeout=wait)
+            except TimeoutError:
+                pass  # endpoints that ignore the disconnect are left to uvicorn to cancel
         return closed
 
 

@@ -6,9 +6,11 @@ Every wait in the suite is bounded by ``wait_timeout(seconds)``; set
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +23,21 @@ _names = itertools.count()
 def wait_timeout(seconds: float = 5.0) -> float:
     """A deadline for one wait, scaled for slow machines."""
     return seconds * float(os.environ.get("COURSE_TEST_TIMEOUT_FACTOR", "1"))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 5.0, interval: float = 0.01
+) -> None:
+    """Poll ``check`` until it is true; fail after ``wait_timeout(timeout)`` seconds.
+
+    For state with no event to wait on (a counter inside the server); never a fixed sleep.
+    """
+    deadline = time.monotonic() + wait_timeout(timeout)
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition still false after {wait_timeout(timeout)} s")
 
 
 @pytest.fixture

@@ -1,0 +1,83 @@
+"""Settings: one dataclass, read from COURSE_* variables, validated on creation."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_server import Settings
+
+
+def test_defaults_match_the_spec() -> None:
+    settings = Settings()
+    assert settings.redis_url == ""
+    assert dict(settings.demo_users) == {"alice": "wonderland", "bob": "builder"}
+    assert settings.auth_timeout == 5
+    assert settings.allowed_origins == ()
+    assert settings.history_size == 50
+    assert settings.max_message_bytes == 65536
+    assert settings.rate_limit == 20
+
+
+def test_each_default_secret_is_random() -> None:
+    assert Settings().jwt_secret != Settings().jwt_secret
+
+
+def test_from_env_reads_every_variable() -> None:
+    env = {
+        "COURSE_REDIS_URL": "redis://127.0.0.1:6390/0",
+        "COURSE_JWT_SECRET": "s3cret",
+        "COURSE_DEMO_USERS": "carol:pw1, dave:pw2",
+        "COURSE_AUTH_TIMEOUT": "0.5",
+        "COURSE_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+        "COURSE_HISTORY_SIZE": "7",
+        "COURSE_MAX_MESSAGE_BYTES": "1024",
+        "COURSE_RATE_LIMIT": "0",
+        "COURSE_SEND_QUEUE_SIZE": "8",
+        "COURSE_WS_PING_INTERVAL": "0",
+        "COURSE_WS_PING_TIMEOUT": "3",
+        "COURSE_LOG_LEVEL": "debug",
+    }
+    settings = Settings.from_env(env)
+    assert settings == Settings(
+        redis_url="redis://127.0.0.1:6390/0",
+        jwt_secret="s3cret",
+        demo_users={"carol": "pw1", "dave": "pw2"},
+        auth_timeout=0.5,
+        allowed_origins=("https://a.example", "https://b.example"),
+        history_size=7,
+        max_message_bytes=1024,
+        rate_limit=0,
+        send_queue_size=8,
+        ws_ping_interval=0,
+        ws_ping_timeout=3,
+        log_level="debug",
+    )
+
+
+def test_keyword_overrides_win_over_the_environment() -> None:
+    settings = Settings.from_env({"COURSE_REDIS_URL": "redis://a"}, redis_url="redis://b")
+    assert settings.redis_url == "redis://b"
+
+
+def test_none_overrides_are_ignored() -> None:
+    assert Settings.from_env({"COURSE_REDIS_URL": "redis://a"}, redis_url=None).redis_url == (
+        "redis://a"
+    )
+
+
+def test_bad_number_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="COURSE_HISTORY_SIZE='many'"):
+        Settings.from_env({"COURSE_HISTORY_SIZE": "many"})
+
+
+def test_bad_demo_users_entry_is_explained() -> None:
+    with pytest.raises(ValueError, match="name:password"):
+        Settings.from_env({"COURSE_DEMO_USERS": "alice"})
+
+
+@pytest.mark.parametrize(
+    "field", ["auth_timeout", "max_message_bytes", "send_queue_size", "ws_ping_timeout"]
+)
+def test_non_positive_values_are_refused(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Settings(**{field: 0})
