@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv with the course and its tools
 
 course: setup  ## open the course in JupyterLab, at lesson 00
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.ipynb
 
 lint: setup  ## ruff over the package, tests, scripts and notebooks
 	$(BIN)/ruff check course_server tests scripts notebooks

@@ -7,7 +7,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from course_server import basics, closing
+from course_server import (
+    basics,
+    broadcast,
+    chat,
+    closing,
+    events,
+    feed,
+    lobby,
+    naive,
+    notifications,
+    pages,
+    redaction,
+    secure,
+    tokens,
+)
 from course_server.origins import OriginGuard
 from course_server.sessions import SessionRegistry, TrackSessions
 from course_server.settings import Settings
@@ -25,6 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Real-time Python with FastAPI: course server", lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = SessionRegistry()
+    app.state.broadcast = broadcast.BroadcastState()
+    app.state.naive = naive.NaiveManagers()
+    app.state.users = tokens.Users(settings.demo_users)
+    app.state.feed = feed.Feed()
+    app.state.notifications = feed.Feed()
+    app.state.lobby = lobby.RoomManager()
+    app.state.chat_rooms = chat.ChatRooms(settings.history_size)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -32,7 +53,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(basics.router)
+    app.include_router(broadcast.router)
+    app.include_router(naive.router)
+    app.include_router(tokens.router)
+    app.include_router(secure.router)
+    app.include_router(feed.router)
     app.include_router(closing.router)
+    app.include_router(chat.router)
+    app.include_router(lobby.router)
+    app.include_router(events.router)
+    app.include_router(notifications.router)
+    app.include_router(pages.router)
+
+    redaction.install()  # tokens in query strings stay out of uvicorn's logs
 
     # The last middleware added runs first: refuse foreign origins before tracking a session.
     app.add_middleware(TrackSessions, registry=app.state.sessions)

@@ -71,6 +71,8 @@ class Peer:
         self._on_closed = on_closed
         self._closed = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        # The loop keeps only weak references to tasks: an unreferenced one can vanish mid-close.
+        self._closer: asyncio.Task[None] | None = None
 
     @property
     def queued(self) -> int:
@@ -112,12 +114,12 @@ class Peer:
         comes first, so an endpoint never waits on a reader that was cut off.
         """
         closed = asyncio.ensure_future(self._closed.wait())
+        receive: asyncio.Future[dict[str, Any]] | None = None
         try:
             while not self._closed.is_set():
                 receive = asyncio.ensure_future(self.websocket.receive())
                 done, _ = await asyncio.wait({receive, closed}, return_when=asyncio.FIRST_COMPLETED)
                 if receive not in done:
-                    receive.cancel()
                     return
                 message = receive.result()
                 if message["type"] == "websocket.disconnect":
@@ -128,13 +130,17 @@ class Peer:
         except (WebSocketDisconnect, RuntimeError):
             self._finish()
         finally:
+            # Also when the endpoint is cancelled mid-wait: no receive may outlive the loop.
             closed.cancel()
+            if receive is not None:
+                receive.cancel()
 
     async def aclose(self) -> None:
-        """Stop the writer and release the peer (for endpoints leaving by any path)."""
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        """Stop the writer (and any close in flight) and release the peer, by any exit path."""
+        tasks = [t for t in (self._writer, self._closer) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._finish()
 
     def _cut_off(self, code: int, reason: str) -> None:
@@ -144,7 +150,7 @@ class Peer:
             self._writer.cancel()
         while not self._queue.empty():  # free the backlog now, not when the peer is collected
             self._queue.get_nowait()
-        asyncio.get_running_loop().create_task(self._send_close(code, reason))
+        self._closer = asyncio.get_running_loop().create_task(self._send_close(code, reason))
 
     async def _send_close(self, code: int, reason: str) -> None:
         self.close_code = code
@@ -176,6 +182,10 @@ class Peer:
             return
         self.state = PeerState.CLOSED
         self._closed.set()
+        # A writer left waiting on an empty queue would live until aclose(); end it now.
+        writer = self._writer
+        if writer is not None and not writer.done() and writer is not asyncio.current_task():
+            writer.cancel()
         if self._on_closed is not None:
             self._on_closed(self)
 

@@ -1,11 +1,16 @@
-"""Track every open WebSocket so a shutdown can close each one with 1001 "Going Away".
+"""Track every open WebSocket and event stream, so a shutdown can end each one cleanly.
 
 uvicorn's own shutdown closes open WebSockets with 1012 ("Service Restart") and runs the
 lifespan's shutdown only afterwards, when the sockets are already gone. To say goodbye with the
 code the protocol defines for a server going down, the server first asks this registry to close
 every session (see ``runner.CourseServer.shutdown``), then lets uvicorn finish.
 
-It is plain ASGI middleware, so every WebSocket route is covered without any route opting in.
+Server-Sent Event streams never finish on their own, so uvicorn would wait its whole graceful
+timeout for them. The registry ends them the way a departing client would: their ``receive``
+answers ``http.disconnect``, Starlette cancels the stream, and the generator's ``finally`` runs.
+A browser's ``EventSource`` then reconnects with ``Last-Event-ID``, to this server's successor.
+
+It is plain ASGI middleware, so every route is covered without any route opting in.
 """
 
 from __future__ import annotations
@@ -42,16 +47,68 @@ class _Session:
             self.closed_by_server = True
 
 
+class _Stream:
+    """One HTTP request that asked for ``text/event-stream``: its ``receive`` can be ended."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.body_open = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.body_open = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.body_open = False
+        await self._send(message)
+
+    async def finish(self) -> None:
+        """Close the body of a stream we ended, so the client sees a clean end, not an error."""
+        if self._ended.done() and self.body_open:
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def receive(self) -> Message:
+        if self._ended.done():
+            return {"type": "http.disconnect"}
+        message = asyncio.ensure_future(self._receive())
+        await asyncio.wait({message, self._ended}, return_when=asyncio.FIRST_COMPLETED)
+        if message.done():
+            return message.result()
+        message.cancel()
+        return {"type": "http.disconnect"}
+
+    def end(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+
 class SessionRegistry:
     """Every WebSocket session in flight; ``app.state.sessions`` holds the app's one."""
 
     def __init__(self) -> None:
         self._sessions: set[_Session] = set()
+        self._streams: set[_Stream] = set()
         # Futures rather than one Event: an app may be served again on a new event loop.
         self._idle_waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
+        """Open WebSocket sessions (event streams are counted by ``streams``)."""
         return len(self._sessions)
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    async def run_stream(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run one event-stream request through ``app``, ended by ``close_all``."""
+        stream = _Stream(receive, send)
+        self._streams.add(stream)
+        try:
+            await app(scope, stream.receive, stream.send)
+            await stream.finish()
+        finally:
+            self._streams.discard(stream)
 
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run one WebSocket connection through ``app``, registered while it lasts."""
@@ -70,10 +127,13 @@ class SessionRegistry:
     async def close_all(
         self, code: int = GOING_AWAY, reason: str = "Server shutting down", wait: float = 2.0
     ) -> int:
-        """Send a close frame to every accepted session; wait up to ``wait`` s for them to end.
+        """End every event stream and send a close frame to every accepted WebSocket.
 
-        Returns how many sessions were closed.
+        Waits up to ``wait`` seconds for the WebSocket endpoints to return; returns how many
+        WebSockets were closed.
         """
+        for stream in tuple(self._streams):
+            stream.end()
         sessions = [s for s in list(self._sessions) if s.accepted and not s.closed_by_server]
         results: list[Any] = await asyncio.gather(
             *(s.close(code, reason) for s in sessions), return_exceptions=True
@@ -99,5 +159,14 @@ class TrackSessions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await self.registry.run(self.app, scope, receive, send)
+        elif scope["type"] == "http" and _wants_event_stream(scope):
+            await self.registry.run_stream(self.app, scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def _wants_event_stream(scope: Scope) -> bool:
+    """``EventSource`` always sends ``Accept: text/event-stream``; so should other SSE clients."""
+    return any(
+        name == b"accept" and b"text/event-stream" in value for name, value in scope["headers"]
+    )

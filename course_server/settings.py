@@ -10,6 +10,7 @@ override the environment.
 | COURSE_JWT_SECRET | HS256 signing key | random per process (the CLI warns) |
 | COURSE_DEMO_USERS | ``name:password,…`` for ``POST /token`` | alice:wonderland,bob:builder |
 | COURSE_AUTH_TIMEOUT | seconds to wait for first-message auth | 5 |
+| COURSE_TOKEN_LIFETIME | seconds a token from ``POST /token`` stays valid | 900 |
 | COURSE_ALLOWED_ORIGINS | origins allowed on WebSocket handshakes (comma-separated) | its own |
 | COURSE_HISTORY_SIZE | chat messages kept per room | 50 |
 | COURSE_MAX_MESSAGE_BYTES | largest WebSocket frame accepted (1009 beyond it) | 65536 |
@@ -54,6 +55,7 @@ class Settings:
         default_factory=lambda: {"alice": "wonderland", "bob": "builder"}
     )
     auth_timeout: float = 5.0
+    token_lifetime: int = 900
     # Empty means "the server's own origins", which are only known once it has a port.
     allowed_origins: tuple[str, ...] = ()
     history_size: int = 50
@@ -67,6 +69,7 @@ class Settings:
     def __post_init__(self) -> None:
         checks = [
             (self.auth_timeout > 0, "auth_timeout must be > 0"),
+            (self.token_lifetime > 0, "token_lifetime must be > 0"),
             (self.history_size >= 0, "history_size must be >= 0"),
             (self.max_message_bytes > 0, "max_message_bytes must be > 0"),
             (self.rate_limit >= 0, "rate_limit must be >= 0 (0 turns it off)"),
@@ -88,6 +91,7 @@ class Settings:
             "jwt_secret": ("COURSE_JWT_SECRET", str),
             "demo_users": ("COURSE_DEMO_USERS", _users),
             "auth_timeout": ("COURSE_AUTH_TIMEOUT", float),
+            "token_lifetime": ("COURSE_TOKEN_LIFETIME", int),
             "allowed_origins": ("COURSE_ALLOWED_ORIGINS", _csv),
             "history_size": ("COURSE_HISTORY_SIZE", int),
             "max_message_bytes": ("COURSE_MAX_MESSAGE_BYTES", int),

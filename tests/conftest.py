@@ -6,16 +6,14 @@ Every wait in the suite is bounded by ``wait_timeout(seconds)``; set
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
-import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from course_server import RunningServer, Settings, create_app, start
+from course_server import RunningServer, Settings, create_app, start, waiting
 
 _names = itertools.count()
 
@@ -26,18 +24,13 @@ def wait_timeout(seconds: float = 5.0) -> float:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 5.0, interval: float = 0.01
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.01
 ) -> None:
-    """Poll ``check`` until it is true; fail after ``wait_timeout(timeout)`` seconds.
+    """Poll ``check`` until it is true, failing after ``wait_timeout(timeout)`` seconds.
 
     For state with no event to wait on (a counter inside the server); never a fixed sleep.
     """
-    deadline = time.monotonic() + wait_timeout(timeout)
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition still false after {wait_timeout(timeout)} s")
+    await waiting.eventually(check, wait_timeout(timeout), interval)
 
 
 @pytest.fixture

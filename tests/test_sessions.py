@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from conftest import eventually, wait_timeout
 from websockets.asyncio.client import connect
@@ -58,3 +59,21 @@ async def test_refused_handshakes_are_not_tracked(server: RunningServer) -> None
         async with connect(server.ws("/ws/echo"), origin="http://evil.example"):
             pass
     assert await _sessions(server) == 0
+
+
+async def test_stop_ends_open_event_streams_cleanly(server: RunningServer) -> None:
+    """An endless SSE stream must not hold shutdown for uvicorn's whole graceful timeout."""
+    headers = {"Accept": "text/event-stream"}
+    async with httpx.AsyncClient(timeout=wait_timeout()) as client:
+        async with client.stream(
+            "GET", server.url("/events"), params={"interval": 0.05}, headers=headers
+        ) as response:
+            lines = response.aiter_lines()
+            async for line in lines:
+                if line.startswith("data"):
+                    break
+            await asyncio.to_thread(server.stop)
+            async for _ in lines:  # the body ends with a proper last chunk: no error here
+                pass
+    streams = server.app.state.sse_streams
+    assert (streams.active, streams.finished) == (0, 1)

@@ -28,6 +28,7 @@ def test_from_env_reads_every_variable() -> None:
         "COURSE_JWT_SECRET": "s3cret",
         "COURSE_DEMO_USERS": "carol:pw1, dave:pw2",
         "COURSE_AUTH_TIMEOUT": "0.5",
+        "COURSE_TOKEN_LIFETIME": "60",
         "COURSE_ALLOWED_ORIGINS": "https://a.example, https://b.example",
         "COURSE_HISTORY_SIZE": "7",
         "COURSE_MAX_MESSAGE_BYTES": "1024",
@@ -43,6 +44,7 @@ def test_from_env_reads_every_variable() -> None:
         jwt_secret="s3cret",
         demo_users={"carol": "pw1", "dave": "pw2"},
         auth_timeout=0.5,
+        token_lifetime=60,
         allowed_origins=("https://a.example", "https://b.example"),
         history_size=7,
         max_message_bytes=1024,
@@ -76,7 +78,14 @@ def test_bad_demo_users_entry_is_explained() -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["auth_timeout", "max_message_bytes", "send_queue_size", "ws_ping_timeout"]
+    "field",
+    [
+        "auth_timeout",
+        "token_lifetime",
+        "max_message_bytes",
+        "send_queue_size",
+        "ws_ping_timeout",
+    ],
 )
 def test_non_positive_values_are_refused(field: str) -> None:
     with pytest.raises(ValueError, match=field):

@@ -1,0 +1,80 @@
+"""Lesson 08, a notifications stream: ``POST /notifications`` publishes, SSE subscribers receive.
+
+Each notification gets an id from the app's notification feed (the same ``Feed`` lesson 01 uses:
+bounded history, any number of subscribers), so a client that drops and reconnects with
+``Last-Event-ID`` gets exactly what it missed, while it is still in history.
+
+Keep-alive: when no notification comes for 15 s, FastAPI itself writes a ``: ping`` comment, so
+proxies and load balancers do not cut an idle stream; ``EventSource`` ignores comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from course_server.events import RECONNECT_MS, tracked
+from course_server.feed import Event, Feed
+from course_server.pages import CONTENT_SECURITY_POLICY, STATIC_DIR
+
+router = APIRouter(prefix="/notifications", tags=["lesson 08: server-sent events"])
+
+
+class NotificationIn(BaseModel):
+    """Body of ``POST /notifications``."""
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(default="", max_length=2000)
+
+
+def get_notifications(request: Request) -> Feed:
+    return request.app.state.notifications
+
+
+NotificationsDep = Annotated[Feed, Depends(get_notifications)]
+
+
+@router.post("", status_code=201)
+async def publish(notification: NotificationIn, feed: NotificationsDep) -> Event:
+    """Publish to every subscriber; the reply carries the id it was given."""
+    return feed.publish(notification.model_dump())
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream(
+    request: Request,
+    feed: NotificationsDep,
+    after: Annotated[int | None, Query(ge=0, description="start after this id")] = None,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Named ``notification`` events with ids; ``Last-Event-ID`` (or ``?after=``) resumes.
+
+    With neither, the stream starts with the next notification: a new subscriber does not
+    replay the whole history.
+    """
+    start = last_event_id if last_event_id is not None else after
+    with tracked(request):
+        first = True
+        async for event in feed.subscribe(feed.last_id if start is None else start):
+            yield ServerSentEvent(
+                id=str(event.id),
+                event="notification",
+                data=event.data,
+                retry=RECONNECT_MS if first else None,
+            )
+            first = False
+
+
+@router.get("/page", include_in_schema=False)
+async def page() -> FileResponse:
+    """A browser page listening with ``EventSource`` (``static/notifications.html``)."""
+    return FileResponse(
+        STATIC_DIR / "notifications.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )

@@ -1,0 +1,160 @@
+"""Lesson 06, tokens: log in with a password, get a signed JWT, and check one.
+
+``POST /token`` follows FastAPI's OAuth2 password flow: a form with ``username`` and
+``password`` in, ``{"access_token": JWT, "token_type": "bearer"}`` out, 401 with
+``WWW-Authenticate: Bearer`` on a wrong password. ``POST /session`` takes the same form and puts
+the token in an HttpOnly cookie instead, for browser pages (see ``secure.py`` for why that needs
+an Origin check).
+
+Fixed from the seed: PyJWT instead of the unmaintained ``python-jose``; the algorithm pinned on
+decode, so ``alg: none`` and any other algorithm are refused; ``sub``, ``iat`` and ``exp``
+required; passwords compared against argon2 hashes, never as plain text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import jwt
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pwdlib import PasswordHash
+from pydantic import BaseModel
+
+router = APIRouter(tags=["lesson 06: authentication"])
+
+ALGORITHM = "HS256"
+SESSION_COOKIE = "session"
+REQUIRED_CLAIMS = ["sub", "iat", "exp"]
+
+# argon2id with pwdlib's recommended cost: slow on purpose (a fraction of a second per hash),
+# which is what makes a stolen hash expensive to crack.
+password_hash = PasswordHash.recommended()
+
+
+class TokenError(Exception):
+    """A token to refuse; ``reason`` ("Invalid token", "Token expired") is safe to show clients."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def create_access_token(
+    subject: str, secret: str, lifetime: int, *, now: float | None = None
+) -> str:
+    """Sign a token for ``subject`` that expires ``lifetime`` seconds after ``now``."""
+    issued = int(time.time() if now is None else now)
+    claims = {"sub": subject, "iat": issued, "exp": issued + lifetime}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(token: str, secret: str) -> dict[str, Any]:
+    """The claims of a token this server signed and that has not expired, or ``TokenError``.
+
+    ``algorithms`` is the allow-list the token's own header is checked against. Without it, a
+    library that trusts the header accepts ``alg: none`` (no signature at all) or lets an
+    attacker pick an algorithm the key was never meant for.
+    """
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("Token expired") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("Invalid token") from None
+    if not claims["sub"]:
+        raise TokenError("Invalid token")
+    return claims
+
+
+class Users:
+    """The demo users (``app.state.users``), checked against argon2 hashes, never plain text.
+
+    The hashes are computed once per app, on the first login, and the plain passwords dropped.
+    Not at start-up: argon2 costs about a quarter of a second per hash on a small machine, and
+    most apps the test suite builds never log anyone in. (Tests that log in many times may
+    pass a cheaper ``hasher``.)
+    """
+
+    def __init__(self, passwords: Mapping[str, str], hasher: PasswordHash = password_hash) -> None:
+        self.hasher = hasher
+        self._plain = dict(passwords)
+        self._hashes: dict[str, str] | None = None
+        self._lock = threading.Lock()  # logins run in worker threads
+
+    def _hashed(self) -> dict[str, str]:
+        with self._lock:
+            if self._hashes is None:
+                self._hashes = {name: self.hasher.hash(pw) for name, pw in self._plain.items()}
+                self._plain.clear()
+            return self._hashes
+
+    def authenticate(self, username: str, password: str) -> bool:
+        """True if ``password`` is ``username``'s. Slow on purpose: call it off the event loop."""
+        hashes = self._hashed()
+        if not hashes:
+            return False
+        stored = hashes.get(username)
+        # An unknown name costs a verification too (against some user's hash, the result thrown
+        # away), so the time a login takes does not tell which names exist.
+        matches = self.hasher.verify(password, stored or next(iter(hashes.values())))
+        return matches and stored is not None
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class SessionInfo(BaseModel):
+    user_id: str
+
+
+def issue_token(request: Request, form: OAuth2PasswordRequestForm) -> str:
+    """A fresh token for the form's user, or HTTP 401 that names no culprit."""
+    users: Users = request.app.state.users
+    if not users.authenticate(form.username, form.password):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Incorrect username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    settings = request.app.state.settings
+    return create_access_token(form.username, settings.jwt_secret, settings.token_lifetime)
+
+
+# Plain ``def`` endpoints: FastAPI runs them in a worker thread, so argon2 does not stall the
+# event loop (and with it every open WebSocket) for the length of a hash.
+@router.post("/token")
+def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    """OAuth2 password flow: ``username`` and ``password`` as a form → a bearer token."""
+    return Token(access_token=issue_token(request, form))
+
+
+@router.post("/session")
+def login_with_cookie(
+    request: Request,
+    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> SessionInfo:
+    """The same login, but the token goes into an HttpOnly cookie that page scripts cannot read.
+
+    SameSite=Lax keeps the cookie off requests that other *sites* start, in browsers that
+    support it; other pages of the same site (another port on localhost, a sibling subdomain)
+    still get it. ``Secure`` is set when the request came over HTTPS.
+    """
+    token = issue_token(request, form)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=request.app.state.settings.token_lifetime,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return SessionInfo(user_id=form.username)

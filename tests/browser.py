@@ -1,0 +1,102 @@
+"""Headless Chromium for the browser tests, driven by Playwright's Python API.
+
+Playwright's own browser download does not work here, so the tests launch Debian's ``chromium``
+through ``executable_path`` (``COURSE_CHROMIUM`` names another binary). Without one the browser
+tests skip, except under CI (``CI=true``), where a missing browser is a broken build and fails.
+One browser serves a whole test module; every test gets a fresh context (its own cookies,
+storage and network state) from ``browser_context``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+from conftest import wait_timeout
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from course_server import RunningServer
+
+# Quiet and deterministic: no GPU, no updates or sync in the background, no QUIC to 127.0.0.1.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
+def chromium_path() -> str:
+    """The Chromium binary to drive; skips the test without one (fails it under CI)."""
+    path = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium")
+    if path:
+        return path
+    reason = "no Chromium: install Debian's `chromium` (or set COURSE_CHROMIUM) for browser tests"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def ms(seconds: float) -> float:
+    """Playwright counts in milliseconds; the suite's deadlines are seconds, scaled."""
+    return wait_timeout(seconds) * 1000
+
+
+expect.set_options(timeout=ms(5))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium; Playwright gives each launch a fresh temporary profile directory."""
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS), timeout=ms(20)
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def browser_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser context whose every wait is bounded."""
+    context = browser.new_context()
+    context.set_default_timeout(ms(5))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def open_chat(context: BrowserContext, server: RunningServer, room: str, name: str) -> Page:
+    """Open the chat page as ``name`` in ``room`` and wait until its own join is on the page."""
+    page = context.new_page()
+    page.goto(server.url("/?" + urlencode({"room": room, "name": name})))
+    wait_for(page, "s => s.state === 'open'")
+    wait_for_text(page, f"{name} joined the room")
+    return page
+
+
+def wait_for(page: Page, predicate: str, arg: object = None) -> None:
+    """Wait until ``predicate(window.chatState, arg)`` (a JS arrow function) is true."""
+    page.wait_for_function(
+        f"([arg]) => ({predicate})(window.chatState, arg)", arg=[arg], timeout=ms(5)
+    )
+
+
+def wait_for_text(page: Page, text: str) -> None:
+    """Wait until a line of the conversation shows ``text``."""
+    page.locator("#messages li", has_text=text).first.wait_for(timeout=ms(5))
+
+
+def texts(page: Page) -> list[str]:
+    """The message texts on the page, as a person reads them, oldest first."""
+    return page.locator("#messages li.message .text").all_text_contents()

@@ -1,0 +1,263 @@
+"""The chat page in headless Chromium against a real server: chat, XSS, reconnect and resume.
+
+Other members of a room are Python clients (``websockets``' sync API). Nothing here sleeps: the
+tests wait on ``window.chatState`` and on the page's text, with deadlines. A page is kept from
+reconnecting at the wrong moment by taking the browser offline (existing sockets live on, new
+ones fail) and brought back with ``set_offline(False)``, whose ``online`` event makes the page
+retry at once instead of after its backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from browser import browser, browser_context, open_chat, texts, wait_for, wait_for_text
+from conftest import wait_timeout
+from playwright.sync_api import BrowserContext, Page, expect
+from websockets.sync.client import ClientConnection, connect
+
+from course_server import RunningServer, Settings, create_app, start
+
+__all__ = ["browser", "browser_context"]  # fixtures, imported for pytest to find
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+
+Frame = dict[str, Any]
+
+
+# A second member of the room, in Python -----------------------------------------------------
+
+
+@contextmanager
+def member(server: RunningServer, room: str, name: str) -> Iterator[ClientConnection]:
+    """A Python client in ``room`` as ``name``, once its own join has come back."""
+    url = server.ws(f"/chat/{quote(room, safe='')}/{quote(name, safe='')}")
+    with connect(url, open_timeout=wait_timeout(5)) as ws:
+        until(ws, lambda f: f["type"] == "join" and f["username"] == name)
+        yield ws
+
+
+def until(ws: ClientConnection, predicate: Callable[[Frame], bool]) -> Frame:
+    """Read frames until one satisfies ``predicate``; TimeoutError past the deadline."""
+    deadline = time.monotonic() + wait_timeout(5)
+    while True:
+        frame = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        if predicate(frame):
+            return frame
+
+
+def say(ws: ClientConnection, content: str) -> int:
+    """Send a message and return the id the server gave it (from its ack)."""
+    key = uuid.uuid4().hex
+    ws.send(json.dumps({"type": "message", "content": content, "client_msg_id": key}))
+    return until(ws, lambda f: f["type"] == "ack" and f["client_msg_id"] == key)["id"]
+
+
+# Cutting a page off ---------------------------------------------------------------------------
+
+
+def drop(server: RunningServer, room: str, name: str, witness: ClientConnection) -> None:
+    """Close ``name``'s connection from the server side; return once ``witness`` saw it leave."""
+
+    async def close() -> None:
+        server.app.state.chat_rooms.get(room).members[name].close(1012, "dropped by the test")
+
+    server.call(close())
+    until(witness, lambda f: f["type"] == "leave" and f["username"] == name)
+
+
+def wait_until_shown(page: Page, ids: list[int]) -> None:
+    """Wait until the page is connected again and shows the events ``ids``."""
+    wait_for(page, "(s, ids) => s.state === 'open' && ids.every(i => s.ids.includes(i))", ids)
+
+
+def send_from_page(page: Page, content: str) -> None:
+    page.fill("#content", content)
+    page.press("#content", "Enter")
+
+
+def chat_state(page: Page) -> dict[str, Any]:
+    return page.evaluate("({...window.chatState})")
+
+
+# The tests ----------------------------------------------------------------------------------
+
+
+def test_two_pages_see_each_others_messages_and_presence(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    alice = open_chat(browser_context, server, "general", "alice")
+    bob = open_chat(browser_context, server, "general", "bob")
+    for page in (alice, bob):
+        expect(page.locator("#users li")).to_have_text(["alice", "bob"])
+
+    send_from_page(alice, "hello bob")
+    wait_for_text(bob, "hello bob")
+    send_from_page(bob, "hi alice")
+    wait_for_text(alice, "hi alice")
+
+    assert texts(alice) == texts(bob) == ["hello bob", "hi alice"]
+    expect(bob.locator("#messages li.message.mine .text")).to_have_text(["hi alice"])
+
+
+def test_presence_drops_a_member_who_leaves(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    alice = open_chat(browser_context, server, "general", "alice")
+    with member(server, "general", "bob"):
+        expect(alice.locator("#users li")).to_have_text(["alice", "bob"])
+    wait_for_text(alice, "bob left the room")
+    expect(alice.locator("#users li")).to_have_text(["alice"])
+
+
+def test_markup_from_another_client_shows_as_text_and_never_runs(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    payload = '<img src=x onerror="window.__xss=1">'
+    evil_name = "<img src=y onerror=window.__xss=2>"  # no "/": it would split the URL path
+    page = open_chat(browser_context, server, "general", "alice")
+    with member(server, "general", evil_name) as eve:
+        say(eve, payload)
+        wait_for_text(page, payload)
+        expect(page.locator("#users li")).to_have_text(["alice", evil_name])
+
+    assert texts(page) == [payload]
+    assert page.locator("#messages li.message .user").all_text_contents() == [evil_name]
+    assert page.locator("#messages img, #users img").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+
+def test_page_stops_when_its_name_is_taken(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    with member(server, "general", "alice"):
+        page = browser_context.new_page()
+        page.goto(server.url("/?room=general&name=alice"))
+        wait_for(page, "s => s.state === 'closed'")
+        expect(page.locator("#status")).to_have_text("closed: Username taken")
+        assert chat_state(page)["connects"] == 1  # and no retry: 'closed' is final
+
+
+def test_page_resumes_a_dropped_connection_without_loss_or_doubles(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    page = open_chat(browser_context, server, "general", "alice")
+    with member(server, "general", "bob") as bob:
+        before = say(bob, "before the drop")
+        wait_for(page, "(s, id) => s.ids.includes(id)", before)
+        browser_context.set_offline(True)
+        drop(server, "general", "alice", witness=bob)
+        wait_for(page, "s => s.state === 'reconnecting'")
+        missed = [say(bob, f"missed {n}") for n in range(3)]
+
+        browser_context.set_offline(False)
+        wait_until_shown(page, missed)
+
+    state = chat_state(page)
+    assert state["ids"] == list(range(state["ids"][0], state["ids"][-1] + 1))  # no gap, no double
+    assert state["gaps"] == 0
+    assert texts(page) == ["before the drop", "missed 0", "missed 1", "missed 2"]
+
+
+def test_page_shows_a_notice_when_missed_messages_were_evicted(
+    browser_context: BrowserContext,
+) -> None:
+    with start(name="browser-evicted", settings=Settings(history_size=3)) as server:
+        page = open_chat(browser_context, server, "general", "alice")
+        with member(server, "general", "bob") as bob:
+            browser_context.set_offline(True)
+            drop(server, "general", "alice", witness=bob)
+            wait_for(page, "s => s.state === 'reconnecting'")
+            missed = [say(bob, f"missed {n}") for n in range(5)]
+            browser_context.set_offline(False)
+            wait_until_shown(page, missed[-1:])
+
+        expect(page.locator("#messages li.notice.gap")).to_have_count(1)
+        assert chat_state(page)["gaps"] == 1
+        # History holds 3 events: the last 3 messages were still there, the first 2 were not.
+        assert texts(page) == ["missed 2", "missed 3", "missed 4"]
+
+
+def test_message_typed_offline_is_sent_once_after_reconnect(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    page = open_chat(browser_context, server, "general", "alice")
+    with member(server, "general", "bob") as bob:
+        browser_context.set_offline(True)
+        drop(server, "general", "alice", witness=bob)
+        wait_for(page, "s => s.state === 'reconnecting'")
+        send_from_page(page, "typed while offline")
+        expect(page.locator("#outbox li .text")).to_have_text(["typed while offline"])
+
+        browser_context.set_offline(False)
+        until(bob, lambda f: f["type"] == "message" and f["content"] == "typed while offline")
+        wait_for(page, "s => s.state === 'open' && s.outbox.length === 0")
+
+    wait_for_text(page, "typed while offline")
+    expect(page.locator("#outbox li")).to_have_count(0)
+    assert texts(page) == ["typed while offline"]
+
+
+def test_page_catches_up_after_the_server_restarts(
+    browser_context: BrowserContext, settings: Settings
+) -> None:
+    """Restarted with the same app (so the same rooms registry), on the same port."""
+    app = create_app(settings)
+    server = start(app, name="browser-restart")
+    try:
+        page = open_chat(browser_context, server, "general", "alice")
+        with member(server, "general", "bob") as bob:
+            say(bob, "before the restart")
+        wait_for_text(page, "before the restart")
+
+        browser_context.set_offline(True)
+        port = server.port
+        server.stop()
+        wait_for(page, "s => s.state === 'reconnecting'")
+        server = start(app, name="browser-restart", port=port)
+        # bob stays until alice is back: a room is freed, history and all, once it is empty.
+        with member(server, "general", "bob") as bob:
+            sent = [say(bob, f"after the restart {n}") for n in range(3)]
+            browser_context.set_offline(False)
+            wait_until_shown(page, sent)
+        state = chat_state(page)
+        assert state["ids"] == sorted(set(state["ids"]))  # each event once, in order
+        assert texts(page) == ["before the restart"] + [f"after the restart {n}" for n in range(3)]
+    finally:
+        server.stop()
+
+
+def test_page_shows_new_messages_after_a_restart_that_lost_the_history(
+    browser_context: BrowserContext, settings: Settings
+) -> None:
+    """A new app counts ids from 1 again: ids the page has seen must not hide its messages."""
+    server = start(name="browser-amnesia", settings=settings)
+    try:
+        page = open_chat(browser_context, server, "general", "alice")
+        with member(server, "general", "bob") as bob:
+            for n in range(3):
+                say(bob, f"old {n}")
+        wait_for_text(page, "old 2")
+
+        browser_context.set_offline(True)
+        port = server.port
+        server.stop()
+        wait_for(page, "s => s.state === 'reconnecting'")
+        server = start(name="browser-amnesia", settings=settings, port=port)
+        with member(server, "general", "bob") as bob:
+            fresh = say(bob, "new 0")
+            browser_context.set_offline(False)
+            wait_for_text(page, "new 0")
+
+        assert fresh <= max(chat_state(page)["ids"])  # an id the page had already seen once
+        assert texts(page) == ["old 0", "old 1", "old 2", "new 0"]
+        expect(page.locator("#messages li.notice.gap")).to_have_count(1)
+    finally:
+        server.stop()

@@ -1,0 +1,364 @@
+"""Lesson 05's lobby (``WS /ws/lobby``), driven by real clients, and the seed's naive version."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, cast
+
+import httpx
+import pytest
+from conftest import wait_timeout
+from fastapi import WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+
+from course_server import RunningServer, Settings, start
+from course_server.fanout import Peer, PeerState
+from course_server.lobby import RoomManager, SeedRoomManager
+
+pytestmark = pytest.mark.anyio
+
+JOINED = {"type": "system", "message": "A user joined the room"}
+LEFT = {"type": "system", "message": "A user left the room"}
+
+
+def presence(room: str, count: int, names: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "presence", "room": room, "count": count, "names": names or []}
+
+
+class Client:
+    """A lobby client: sends frames as JSON, reads them back parsed, every read bounded."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+
+    async def send(self, **frame: Any) -> None:
+        await self.websocket.send(json.dumps(frame))
+
+    async def recv(self) -> dict[str, Any]:
+        async with asyncio.timeout(wait_timeout()):
+            return json.loads(await self.websocket.recv())
+
+    async def recv_n(self, count: int) -> list[dict[str, Any]]:
+        return [await self.recv() for _ in range(count)]
+
+    async def join(self, room: str, **extra: Any) -> dict[str, Any]:
+        """Join ``room`` from no room; return the presence that confirms it."""
+        await self.send(type="join", room=room, **extra)
+        return await self.recv()
+
+
+@asynccontextmanager
+async def clients(server: RunningServer, count: int) -> AsyncIterator[list[Client]]:
+    async with AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(connect(server.ws("/ws/lobby"))) for _ in range(count)
+        ]
+        yield [Client(ws) for ws in sockets]
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[RunningServer]:
+    """One server for the tests that leave no state behind (each error test starts none)."""
+    with start(name="test-lobby-shared", settings=Settings()) as running:
+        yield running
+
+
+def lobby(server: RunningServer) -> RoomManager:
+    return server.app.state.lobby
+
+
+def stats(server: RunningServer) -> dict[str, int]:
+    """The lobby's counts, read on the server's own loop (its objects belong to that thread)."""
+
+    async def read() -> dict[str, int]:
+        return lobby(server).stats()
+
+    return server.call(read())
+
+
+def wait_empty(server: RunningServer) -> None:
+    server.call(asyncio.wait_for(lobby(server).wait_empty(), wait_timeout()))
+
+
+# --- join, message, switch, leave -------------------------------------------------------------
+
+
+async def test_join_answers_with_the_rooms_presence(server: RunningServer) -> None:
+    async with clients(server, 1) as [ada]:
+        assert await ada.join("blue") == presence("blue", 1)
+
+
+async def test_join_tells_the_others_a_user_joined(server: RunningServer) -> None:
+    async with clients(server, 2) as [ada, bob]:
+        await ada.join("blue")
+        assert await bob.join("blue") == presence("blue", 2)
+        assert await ada.recv_n(2) == [JOINED, presence("blue", 2)]
+
+
+async def test_message_reaches_everyone_in_the_room_sender_included(
+    server: RunningServer,
+) -> None:
+    async with clients(server, 2) as [ada, bob]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await ada.recv_n(2)
+        await bob.send(type="message", content="hi")
+        assert await ada.recv() == {"type": "message", "content": "hi"}
+        assert await bob.recv() == {"type": "message", "content": "hi"}
+
+
+async def test_message_stays_in_its_room(server: RunningServer) -> None:
+    async with clients(server, 2) as [ada, cy]:
+        await ada.join("blue")
+        await cy.join("green")
+        await ada.send(type="message", content="for blue")
+        assert await ada.recv() == {"type": "message", "content": "for blue"}
+        # Had the blue message leaked, it would be queued for cy before cy's own.
+        await cy.send(type="message", content="for green")
+        assert await cy.recv() == {"type": "message", "content": "for green"}
+
+
+async def test_joining_another_room_leaves_the_old_one(server: RunningServer) -> None:
+    async with clients(server, 3) as [ada, bob, cy]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await ada.recv_n(2)
+        await cy.join("green")
+        await bob.send(type="join", room="green")
+        assert await bob.recv_n(2) == [{"type": "left", "room": "blue"}, presence("green", 2)]
+        assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
+        assert await cy.recv_n(2) == [JOINED, presence("green", 2)]
+
+
+async def test_switching_out_of_a_room_alone_frees_it(server: RunningServer) -> None:
+    async with clients(server, 1) as [ada]:
+        await ada.join("red")
+        await ada.send(type="join", room="blue")
+        await ada.recv_n(2)
+        assert lobby(server).counts() == {"blue": 1}
+
+
+async def test_rejoining_the_same_room_only_refreshes_presence(server: RunningServer) -> None:
+    async with clients(server, 2) as [ada, bob]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await ada.recv_n(2)
+        await bob.send(type="join", room="blue", name="bob")
+        assert await bob.recv() == presence("blue", 2, ["bob"])
+        assert await ada.recv() == presence("blue", 2, ["bob"])
+
+
+async def test_leave_confirms_and_keeps_the_connection_open(server: RunningServer) -> None:
+    async with clients(server, 1) as [ada]:
+        await ada.join("blue")
+        await ada.send(type="leave")
+        assert await ada.recv() == {"type": "left", "room": "blue"}
+        assert await ada.join("green") == presence("green", 1)
+
+
+async def test_leave_tells_the_room_a_user_left(server: RunningServer) -> None:
+    async with clients(server, 2) as [ada, bob]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await ada.recv_n(2)
+        await bob.send(type="leave")
+        assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
+
+
+async def test_disconnect_tells_the_room_a_user_left(server: RunningServer) -> None:
+    async with clients(server, 1) as [ada]:
+        await ada.join("blue")
+        async with clients(server, 1) as [bob]:
+            await bob.join("blue")
+            await ada.recv_n(2)
+        assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
+
+
+async def test_presence_names_those_who_gave_a_name(server: RunningServer) -> None:
+    async with clients(server, 3) as [ada, bob, anon]:
+        await ada.join("blue", name="zed")
+        await bob.join("blue", name="ada")
+        assert await anon.join("blue") == presence("blue", 3, ["ada", "zed"])
+
+
+# --- errors: one frame back, the connection stays open ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ('{"type": "message", "content": "hi"}', "not_in_room"),
+        ('{"type": "leave"}', "not_in_room"),
+        ("not json", "invalid_json"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"room": "blue"}', "invalid"),
+        ('{"type": "join"}', "invalid"),
+        ('{"type": "join", "room": ""}', "invalid"),
+        ('{"type": "message", "content": 5}', "invalid"),
+        ("[1, 2]", "invalid"),
+        (b"\x00binary", "invalid"),
+    ],
+)
+async def test_bad_frame_gets_an_error_and_the_connection_stays_open(
+    shared_server: RunningServer, frame: str | bytes, code: str
+) -> None:
+    async with clients(shared_server, 1) as [ada]:
+        await ada.websocket.send(frame)
+        error = await ada.recv()
+        assert (error["type"], error["code"]) == ("error", code)
+        assert error["message"]
+        room = f"after-{code}-{len(frame)}"  # a room of its own: the server is shared
+        assert await ada.join(room) == presence(room, 1)
+
+
+async def test_an_error_changes_nothing_in_the_room(server: RunningServer) -> None:
+    async with clients(server, 2) as [ada, bob]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await ada.recv_n(2)
+        await bob.send(type="dance")
+        await bob.recv()
+        await bob.send(type="message", content="still here")
+        assert await ada.recv() == {"type": "message", "content": "still here"}
+
+
+# --- bounded memory ------------------------------------------------------------------------
+
+
+async def test_rooms_are_freed_when_their_members_leave(server: RunningServer) -> None:
+    async def visit(room: str) -> None:
+        async with clients(server, 1) as [client]:
+            await client.join(room)
+            await client.send(type="leave")
+            assert await client.recv() == {"type": "left", "room": room}
+
+    await asyncio.gather(*(visit(f"room-{i}") for i in range(100)))
+    assert stats(server) == {"rooms": 0, "members": 0}
+
+
+async def test_rooms_are_freed_when_their_members_disconnect(server: RunningServer) -> None:
+    async with clients(server, 100) as many:
+        for i, client in enumerate(many):
+            await client.join(f"room-{i}")
+        assert stats(server) == {"rooms": 100, "members": 100}
+    wait_empty(server)
+    assert stats(server) == {"rooms": 0, "members": 0}
+
+
+async def test_rooms_endpoint_lists_rooms_with_counts(server: RunningServer) -> None:
+    async with clients(server, 3) as [ada, bob, cy]:
+        await ada.join("blue")
+        await bob.join("blue")
+        await cy.join("green")
+        async with httpx.AsyncClient() as http:
+            response = await http.get(server.url("/lobby/rooms"))
+        assert response.json() == {"rooms": {"blue": 2, "green": 1}}
+
+
+async def test_a_room_outlives_pruned_peers_until_they_leave() -> None:
+    """``Group.broadcast`` drops closed peers at once; the room still ends with the last leave."""
+    manager = RoomManager()
+    ada, bob, cy = (Peer(cast(Any, None)) for _ in range(3))
+    for peer in (ada, bob, cy):
+        manager.join(peer, "blue")
+    ada.state = bob.state = PeerState.CLOSED  # gone; their endpoints have not reached `finally`
+    manager.say(cy, "hi")  # prunes ada and bob from the room's group
+    manager.leave(cy)
+    assert manager.counts() == {"blue": 2}
+    manager.leave(ada)
+    manager.leave(bob)
+    assert manager.stats() == {"rooms": 0, "members": 0}
+
+
+# --- a disconnect in the middle of a broadcast ------------------------------------------------
+
+
+@pytest.fixture
+def server_errors() -> Iterator[list[logging.LogRecord]]:
+    """Errors the server logs (uvicorn's "Exception in ASGI application", asyncio's task errors)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    loggers = [logging.getLogger("uvicorn.error"), logging.getLogger("asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+async def test_disconnect_mid_broadcast_raises_nothing_and_loses_nothing(
+    server: RunningServer, server_errors: list[logging.LogRecord]
+) -> None:
+    async with clients(server, 3) as [ada, bob, cy]:
+        for client in (ada, bob, cy):
+            await client.join("blue")
+        await ada.recv_n(4)
+        await bob.recv_n(2)
+        for i in range(200):
+            await ada.send(type="message", content=str(i))
+            if i == 20:
+                cy.websocket.transport.abort()  # gone without a close frame, mid-stream
+        frames = await bob.recv_n(202)  # 200 messages, plus "left" and presence in between
+        messages = [f["content"] for f in frames if f["type"] == "message"]
+        assert messages == [str(i) for i in range(200)]
+        assert [f for f in frames if f["type"] != "message"] == [LEFT, presence("blue", 2)]
+        await ada.send(type="message", content="after")
+        assert (await ada.recv_n(203))[-1] == {"type": "message", "content": "after"}
+    assert server_errors == []
+
+
+# --- the seed's RoomManager: the bugs the lesson shows ----------------------------------------
+
+
+class FakeSocket:
+    """Records what it is sent; yields to the loop like a real write does."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        self.received.append(message)
+
+
+class DeadSocket:
+    async def send_json(self, message: dict[str, Any]) -> None:
+        raise WebSocketDisconnect(1006)
+
+
+async def test_seed_keeps_an_empty_set_for_every_room_ever_used() -> None:
+    seed = SeedRoomManager()
+    for i in range(200):
+        ws: Any = FakeSocket()
+        await seed.join_room(f"room-{i}", ws)
+        await seed.leave_room(ws)
+    assert len(seed.rooms) == 200
+    assert all(members == set() for members in seed.rooms.values())
+
+
+async def test_seed_broadcast_fails_when_someone_joins_mid_loop() -> None:
+    seed = SeedRoomManager()
+    a, b, c = FakeSocket(), FakeSocket(), FakeSocket()
+    await seed.join_room("blue", a)  # type: ignore[arg-type]
+    await seed.join_room("blue", b)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        seed.broadcast_to_room("blue", {"type": "message", "content": "hi"}),
+        seed.join_room("blue", c),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], RuntimeError)
+    assert str(results[0]) == "Set changed size during iteration"
+
+
+async def test_seed_broadcast_raises_the_dead_clients_disconnect() -> None:
+    seed = SeedRoomManager()
+    await seed.join_room("blue", DeadSocket())  # type: ignore[arg-type]
+    with pytest.raises(WebSocketDisconnect):
+        await seed.broadcast_to_room("blue", {"type": "message", "content": "hi"})

@@ -1,0 +1,212 @@
+"""Lesson 06's tokens (``course_server.tokens``): signing, checking, and logging in.
+
+Logging in is slow on purpose: the app hashes with argon2 at pwdlib's recommended cost, a
+quarter of a second or more per hash or check. One test checks that the app uses it; the others
+use argon2 at its lowest cost, which behaves the same and takes microseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from conftest import wait_timeout
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from course_server import RunningServer, Settings, create_app, start
+from course_server.clients import attempt
+from course_server.tokens import (
+    SESSION_COOKIE,
+    TokenError,
+    Users,
+    create_access_token,
+    decode_token,
+    password_hash,
+)
+
+pytestmark = pytest.mark.anyio
+
+# 64 bytes: RFC 7518 wants HS256 keys of at least 32 bytes and HS512 ones of 64 (PyJWT warns
+# below that, and warnings are errors here); the wrong-algorithm test signs with HS512.
+SECRET = "lesson-06-tests-" * 4
+CHEAP = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
+
+
+def forge(secret: str | None = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
+    """A token with exactly ``claims`` (nothing added), signed as asked."""
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def valid_claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": "alice", "iat": now, "exp": now + 60, **changes}
+
+
+# Signing and checking
+
+
+def test_token_carries_sub_iat_and_exp() -> None:
+    token = create_access_token("alice", SECRET, 900, now=1_000_000)
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims == {"sub": "alice", "iat": 1_000_000, "exp": 1_000_900}
+
+
+def test_decode_returns_the_claims_of_a_good_token() -> None:
+    assert decode_token(create_access_token("bob", SECRET, 60), SECRET)["sub"] == "bob"
+
+
+def test_expired_token_is_reported_as_expired() -> None:
+    token = create_access_token("alice", SECRET, 60, now=time.time() - 120)
+    with pytest.raises(TokenError, match="Token expired"):
+        decode_token(token, SECRET)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("not-a-jwt", id="malformed"),
+        pytest.param("", id="empty"),
+        pytest.param(forge(secret="another-key-" * 6, **valid_claims()), id="bad-signature"),
+        pytest.param(forge(secret=None, algorithm="none", **valid_claims()), id="alg-none"),
+        pytest.param(forge(algorithm="HS512", **valid_claims()), id="wrong-algorithm"),
+        pytest.param(forge(iat=0, exp=time.time() + 60), id="no-sub"),
+        pytest.param(forge(**valid_claims(sub="")), id="empty-sub"),
+        pytest.param(forge(**valid_claims(sub=42)), id="sub-not-a-string"),
+        pytest.param(forge(sub="alice", iat=int(time.time())), id="no-exp"),
+        pytest.param(forge(sub="alice", exp=int(time.time()) + 60), id="no-iat"),
+    ],
+)
+def test_decode_refuses(token: str) -> None:
+    with pytest.raises(TokenError, match="Invalid token"):
+        decode_token(token, SECRET)
+
+
+def test_forged_expired_token_is_invalid_not_expired() -> None:
+    """The signature is checked first: a forger learns nothing from the expiry."""
+    token = forge(secret="another-key-" * 6, **valid_claims(exp=int(time.time()) - 60))
+    with pytest.raises(TokenError, match="Invalid token"):
+        decode_token(token, SECRET)
+
+
+# Users: argon2 hashes, computed once
+
+
+def test_the_app_hashes_at_the_recommended_cost() -> None:
+    assert create_app(Settings()).state.users.hasher is password_hash
+    assert password_hash.hash("x").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+@pytest.fixture
+def users() -> Users:
+    return Users({"alice": "wonderland"}, hasher=CHEAP)
+
+
+def test_right_password_authenticates(users: Users) -> None:
+    assert users.authenticate("alice", "wonderland")
+
+
+def test_wrong_password_does_not(users: Users) -> None:
+    assert not users.authenticate("alice", "alice")
+
+
+def test_unknown_user_does_not_even_with_a_users_password(users: Users) -> None:
+    assert not users.authenticate("mallory", "wonderland")
+
+
+def test_no_users_no_login() -> None:
+    assert not Users({}, hasher=CHEAP).authenticate("alice", "wonderland")
+
+
+def test_only_argon2_hashes_are_kept(users: Users) -> None:
+    users.authenticate("alice", "wonderland")
+    hashes = users._hashed()
+    assert hashes["alice"].startswith("$argon2id$")
+    assert "wonderland" not in repr(vars(users))
+
+
+def test_hashes_are_computed_once(users: Users) -> None:
+    assert users._hashed() is users._hashed()
+
+
+def test_nothing_is_hashed_before_the_first_login(users: Users) -> None:
+    assert users._hashes is None
+
+
+# POST /token and POST /session, on a real server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    """One server for the login tests (no state between them), with cheaply hashed users."""
+    settings = Settings(jwt_secret=SECRET, token_lifetime=120)
+    app = create_app(settings)
+    app.state.users = Users(settings.demo_users, hasher=CHEAP)
+    with start(app, name=f"test-{__name__}") as running:
+        yield running
+
+
+async def post(server: RunningServer, path: str, **form: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        return await http.post(server.url(path), data=form)
+
+
+async def test_login_returns_a_bearer_token_for_the_user(server: RunningServer) -> None:
+    response = await post(server, "/token", username="alice", password="wonderland")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    claims = decode_token(body["access_token"], SECRET)
+    assert claims["sub"] == "alice"
+    assert claims["exp"] - claims["iat"] == 120
+
+
+async def test_wrong_password_is_401_with_a_bearer_challenge(server: RunningServer) -> None:
+    response = await post(server, "/token", username="alice", password="builder")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"detail": "Incorrect username or password"}
+
+
+async def test_unknown_user_gets_the_same_401(server: RunningServer) -> None:
+    response = await post(server, "/token", username="mallory", password="wonderland")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Incorrect username or password"}
+
+
+async def test_login_without_a_password_is_422(server: RunningServer) -> None:
+    assert (await post(server, "/token", username="alice")).status_code == 422
+
+
+async def test_session_sets_an_httponly_samesite_cookie(server: RunningServer) -> None:
+    response = await post(server, "/session", username="bob", password="builder")
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "bob"}
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    for attribute in ["HttpOnly", "SameSite=lax", "Path=/", "Max-Age=120"]:
+        assert attribute in cookie
+    assert "Secure" not in cookie  # plain http on 127.0.0.1; set over https
+
+
+async def test_session_with_a_wrong_password_sets_no_cookie(server: RunningServer) -> None:
+    response = await post(server, "/session", username="bob", password="wonderland")
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+
+
+async def test_session_cookie_opens_the_cookie_websocket(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        await http.post(server.url("/session"), data={"username": "bob", "password": "builder"})
+        cookie = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
+    seen = await attempt(
+        server.ws("/secure/ws/cookie"),
+        '{"type": "refresh", "token": "x"}',  # ends the conversation: closes 4003
+        additional_headers={"Cookie": cookie},
+        timeout=wait_timeout(),
+    )
+    assert seen.received[0] == '{"type":"auth_success","user_id":"bob"}'
