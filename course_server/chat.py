@@ -153,7 +153,7 @@ class ChatRooms:
     """Every room of one app (``app.state.chat_rooms``): created on first join, freed when empty.
 
     A freed room leaves nothing behind, so memory depends on the rooms in use, not on every room
-    ever used. A new room's ids start after every id this registry has handed out, so a client
+    ever used. A new room's ids start after the last id of every room freed so far, so a client
     holding an id from an earlier room of the same name can never mistake a new event for one it
     already saw: its resume is reported incomplete instead.
     """
@@ -210,10 +210,11 @@ class ChatRooms:
         self._changed = asyncio.Event()
 
 
-def receive(room: ChatRoom, username: str, guard: FloodGuard, frame: str | bytes) -> None:
-    """Handle one frame from ``username``: rate limit, validate, then post or answer an error."""
-    peer = room.members.get(username)
-    if peer is None or peer.state is not PeerState.OPEN:
+def receive(
+    room: ChatRoom, username: str, peer: Peer, guard: FloodGuard, frame: str | bytes
+) -> None:
+    """Handle one frame from ``peer``: rate limit, validate, then post or answer an error."""
+    if room.members.get(username) is not peer or peer.state is not PeerState.OPEN:
         return  # closing: what arrives meanwhile is dropped
     verdict = guard.check()
     if verdict is Verdict.CLOSE:
@@ -265,7 +266,8 @@ async def chat(
     try:
         async for message in peer.incoming():
             text = message.get("text")
-            receive(chat_room, username, guard, text if text is not None else message["bytes"])
+            frame = text if text is not None else message["bytes"]
+            receive(chat_room, username, peer, guard, frame)
     finally:
         rooms.leave(chat_room, username, peer)
         await peer.aclose()

@@ -140,7 +140,10 @@ class Peer:
         tasks = [t for t in (self._writer, self._closer) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # wait(), not gather(): if *we* are cancelled meanwhile (TestClient cancels the app
+            # right after the close), gather would re-raise our writer's CancelledError as ours.
+            await asyncio.wait(tasks)
         self._finish()
 
     def _cut_off(self, code: int, reason: str) -> None:

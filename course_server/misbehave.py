@@ -36,9 +36,12 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from course_server.runner import RunningServer
+from course_server.waiting import eventually
 
 ABNORMAL_CLOSURE = 1006
 """What a client reports when the connection ended without a close frame."""
+
+_DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
 @dataclasses.dataclass
@@ -72,7 +75,8 @@ class RawClient:
         """Open a TCP connection and complete the WebSocket handshake; raise if refused."""
         uri = parse_uri(url)
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in uri.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         if rcvbuf is not None:
             # Before connect(): TCP agrees on its window scale in the SYN.
@@ -105,6 +109,8 @@ class RawClient:
                     await self._read()
         except TimeoutError:
             return Resumed(self.messages, None)
+        except ConnectionError:
+            pass  # reset by the server: no close frame came
         self.vanish()
         if self.protocol.close_rcvd is None:
             return Resumed(self.messages, ABNORMAL_CLOSURE)
@@ -128,7 +134,8 @@ class RawClient:
         else:
             self.protocol.receive_eof()
         for event in self.protocol.events_received():
-            if getattr(event, "fin", False) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            # A message ends with a frame marked fin: its only frame, or its last fragment.
+            if getattr(event, "fin", False) and event.opcode in _DATA:
                 self.messages += 1
         await self._flush()
         if not data:
@@ -177,10 +184,7 @@ async def settled(server: RunningServer, remaining: int = 0, timeout: float = 5)
     Once it has, it has also logged whatever those connections made it log.
     """
     sessions = server.app.state.sessions
-    async with asyncio.timeout(timeout):
-        # Polling: the count belongs to the server's thread, and no event there says "down to N".
-        while len(sessions) > remaining:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await eventually(lambda: len(sessions) <= remaining, timeout=timeout)
 
 
 @dataclasses.dataclass

@@ -39,6 +39,7 @@ router = APIRouter(tags=["lesson 06: authentication"])
 AUTH_REQUIRED = 4001  # the first message was not {"type": "auth", ...}
 AUTH_TIMEOUT = 4002  # no first message within settings.auth_timeout
 INVALID_TOKEN = 4003  # bad signature, expired, or someone else's
+TOKEN_REQUIRED = "Token required"
 
 
 class AuthMessage(BaseModel):
@@ -58,7 +59,8 @@ def check(websocket: WebSocket, token: str) -> dict[str, Any]:
 
 async def deny(websocket: WebSocket, reason: str) -> None:
     """Refuse the handshake: HTTP 401, ``{"detail": reason}``, and how to authenticate."""
-    challenge = 'Bearer error="invalid_token"' if reason != "Token required" else "Bearer"
+    # RFC 6750 §3: a bare challenge when no token came, error="invalid_token" when one failed.
+    challenge = "Bearer" if reason == TOKEN_REQUIRED else 'Bearer error="invalid_token"'
     response = JSONResponse(
         {"detail": reason}, status_code=401, headers={"WWW-Authenticate": challenge}
     )
@@ -68,7 +70,7 @@ async def deny(websocket: WebSocket, reason: str) -> None:
 async def handshake_auth(websocket: WebSocket, token: str | None) -> None:
     """Accept and serve the user if ``token`` is good; otherwise refuse the handshake."""
     if not token:
-        await deny(websocket, "Token required")
+        await deny(websocket, TOKEN_REQUIRED)
         return
     try:
         claims = check(websocket, token)
@@ -101,6 +103,7 @@ async def first_message(websocket: WebSocket) -> None:
 
 
 async def authenticate_first_message(websocket: WebSocket) -> None:
+    """After ``accept()``: close with 4002, 4001 or 4003, or serve the user the token names."""
     try:
         async with asyncio.timeout(websocket.app.state.settings.auth_timeout):
             message = await websocket.receive()

@@ -15,6 +15,9 @@ from fastapi.testclient import TestClient
 
 from course_server import RunningServer, Settings, create_app, start, waiting
 
+# tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests.
+pytest_plugins = ["browser"]
+
 _names = itertools.count()
 
 

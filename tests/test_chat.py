@@ -261,11 +261,21 @@ def test_bad_input_gets_an_error_and_uses_no_id() -> None:
     chat.join("alice", alice)
     frames_of(alice)
     guard = FloodGuard(rate=0)
-    receive(chat, "alice", guard, "not json")
-    receive(chat, "alice", guard, '{"type": "message", "content": "ok"}')
+    receive(chat, "alice", alice, guard, "not json")
+    receive(chat, "alice", alice, guard, '{"type": "message", "content": "ok"}')
     frames = frames_of(alice)
     assert frames[0]["code"] == "invalid_json"
     assert (frames[1]["type"], frames[1]["id"]) == ("message", 2)
+
+
+def test_frames_from_a_connection_no_longer_in_the_room_are_ignored() -> None:
+    chat, old, current = room(), fake(), fake()
+    chat.join("alice", old)
+    chat.leave("alice", old)
+    chat.join("alice", current)
+    frames_of(current)
+    receive(chat, "alice", old, FloodGuard(rate=0), '{"type": "message", "content": "late"}')
+    assert frames_of(current) == []
 
 
 def test_room_drops_a_flood_then_closes_1008() -> None:
@@ -274,7 +284,7 @@ def test_room_drops_a_flood_then_closes_1008() -> None:
     frames_of(alice)
     guard = FloodGuard(rate=1, burst=1, strikes=2, clock=lambda: 0.0)
     for _ in range(4):
-        receive(chat, "alice", guard, '{"type": "message", "content": "spam"}')
+        receive(chat, "alice", alice, guard, '{"type": "message", "content": "spam"}')
     assert [f.get("code", f["type"]) for f in frames_of(alice)] == ["message", "rate_limited"]
     assert alice.closed == (1008, "Rate limit exceeded")  # type: ignore[attr-defined]
 

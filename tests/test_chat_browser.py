@@ -18,14 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from browser import browser, browser_context, open_chat, texts, wait_for, wait_for_text
+from browser import open_chat, texts, wait_for, wait_for_text
 from conftest import wait_timeout
 from playwright.sync_api import BrowserContext, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, create_app, start
-
-__all__ = ["browser", "browser_context"]  # fixtures, imported for pytest to find
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 

@@ -13,9 +13,25 @@ import pytest
 from conftest import wait_timeout
 from websockets.asyncio.client import connect
 
-from course_server import RunningServer, failures, latency, misbehave, mutation, naive
+from course_server import (
+    RunningServer,
+    Settings,
+    failures,
+    latency,
+    misbehave,
+    mutation,
+    naive,
+    start,
+)
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def dead_client_run() -> failures.DeadClientRun:
+    """The dead-client scenario in the naive room, run once for the tests that read it."""
+    with start(name=f"test-{__name__}", settings=Settings()) as server:
+        return asyncio.run(failures.dead_client(server, "/naive/ws/broadcast"))
 
 
 async def test_the_naive_room_works_when_everyone_behaves(server: RunningServer) -> None:
@@ -37,23 +53,26 @@ async def test_naive_private_messages_work_when_everyone_behaves(server: Running
         assert await alice.recv() == "From bob: hi"
 
 
-async def test_a_dead_client_kills_the_senders_connection(server: RunningServer) -> None:
-    run = await failures.dead_client(server, "/naive/ws/broadcast")
-    assert run.heard["sender"].messages == []
-    assert run.heard["sender"].close_code == 1006  # dropped without a close frame
-
-
-async def test_a_dead_client_makes_the_clients_after_it_miss_the_message(
-    server: RunningServer,
+def test_a_dead_client_kills_the_senders_connection(
+    dead_client_run: failures.DeadClientRun,
 ) -> None:
-    run = await failures.dead_client(server, "/naive/ws/broadcast")
-    assert "Someone said: hello" in run.heard["first"].messages  # before the ghost in the list
-    assert "Someone said: hello" not in run.heard["second"].messages  # after it
+    sender = dead_client_run.heard["sender"]
+    assert sender.messages == []
+    assert sender.close_code == 1006  # dropped without a close frame
 
 
-async def test_a_dead_client_makes_the_senders_endpoint_raise(server: RunningServer) -> None:
-    run = await failures.dead_client(server, "/naive/ws/broadcast")
-    [error] = run.server_log
+def test_a_dead_client_makes_the_clients_after_it_miss_the_message(
+    dead_client_run: failures.DeadClientRun,
+) -> None:
+    heard = dead_client_run.heard
+    assert "Someone said: hello" in heard["first"].messages  # before the ghost in the list
+    assert "Someone said: hello" not in heard["second"].messages  # after it
+
+
+def test_a_dead_client_makes_the_senders_endpoint_raise(
+    dead_client_run: failures.DeadClientRun,
+) -> None:
+    [error] = dead_client_run.server_log
     assert error.message == "Exception in ASGI application"
     assert error.raised[-1].startswith("WebSocketDisconnected")
     assert error.raised[-1].endswith("in naive.broadcast()")

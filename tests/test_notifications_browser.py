@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from browser import browser, browser_context, ms  # noqa: F401  (fixtures)
+from browser import ms
 from playwright.sync_api import BrowserContext, Page
 
 from course_server import RunningServer, Settings, create_app, start

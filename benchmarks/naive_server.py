@@ -1,0 +1,45 @@
+"""The seed's naive design alone: an app that mounts only ``course_server.naive``'s routes.
+
+Served exactly as ``python -m course_server`` serves the course app (same uvicorn settings, same
+WebSocket implementation, same event loop), so the benchmark compares designs, not servers.
+
+``python -m benchmarks.naive_server --port 0`` prints its URL, then serves until Ctrl+C (SIGINT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from fastapi import FastAPI
+
+from course_server import naive
+from course_server.runner import bind_socket, make_config
+from course_server.settings import Settings
+from uvicorn import Server
+
+
+def create_naive_app() -> FastAPI:
+    app = FastAPI(title="The seed's naive ConnectionManager")
+    app.state.naive = naive.NaiveManagers()
+    app.include_router(naive.router)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    sock = bind_socket(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    print(f"naive_server serving on http://{host}:{port}", flush=True)
+    server = Server(make_config(create_naive_app(), settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(sockets=[sock]))
+
+
+if __name__ == "__main__":
+    main()
