@@ -19,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import socket
 import sys
 import time
@@ -178,6 +179,8 @@ async def _first(event: asyncio.Event, stop: asyncio.Event) -> bool:
 
 
 def _say(line: str) -> None:
+    # The event loop may have made the pipe non-blocking; a long line would then be cut short.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 

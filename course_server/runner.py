@@ -66,8 +66,25 @@ class CourseServer(uvicorn.Server):
             server.close()  # no new connections while we say goodbye to the open ones
         sessions = getattr(self.app.state, "sessions", None)
         if sessions is not None:
-            await sessions.close_all()
+            await sessions.close_all(wait=1.0)
+        self._drop_stuck_websockets()
         await super().shutdown(sockets=sockets)
+
+    def _drop_stuck_websockets(self) -> None:
+        """Abort WebSocket connections whose peer stopped reading.
+
+        uvicorn only ever closes a transport gracefully, which waits for its buffered bytes to
+        be written. A peer that reads nothing never takes them, so without this, one stalled
+        client holds shutdown for the whole graceful timeout. Healthy peers have drained by now.
+        """
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if (
+                isinstance(connection, WebSocketsSansIOProtocol)
+                and transport is not None
+                and transport.get_write_buffer_size() > 0
+            ):
+                transport.abort()
 
 
 def make_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:

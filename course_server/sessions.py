@@ -29,6 +29,7 @@ class _Session:
     def __init__(self, send: Send) -> None:
         self._send = send
         self.accepted = False
+        self.closing = False
         self.closed_by_server = False
 
     async def send(self, message: Message) -> None:
@@ -39,10 +40,12 @@ class _Session:
             raise OSError("the server closed this WebSocket while shutting down")
         if message["type"] == "websocket.accept":
             self.accepted = True
+        elif message["type"] == "websocket.close":
+            self.closing = True  # the endpoint is already saying goodbye its own way
         await self._send(message)
 
     async def close(self, code: int, reason: str) -> None:
-        if self.accepted and not self.closed_by_server:
+        if self.accepted and not self.closing and not self.closed_by_server:
             await self.send({"type": "websocket.close", "code": code, "reason": reason})
             self.closed_by_server = True
 
@@ -144,9 +147,13 @@ class SessionRegistry:
         for stream in tuple(self._streams):
             if stream.event_stream:
                 stream.end()
-        sessions = [s for s in list(self._sessions) if s.accepted and not s.closed_by_server]
+        sessions = [
+            s for s in list(self._sessions) if s.accepted and not (s.closing or s.closed_by_server)
+        ]
+        # A client that stopped reading never makes room for the close frame: bound each wait.
         results: list[Any] = await asyncio.gather(
-            *(s.close(code, reason) for s in sessions), return_exceptions=True
+            *(asyncio.wait_for(s.close(code, reason), wait) for s in sessions),
+            return_exceptions=True,
         )
         closed = sum(1 for r in results if not isinstance(r, BaseException))
         if self._sessions:

@@ -45,7 +45,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def settings() -> Settings:
     """Settings with a fixed secret and short timeouts, so tests stay fast and deterministic."""
-    return Settings(jwt_secret="test-secret-not-for-production", auth_timeout=0.5)
+    return Settings(jwt_secret="test-secret-not-for-production-0123456789", auth_timeout=0.5)
 
 
 @pytest.fixture

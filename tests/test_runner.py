@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -12,10 +13,11 @@ import httpx
 import pytest
 from conftest import wait_timeout
 from fastapi import FastAPI
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import Settings, create_app, runner, start, stop
+from course_server.misbehave import server_errors, stalled_reader
 
 
 def test_start_returns_once_the_server_answers(settings: Settings) -> None:
@@ -136,3 +138,28 @@ def test_the_same_app_can_be_served_again_after_stop(settings: Settings) -> None
     first.stop()
     with start(app, name="runner-again", port=port) as second:
         assert httpx.get(second.url("/healthz")).json() == {"status": "ok"}
+
+
+@pytest.mark.anyio
+async def test_stop_drops_a_client_that_stopped_reading() -> None:
+    """Its buffers are full, so no close frame can reach it: shutdown must not wait it out."""
+    settings = Settings(jwt_secret="t", send_queue_size=8)
+    server = start(name="runner-stalled", settings=settings)
+    async with await stalled_reader(server.ws("/ws/broadcast")):
+        async with connect(server.ws("/ws/broadcast"), max_size=None) as sender:
+            # The sender hears its own broadcasts: it must keep reading, unlike the stalled one.
+            reader = asyncio.create_task(_read_until_closed(sender))
+            for _ in range(100):  # ~6 MB: more than the stalled client's buffers hold
+                await sender.send("x" * 60_000)
+            with server_errors() as errors:
+                await asyncio.to_thread(server.stop)
+            await reader
+    assert not server.running
+    assert [e for e in errors if "graceful shutdown" in e.message] == []
+
+
+async def _read_until_closed(websocket: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(wait_timeout()):
+            async for _ in websocket:
+                pass

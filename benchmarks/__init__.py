@@ -1,0 +1,1 @@
+"""Benchmarks for the course server: fan-out, polling vs push, cross-process delivery."""

@@ -1,0 +1,282 @@
+"""Exercise checks: ``check("02.1", guess)`` runs exercise 02.1's checks against your ``guess``.
+
+Each check plugs your code into a real server (a fresh FastAPI app on a free port), drives it
+with real clients, and prints one line: ``✓ name`` or ``✗ name — hint``. ``check`` is an
+ordinary function: call it from a notebook cell without ``await``. It returns within the
+exercise's deadline even if your code loops forever (what is still looping keeps running in a
+daemon thread until the kernel restarts).
+
+The exercises live one module per lesson (``lesson02.py``, …), each registering its exercises
+with ``exercise(...)`` and their checks with ``@ex.check(name)``; they are loaded on first use.
+
+Environment variables:
+- ``COURSE_CHECK_RESULTS``: a file to append each verdict to, one JSON line per ``check()``
+  call. ``python -m course_server.grade`` sets it to read a notebook's verdicts.
+- ``COURSE_CHECK_TIMEOUT_FACTOR``: multiply every check's deadline (e.g. 3 on a slow machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import importlib
+import json
+import os
+import pkgutil
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from course_server.checks.harness import CheckFailed, Harness, LearnerError, expect
+
+__all__ = ["CheckFailed", "Exercise", "Harness", "Report", "check", "evaluate", "expect", "get"]
+
+RESULTS_ENV = "COURSE_CHECK_RESULTS"
+FACTOR_ENV = "COURSE_CHECK_TIMEOUT_FACTOR"
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_IMPLEMENTED = "not implemented"
+    TIMED_OUT = "timed out"
+    SKIPPED = "skipped"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    check: str
+    status: Status
+    hint: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def __str__(self) -> str:
+        return f"✓ {self.check}" if self.passed else f"✗ {self.check} — {self.hint}"
+
+
+CheckFunction = Callable[[Harness, Any], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    run: CheckFunction
+    timeout: float
+
+
+class Exercise:
+    """One exercise: an id (``"02.1"``), a title, the name of the learner's object, checks."""
+
+    def __init__(self, id: str, title: str, target: str) -> None:
+        self.id, self.title, self.target = id, title, target
+        self.checks: list[Check] = []
+
+    @property
+    def lesson(self) -> str:
+        return self.id.split(".")[0]
+
+    @property
+    def deadline(self) -> float:
+        """The longest ``check()`` may take: every check's timeout, plus stopping servers."""
+        return sum(c.timeout for c in self.checks) * _factor() + 10
+
+    def check(self, name: str, timeout: float = 5) -> Callable[[CheckFunction], CheckFunction]:
+        """Register the decorated ``async def (harness, implementation)`` as a check."""
+
+        def register(run: CheckFunction) -> CheckFunction:
+            self.checks.append(Check(name, run, timeout))
+            return run
+
+        return register
+
+    def __repr__(self) -> str:
+        return f"<Exercise {self.id} {self.title!r}: {len(self.checks)} checks>"
+
+
+_registry: dict[str, Exercise] = {}
+_loaded = False
+
+
+def exercise(id: str, title: str, target: str) -> Exercise:
+    """Register a new exercise (in a lesson module) and return it, to add checks to."""
+    if id in _registry:
+        raise ValueError(f"exercise {id} is registered twice")
+    _registry[id] = Exercise(id, title, target)
+    return _registry[id]
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for module in pkgutil.iter_modules(__path__):
+            if module.name.startswith("lesson"):
+                importlib.import_module(f"{__name__}.{module.name}")
+        _loaded = True
+
+
+def exercises(lesson: str | None = None) -> list[Exercise]:
+    """Every exercise (of one lesson, ``"02"``, if given), in id order."""
+    _load()
+    found = [e for e in _registry.values() if lesson is None or e.lesson == lesson]
+    return sorted(found, key=lambda e: tuple(int(part) for part in e.id.split(".")))
+
+
+def get(exercise_id: str) -> Exercise:
+    _load()
+    if exercise_id not in _registry:
+        known = ", ".join(e.id for e in exercises())
+        raise ValueError(f"no exercise {exercise_id!r}; the exercises are {known}")
+    return _registry[exercise_id]
+
+
+def _factor() -> float:
+    return float(os.environ.get(FACTOR_ENV) or 1)
+
+
+@dataclasses.dataclass
+class Report:
+    """The verdicts of one ``check()`` call."""
+
+    exercise: Exercise
+    verdicts: list[Verdict]
+
+    @property
+    def passed(self) -> bool:
+        return len(self.verdicts) == len(self.exercise.checks) and all(
+            v.passed for v in self.verdicts
+        )
+
+    def __str__(self) -> str:
+        lines = [f"Exercise {self.exercise.id} · {self.exercise.title}", *map(str, self.verdicts)]
+        ok, total = sum(v.passed for v in self.verdicts), len(self.exercise.checks)
+        if self.passed:
+            lines.append(f"All {total} checks passed.")
+        elif all(v.status is Status.NOT_IMPLEMENTED for v in self.verdicts):
+            lines.append(
+                f"Not implemented yet: replace `raise NotImplementedError(...)` in "
+                f"`{self.exercise.target}` with your code, then run this cell again."
+            )
+        else:
+            lines.append(f"{ok} of {total} checks passed.")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise.id,
+            "passed": self.passed,
+            "checks": [dataclasses.asdict(v) for v in self.verdicts],
+        }
+
+
+def _failure(harness: Harness, error: BaseException) -> Verdict:
+    """Why a check failed, said in terms of the learner's code wherever that is the cause."""
+    raised = [e.error if isinstance(e, LearnerError) else e for e in (error, *harness.errors)]
+    if any(isinstance(e, NotImplementedError) for e in raised):
+        return Verdict("", Status.NOT_IMPLEMENTED, "not implemented yet")
+    learner = [e for e in harness.errors if not isinstance(e, NotImplementedError)]
+    if isinstance(error, LearnerError):
+        learner.insert(0, error.error)
+    cause = f"your code raised {type(learner[0]).__name__}: {learner[0]}" if learner else ""
+    if isinstance(error, CheckFailed):
+        hint = str(error)
+        return Verdict("", Status.FAILED, f"{hint} ({cause})" if cause else hint)
+    return Verdict("", Status.FAILED, cause or f"{type(error).__name__}: {error}")
+
+
+async def _run_one(harness: Harness, check: Check, implementation: Any) -> tuple[Verdict, bool]:
+    """Run one check; return its verdict and whether the learner's code is still stuck."""
+    timeout = check.timeout * _factor()
+    stuck = False
+    try:
+        async with asyncio.timeout(timeout):
+            await check.run(harness, implementation)
+        verdict = Verdict(check.name, Status.PASSED)
+    except TimeoutError:
+        stuck = await harness.blocked()
+        why = (
+            "your code never gave control back (a loop with no await, or one that never ends?)"
+            if stuck
+            else "is your code waiting for something that never comes?"
+        )
+        verdict = Verdict(check.name, Status.TIMED_OUT, f"no result within {timeout:g} s: {why}")
+        if any(isinstance(e, NotImplementedError) for e in harness.errors):
+            verdict = Verdict(check.name, Status.NOT_IMPLEMENTED, "not implemented yet")
+    except Exception as exc:
+        verdict = dataclasses.replace(_failure(harness, exc), check=check.name)
+    return verdict, stuck
+
+
+async def run(
+    exercise_id: str, implementation: Any, verdicts: list[Verdict] | None = None
+) -> Report:
+    """Run every check of an exercise, in order, appending each verdict to ``verdicts``."""
+    exercise = get(exercise_id)
+    verdicts = [] if verdicts is None else verdicts
+    stuck = False
+    stopping: list[threading.Thread] = []
+    try:
+        for check in exercise.checks:
+            if stuck:
+                hint = "skipped: your code from the check before is still running"
+                verdicts.append(Verdict(check.name, Status.SKIPPED, hint))
+                continue
+            harness = Harness(exercise.id)
+            try:
+                verdict, stuck = await _run_one(harness, check, implementation)
+            finally:
+                if (stopper := harness.close()) is not None:
+                    stopping.append(stopper)
+            verdicts.append(verdict)
+    finally:
+        # Each server stops in its own thread (about 0.2 s each); wait for them all at once.
+        await asyncio.to_thread(lambda: [thread.join(3) for thread in stopping])
+    return Report(exercise, verdicts)
+
+
+def evaluate(exercise_id: str, implementation: Any) -> Report:
+    """Run the checks from synchronous code (a notebook cell, a test); never hangs.
+
+    The checks run on an event loop of their own in a daemon thread, so this works whether or
+    not the caller's thread has a loop running (Jupyter's does). ``clients.run_sync`` is not
+    used: it joins its worker thread, which would wait forever on code that loops forever.
+    """
+    exercise = get(exercise_id)
+    verdicts: list[Verdict] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(run(exercise_id, implementation, verdicts))
+        except BaseException as exc:  # reported below, in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=f"check-{exercise_id}", daemon=True)
+    thread.start()
+    thread.join(exercise.deadline)
+    if failure:
+        raise failure[0]
+    done = list(verdicts)
+    for check in exercise.checks[len(done) :]:
+        hint = f"the checks did not finish within {exercise.deadline:g} s"
+        done.append(Verdict(check.name, Status.TIMED_OUT, hint))
+    return Report(exercise, done)
+
+
+def record(report: Report) -> None:
+    """Append the report to the file named by ``COURSE_CHECK_RESULTS``, if set."""
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        with Path(path).open("a", encoding="utf-8") as results:
+            results.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+
+
+def check(exercise_id: str, implementation: Any) -> None:
+    """Run exercise ``exercise_id``'s checks against ``implementation`` and print the verdicts."""
+    report = evaluate(exercise_id, implementation)
+    record(report)
+    print(report)

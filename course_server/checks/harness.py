@@ -1,0 +1,253 @@
+"""What one check gets: a fresh app to plug the learner's code into, a real server, and guards.
+
+A learner's code may raise, never return, or never give the event loop back. None of that may
+hang ``check()`` or bury the verdict under a traceback, so:
+
+- code mounted on the server (``websocket``, ``get``, ``task``) runs behind ``guard``, which
+  records what it raises in ``Harness.errors`` (the verdict names it) instead of logging it;
+- code the check calls directly (``call``) runs in a daemon thread of its own, so a check can
+  stop waiting for it: a thread stuck in a loop cannot be killed, but it cannot hold us either;
+- the servers' own log records stay out of the notebook (see ``_QuietCheckServers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from course_server.clients import send
+from course_server.runner import RunningServer, start
+
+THREAD_PREFIX = "course-server:check-"
+"""Every check server's thread name starts so (``runner`` names threads ``course-server:NAME``)."""
+
+_names = itertools.count()
+
+
+class CheckFailed(Exception):
+    """A check saw the wrong behaviour; the message is the hint the learner reads."""
+
+
+class LearnerError(Exception):
+    """The learner's code raised ``error`` when a check called it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+def expect(condition: object, hint: str) -> None:
+    """Fail the check with ``hint`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(hint)
+
+
+class _QuietCheckServers(logging.Filter):
+    """Drop log records from check servers' threads: the verdict reports what went wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.threadName or not record.threadName.startswith(THREAD_PREFIX)
+
+
+for _logger in ("uvicorn.error", "asyncio"):
+    logging.getLogger(_logger).addFilter(_QuietCheckServers())
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    """Close after the learner's code raised: 1011 if open; a refused handshake if not accepted."""
+    if websocket.application_state is WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        await websocket.close(code, "the exercise code raised an exception")
+
+
+class Harness:
+    """One check's world: ``app`` (empty FastAPI), its server once started, what went wrong."""
+
+    def __init__(self, label: str) -> None:
+        self.app = FastAPI()
+        self.errors: list[BaseException] = []
+        self.server: RunningServer | None = None
+        self._name = f"check-{label}-{next(_names)}"
+        self._threads: list[threading.Thread] = []
+
+    # --- plugging the learner's code in -------------------------------------------------------
+
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, recording what it raises. A WebSocket endpoint that raised is closed (1011).
+
+        The wrapper keeps ``fn``'s signature (``functools.wraps``) so FastAPI injects the same
+        parameters, and its kind (coroutine or async generator function).
+        """
+        record = self.errors.append
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def stream(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    async for item in fn(*args, **kwargs):
+                        yield item
+                except Exception as exc:
+                    record(exc)
+                    raise
+
+            return stream
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except WebSocketDisconnect:
+                    return None  # the client left: the end of a conversation, not an error
+                except Exception as exc:
+                    record(exc)
+                    sockets = [a for a in (*args, *kwargs.values()) if isinstance(a, WebSocket)]
+                    if not sockets:
+                        raise
+                    await _close_quietly(sockets[0], 1011)
+                    return None
+
+            return call
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                record(exc)
+                raise
+
+        return plain
+
+    def websocket(self, path: str, endpoint: Callable[..., Any]) -> None:
+        self.app.add_api_websocket_route(path, self.guard(endpoint))
+
+    def get(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self.app.add_api_route(path, self.guard(endpoint), methods=["GET"], **options)
+
+    def task(self, fn: Callable[..., Any], *args: Any) -> asyncio.Task[Any]:
+        """Run ``fn(*args)`` (a coroutine function) as a task; what it raises is recorded."""
+        return asyncio.get_running_loop().create_task(self.guard(fn)(*args))
+
+    # --- running it ---------------------------------------------------------------------------
+
+    async def serve(self) -> RunningServer:
+        """Serve ``app`` on a free port, in a thread of its own, as the lessons do."""
+        self.server = await asyncio.to_thread(start, self.app, name=self._name)
+        return self.server
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the learner's ``fn(*args)`` in a daemon thread (its own event loop if async).
+
+        Raises ``LearnerError`` if it raised. The caller's deadline still holds while ``fn``
+        loops forever: only that thread is stuck, and it dies with the process.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+
+        def settle(outcome: tuple[bool, Any]) -> None:
+            if not future.done():
+                future.set_result(outcome)
+
+        def target() -> None:
+            try:
+                result = fn(*args)
+                if inspect.iscoroutine(result):
+                    result = asyncio.run(result)
+                outcome: tuple[bool, Any] = (True, result)
+            except BaseException as exc:
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the check gave up and its loop is gone
+                loop.call_soon_threadsafe(settle, outcome)
+
+        thread = threading.Thread(target=target, name=f"{self._name}-learner", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        ok, value = await future
+        if not ok:
+            self.errors.append(value)
+            raise LearnerError(value)
+        return value
+
+    async def on_server(self, fn: Callable[..., Any], *args: Any, timeout: float = 2) -> Any:
+        """Run ``fn(*args)`` on the server's event loop (its objects belong there); its result."""
+        assert self.server is not None, "serve() first"
+
+        async def job() -> Any:
+            return fn(*args)
+
+        return await asyncio.to_thread(self.server.call, job(), timeout)
+
+    async def blocked(self) -> bool:
+        """Is the learner's code still busy: a thread of ``call``, or the server's event loop?"""
+        if any(thread.is_alive() for thread in self._threads):
+            return True
+        if self.server is None or not self.server.running:
+            return False
+        try:
+            await self.on_server(lambda: None, timeout=0.5)
+        except TimeoutError:
+            return True
+        return False
+
+    def close(self) -> threading.Thread | None:
+        """Stop the server in the background; join the returned thread to wait for it."""
+        server = self.server
+        if server is None:
+            return None
+        stopper = threading.Thread(target=server.stop, kwargs={"timeout": 1}, daemon=True)
+        stopper.start()
+        return stopper
+
+
+# --- clients whose failures read as hints ------------------------------------------------------
+
+
+def _shown(message: object) -> str:
+    text = repr(message)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+async def exchange(url: str, *messages: Any, as_json: bool = False, wait: float = 2) -> list[Any]:
+    """Send each message and read one reply to it; the replies, in order.
+
+    Unlike ``clients.talk``, a connection that closes or a reply that never comes fails the
+    check with a hint naming the message that got no answer.
+    """
+    replies: list[Any] = []
+    try:
+        async with connect(url) as websocket:
+            for message in messages:
+                await send(websocket, message)
+                try:
+                    async with asyncio.timeout(wait):
+                        reply = await websocket.recv()
+                except TimeoutError:
+                    raise CheckFailed(f"no reply to {_shown(message)} within {wait:g} s") from None
+                except ConnectionClosed:
+                    code = websocket.close_code
+                    raise CheckFailed(
+                        f"after {_shown(message)} the server closed the connection (code {code}) "
+                        "instead of replying"
+                    ) from None
+                replies.append(json.loads(reply) if as_json and isinstance(reply, str) else reply)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise CheckFailed(f"the handshake was refused with HTTP {status}") from None
+    return replies
