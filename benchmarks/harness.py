@@ -1,14 +1,14 @@
 """One fan-out measurement: a server process, receivers in worker processes, one sender.
 
-``await measure(design, receivers=…, messages=…)`` starts the design's server, spreads the
-receivers over worker processes (``loadgen``), connects the sender, syncs everyone with a marker
-message (so every join and history frame is behind us), then sends the messages and collects
-what every receiver saw. Everything is bounded: a server that stops delivering shows up as lost
-messages and a ``stalled`` note, never as a run that hangs.
+``await measure(design, Scenario(...))`` starts the design's server, spreads the receivers over
+worker processes (``loadgen``), connects the sender, syncs everyone with a marker message (so
+every join and history frame is behind us), then sends the messages and collects what every
+receiver saw. Everything is bounded: a server that stops delivering shows up as lost messages
+and a ``stalled`` note, never as a run that hangs.
 
-The sender and the receivers may talk to different servers (``Design.sender_server``): that is
-the hook for cross-process delivery (two course servers sharing rooms through Redis), which
-``crossprocess.py`` will use once the course server has Redis-backed rooms.
+The generator's processes run at a lower priority than the server: on a two-core machine they
+share the cores, and where they compete the server wins, so the generator cannot slow down what
+it measures. ``Run.server_cpu`` near 100% says the server was the bottleneck.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import tempfile
 import time
 from array import array
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
@@ -33,7 +34,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport
 from benchmarks import loadgen
 from benchmarks.serverproc import ROOT, ServerProcess
 from benchmarks.stats import Run
-from benchmarks.wires import SYNC, WIRES, Wire, chat_text, content
+from benchmarks.wires import MARK, SYNC, WIRES, Wire, chat_text, content
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,27 @@ class Design:
 
     def server(self) -> ServerProcess:
         return ServerProcess(self.module, *self.args, env=dict(self.env))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """What the clients do: how many, how much, how fast, and who stops reading.
+
+    ``rate`` is messages per second; 0 sends as fast as the room takes them, at most ``window``
+    messages ahead of the sender's own copy coming back. ``slow`` receivers stop reading once
+    synced. ``size`` is the length of each message's text. ``deflate``: every client offers
+    permessage-deflate, as browsers do.
+    """
+
+    name: str = "burst"
+    receivers: int = 100
+    messages: int = 100
+    slow: int = 0
+    rate: float = 0.0
+    window: int = 64
+    size: int = 64
+    deflate: bool = False
+    stall_timeout: float = 3.0  # no message back for this long: the room has stalled
 
 
 class Sender(WSListener):
@@ -71,15 +93,15 @@ class Sender(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is not WSMsgType.TEXT:
             return
-        text = loadgen._text(frame, self.inflater)
-        if text.startswith("40"):
-            self.ready.set()
-        if loadgen.MARK not in text:
+        text = loadgen.text_of(frame, self.inflater)
+        start = text.find(MARK)
+        if start < 0:
+            if text.startswith("40"):
+                self.ready.set()
             reply = self.wire.control(text)
             if reply is not None:
                 transport.send(WSMsgType.TEXT, reply.encode())
-            return
-        if not text[text.find(loadgen.MARK) + 3 :].startswith("-"):
+        elif text[start + len(MARK)] != "-":  # not a sync marker
             self.echoed += 1
             self.changed.set()
 
@@ -96,6 +118,11 @@ class Worker:
         self.process: asyncio.subprocess.Process | None = None
         self._log = tempfile.TemporaryFile()
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -108,15 +135,19 @@ class Worker:
             stderr=self._log,
             limit=2**28,  # the result line carries every latency
         )
+        if hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, 10)  # the server goes first
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-3000:]
 
     async def expect(self, word: str) -> str:
         """The next line, which must start with ``word``."""
         assert self.process is not None and self.process.stdout is not None
         line = (await self.process.stdout.readline()).decode()
         if not line.startswith(word):
-            self._log.seek(0)
-            log = self._log.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"load generator said {line[:200]!r}, not {word!r}:\n{log}")
+            raise RuntimeError(f"load generator said {line[:200]!r}, not {word!r}:\n{self.log()}")
         return line[len(word) :].strip()
 
     def stop(self) -> None:
@@ -128,7 +159,7 @@ class Worker:
         if self.process is not None and self.process.returncode is None:
             self.stop()
             try:
-                async with asyncio.timeout(5):
+                async with asyncio.timeout(10):
                     await self.process.wait()
             except TimeoutError:
                 self.process.kill()
@@ -136,160 +167,150 @@ class Worker:
         self._log.close()
 
 
-async def _wait_all(workers: list[Worker], word: str, timeout: float) -> list[str]:
+async def _all(workers: list[Worker], word: str, timeout: float) -> list[str]:
     async with asyncio.timeout(timeout):
         return await asyncio.gather(*(w.expect(word) for w in workers))
 
 
-async def measure(
-    design: Design,
-    *,
-    receivers: int = 100,
-    messages: int = 100,
-    slow: int = 0,
-    rate: float = 0.0,
-    window: int = 64,
-    size: int = 64,
-    deflate: bool = False,
-    workers: int = 2,
-    scenario: str = "",
-    stall_timeout: float = 3.0,
-    profile: str | None = None,
-) -> Run:
-    """Run one scenario against a fresh server of ``design``; see the module docstring.
+def _jobs(design: Design, scenario: Scenario, base_url: str, count: int) -> list[dict[str, Any]]:
+    """Receivers dealt round-robin to ``count`` workers; the last ``slow`` joined are slow."""
+    n = scenario.receivers
+    slow = set(range(n - scenario.slow, n))
+    jobs = []
+    for w in range(count):
+        mine = range(w, n, count)
+        jobs.append(
+            {
+                "urls": [base_url + design.receiver_path(i) for i in mine],
+                "slow": [k for k, i in enumerate(mine) if i in slow],
+                "wire": design.wire,
+                "messages": scenario.messages,
+                "deflate": scenario.deflate,
+            }
+        )
+    return jobs
 
-    ``rate`` is messages per second (0: as fast as the room takes them, at most ``window``
-    messages ahead of the sender's own copy coming back). ``slow`` receivers stop reading
-    once synced. ``size`` is the length of each message's text. ``deflate``: every client offers
-    permessage-deflate, as browsers do.
+
+async def measure(
+    design: Design, scenario: Scenario, *, workers: int = 2, profile: str | None = None
+) -> Run:
+    """Run ``scenario`` against a fresh server of ``design``; see the module docstring.
+
+    ``profile``: a path where py-spy writes the server's stacks (``--format raw``) for the
+    measured window only, from the first message sent to the last one delivered.
     """
-    run = Run(design.name, scenario or ("burst" if not rate else f"{rate:g} msg/s"), receivers,
-              messages)
+    run = Run(design.name, scenario.name, scenario.receivers, scenario.messages)
+    run.slow.count = scenario.slow
     server = await design.server().start()
-    pool: list[Worker] = []
-    sender_transport: WSTransport | None = None
+    pool = [Worker(job) for job in _jobs(design, scenario, server.ws_url, max(1, workers))]
+    sender = Sender(WIRES[design.wire])
+    reports: list[dict[str, Any]] = []
     try:
         run.idle_rss_mb = server.rss_mb()
-        urls = [server.ws_url + design.receiver_path(i) for i in range(receivers)]
-        slow_ids = set(range(receivers - slow, receivers))  # the last ones joined
-        count = max(1, min(workers, receivers))
-        for w in range(count):
-            mine = list(range(w, receivers, count))
-            pool.append(
-                Worker(
-                    {
-                        "urls": [urls[i] for i in mine],
-                        "slow": [k for k, i in enumerate(mine) if i in slow_ids],
-                        "wire": design.wire,
-                        "messages": messages,
-                        "deflate": deflate,
-                    }
-                )
-            )
         await asyncio.gather(*(w.start() for w in pool))
-        setup = 30 + receivers / 20
-        await _wait_all(pool, "connected", setup)
-        sender = Sender(WIRES[design.wire])
-        await loadgen.connect(server.ws_url + design.sender_path, sender, deflate, False)
-        sender_transport = sender.transport
+        setup = 30 + scenario.receivers / 20
+        await _all(pool, "connected", setup)
+        url = server.ws_url + design.sender_path
+        await loadgen.connect(url, sender, scenario.deflate, small_buffer=False)
         async with asyncio.timeout(10):
             await sender.ready.wait()
-        syncing = asyncio.ensure_future(_wait_all(pool, "synced", setup))
+        syncing = asyncio.ensure_future(_all(pool, "synced", setup))
         while not syncing.done():  # repeat the marker: a Socket.IO join may land after one
             sender.send(content(SYNC, 0))
             await asyncio.wait([syncing], timeout=1.0)
         await syncing
-        cpu = server.cpu_seconds()
         spy = await _profiler(server.pid, profile) if profile else None
-        paddings = [chat_text(size, seq) for seq in range(min(messages, 64))]
-        first_ns, run.sent, stalled = await _send(sender, messages, rate, window, paddings,
-                                                  stall_timeout)
-        if stalled:
-            run.note = f"stalled: sender blocked {stall_timeout:g} s"
-        reports = await _collect(pool, stalled, run, stall_timeout)
+        cpu = server.cpu_seconds()
+        first_ns, stalled = await _send(sender, scenario, run)
+        await _until_done(pool, scenario, run, stalled)
         server_cpu = server.cpu_seconds() - cpu
+        run.peak_rss_mb = server.peak_rss_mb()
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
-        run.peak_rss_mb = server.peak_rss_mb()
+        reports = [json.loads(line) for line in await _all(pool, "result ", 30)]
     finally:
-        if sender_transport is not None:
-            sender_transport.disconnect(graceful=False)
+        if sender.transport is not None:
+            sender.transport.disconnect(graceful=False)
         await asyncio.gather(*(w.close() for w in pool))
         await server.stop()
-    _tally(run, reports, first_ns, slow)
+    _tally(run, reports, first_ns)
     if run.seconds > 0:
         run.server_cpu = server_cpu / run.seconds
         run.generator_cpu = sum(r["cpu"] for r in reports) / run.seconds
+    run.server_cpu_seconds = server_cpu
     return run
 
 
 async def _profiler(pid: int, path: str) -> asyncio.subprocess.Process:
-    """py-spy sampling the server from now until it gets SIGINT; raw stacks go to ``path``."""
+    """py-spy sampling the server until it gets SIGINT (install py-spy for ``--profile``)."""
     beside = Path(sys.executable).with_name("py-spy")
+    command = str(beside) if beside.exists() else "py-spy"
     spy = await asyncio.create_subprocess_exec(
-        str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
-        "--output", path, "--nonblocking",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        *(command, "record", "--pid", str(pid), "--rate", "250"),
+        *("--format", "raw", "--output", path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.sleep(0.5)  # py-spy attaches before the first message goes out
     return spy
 
 
-async def _send(
-    sender: Sender, messages: int, rate: float, window: int, paddings: list[str], stall: float
-) -> tuple[int, int, bool]:
-    """Send ``messages``; return the first send's time, how many went, and whether it stalled."""
+async def _send(sender: Sender, scenario: Scenario, run: Run) -> tuple[int, bool]:
+    """Send the messages; return the first send's time and whether the room stalled."""
     loop = asyncio.get_running_loop()
+    paddings = [chat_text(scenario.size, seed) for seed in range(64)]
     first_ns = time.monotonic_ns()
     started = loop.time()
-    for seq in range(messages):
-        while seq - sender.echoed >= window:
+    for seq in range(scenario.messages):
+        while seq - sender.echoed >= scenario.window:
             sender.changed.clear()
             try:
-                async with asyncio.timeout(stall):
+                async with asyncio.timeout(scenario.stall_timeout):
                     await sender.changed.wait()
             except TimeoutError:
-                return first_ns, seq, True
-        if rate:
-            delay = started + seq / rate - loop.time()
+                run.note = f"stalled: nothing came back for {scenario.stall_timeout:g} s"
+                return first_ns, True
+        if scenario.rate:
+            delay = started + seq / scenario.rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
         sender.send(content(seq, time.monotonic_ns(), paddings[seq % len(paddings)]))
+        run.sent += 1
         if seq % 16 == 15:
             await asyncio.sleep(0)  # let the echoes in
-    return first_ns, messages, False
+    return first_ns, False
 
 
-async def _collect(pool: list[Worker], stalled: bool, run: Run, stall: float) -> list[dict]:
-    """Every worker's report: when all its receivers are done, or when deliveries stop."""
+async def _until_done(pool: list[Worker], scenario: Scenario, run: Run, stalled: bool) -> None:
+    """Wait for every worker's ``done``: all its receivers have everything, or delivery stops."""
     if stalled:
         for worker in pool:
             worker.stop()
-    results = [asyncio.ensure_future(w.expect("result ")) for w in pool]
-    # A healthy run ends by itself; after the last send, allow the backlog to drain.
-    budget = stall + run.messages * run.receivers / 20_000
-    done, pending = await asyncio.wait(results, timeout=budget)
+    done = [asyncio.ensure_future(w.expect("done")) for w in pool]
+    # A healthy run ends by itself; after the last send, give the backlog time to drain.
+    budget = scenario.stall_timeout + scenario.messages * scenario.receivers / 10_000
+    _, pending = await asyncio.wait(done, timeout=budget)
     if pending:
         run.note = run.note or f"incomplete after {budget:.0f} s"
         for worker in pool:
             worker.stop()
         await asyncio.wait(pending, timeout=30)
-    return [json.loads(r.result()) for r in results]
+    for future in done:
+        future.result()  # a worker that failed says why
 
 
-def _tally(run: Run, reports: list[dict], first_ns: int, slow: int) -> None:
+def _tally(run: Run, reports: list[dict[str, Any]], first_ns: int) -> None:
     for report in reports:
         values = array("q")
         values.frombytes(base64.b64decode(report["latencies"]))
-        run.latencies.extend(values)
+        run.latencies_ns.extend(values)
         run.delivered += report["received"]
         run.out_of_order += report["out_of_order"]
         run.duplicates += report["duplicates"]
         for entry in report["slow"]:
             run.slow.received += entry["received"]
             run.slow.close_codes.append(entry["close_code"])
-    run.slow.count = slow
     run.lost = run.expected - run.delivered
     last = max((r["last_ns"] for r in reports), default=0)
     run.seconds = (last - first_ns) / 1e9 if last > first_ns else math.nan

@@ -4,8 +4,12 @@ Receivers are picows clients (a C WebSocket implementation: a frame costs the cl
 microsecond, so the client is not what gets measured). A worker process holds many of them on
 one event loop (uvloop when installed) and talks to the controller over lines on stdin/stdout:
 
-    worker → controller   ``connected``, then ``synced``, then ``result {json}``
-    controller → worker   ``stop`` (or end of file): report what you have now
+    worker → controller   ``connected``, ``synced``, ``done``, then ``result {json}``
+    controller → worker   ``stop`` (or end of file): stop waiting, report, disconnect
+
+``done`` comes the moment every receiver that keeps reading has every message (or is gone),
+before the slow receivers are looked at, so the controller can read the server's CPU time then.
+The worker disconnects only on ``stop``: a leave storm must not land in the measurement.
 
 A receiver records, for every benchmark message, its latency (now minus the sender's stamp;
 ``time.monotonic_ns`` is one clock for the whole machine), and counts duplicates and messages
@@ -37,7 +41,8 @@ _TEXT, _CLOSE = WSMsgType.TEXT, WSMsgType.CLOSE
 SLOW_RCVBUF = 8192  # a slow receiver's socket buffer: a phone on a bad network, not a datacenter
 
 
-def _text(frame: WSFrame, inflater: Any) -> str:
+def text_of(frame: WSFrame, inflater: Any) -> str:
+    """A text frame's payload; compressed frames (RSV1 set) go through ``inflater`` first."""
     if frame.rsv1:
         return inflater.decompress(frame.get_payload_as_bytes() + _TAIL).decode()
     return frame.get_payload_as_utf8_text()
@@ -105,7 +110,7 @@ class Receiver(WSListener):
             return
         if kind is not _TEXT:
             return
-        text = _text(frame, self.inflater)
+        text = text_of(frame, self.inflater)
         start = text.find(MARK)
         if start < 0:
             reply = self.crowd.wire.control(text)
@@ -179,13 +184,15 @@ async def _first(event: asyncio.Event, stop: asyncio.Event) -> bool:
 
 
 def _say(line: str) -> None:
-    # The event loop may have made the pipe non-blocking; a long line would then be cut short.
-    os.set_blocking(sys.stdout.fileno(), True)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    """One line to the controller, whole: a long one may take several writes to the pipe."""
+    data = memoryview((line + "\n").encode())
+    fd = sys.stdout.fileno()
+    os.set_blocking(fd, True)  # the event loop may have made it non-blocking
+    while data:
+        data = data[os.write(fd, data) :]
 
 
-async def work(job: dict[str, Any]) -> dict[str, Any]:
+async def work(job: dict[str, Any]) -> None:
     """Connect ``job["urls"]``, sync, receive, report; ``job["slow"]`` are the indices to stall."""
     crowd = Crowd(job["messages"], WIRES[job["wire"]])
     slow = set(job["slow"])
@@ -209,6 +216,7 @@ async def work(job: dict[str, Any]) -> dict[str, Any]:
     if synced:
         await _first(crowd.all_done, stop)
     cpu = time.process_time() - cpu
+    _say("done")
     fast = crowd.fast
     latencies = array("q")
     for receiver in fast:
@@ -235,11 +243,14 @@ async def work(job: dict[str, Any]) -> dict[str, Any]:
         {"received": len(r.latencies), "close_code": r.close_code if r.gone.is_set() else None}
         for r in stalled
     ]
+    _say("result " + json.dumps(report))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):
+            await stop.wait()
     stdin.cancel()
     for receiver in crowd.receivers:
         if receiver.transport is not None:
             receiver.transport.disconnect(graceful=False)
-    return report
 
 
 def main() -> None:
@@ -250,8 +261,7 @@ def main() -> None:
         runner = asyncio.run
     else:
         runner = uvloop.run
-    report = runner(work(job))
-    _say("result " + json.dumps(report))
+    runner(work(job))
 
 
 if __name__ == "__main__":

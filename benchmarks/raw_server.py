@@ -40,9 +40,4 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    import os
-    if os.environ.get("BENCH_UVLOOP"):
-        import uvloop
-        uvloop.run(main(args.host, args.port))
-    else:
-        asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port))

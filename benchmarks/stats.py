@@ -1,4 +1,4 @@
-"""Numbers from raw latencies: percentiles, one row per run, and the tables the CLIs print."""
+"""Numbers from raw latencies: percentiles, one row per run, and the table the CLIs print."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import dataclasses
 import math
 from array import array
 from collections.abc import Sequence
+from typing import Any
+
+SLOW_CONSUMER = 4008
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -17,60 +20,52 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 @dataclasses.dataclass
-class Latencies:
-    """Delivery latencies in nanoseconds, kept whole so they can be plotted, not just summarised."""
-
-    values: array = dataclasses.field(default_factory=lambda: array("q"))
-
-    def extend(self, more: Sequence[int]) -> None:
-        self.values.extend(more)
-
-    def summary_ms(self) -> tuple[float, float, float]:
-        """p50, p99 and max, in milliseconds."""
-        ordered = sorted(self.values)
-        if not ordered:
-            return math.nan, math.nan, math.nan
-        return percentile(ordered, 50) / 1e6, percentile(ordered, 99) / 1e6, ordered[-1] / 1e6
-
-
-@dataclasses.dataclass
 class SlowReport:
-    """What became of the receivers that stopped reading."""
+    """What became of the receivers that stopped reading (as they saw it, reading again)."""
 
     count: int = 0
-    received: int = 0  # messages they got before (and after) they stopped
-    close_codes: list[int | None] = dataclasses.field(default_factory=list)
+    received: int = 0  # messages they got, before they stopped and once they read again
+    close_codes: list[int | None] = dataclasses.field(default_factory=list)  # None: still open
+
+    @property
+    def cut_off(self) -> bool:
+        """Every slow receiver's connection was ended by the server."""
+        return bool(self.close_codes) and None not in self.close_codes
 
     @property
     def fate(self) -> str:
-        """``cut off 4008``, ``closed 1006`` (no close frame), or ``still open``."""
+        """``cut off (4008)``, ``cut off (1006: no close frame)``, ``still open``, or ``-``."""
         if not self.count:
             return "-"
-        codes = sorted({c for c in self.close_codes if c is not None})
-        still_open = sum(c is None for c in self.close_codes)
-        parts = [f"closed {c}" if c != 4008 else "cut off 4008" for c in codes]
-        if still_open:
+        parts = []
+        for code in sorted({c for c in self.close_codes if c is not None}):
+            seen = "4008 slow consumer" if code == SLOW_CONSUMER else f"{code}"
+            if code == 1006:
+                seen = "1006: buffers full, no room for a close frame"
+            parts.append(f"cut off ({seen})")
+        if None in self.close_codes:
             parts.append("still open")
         return ", ".join(parts)
 
 
 @dataclasses.dataclass
 class Run:
-    """One design, one scenario: what the fast receivers got, and what it cost the server."""
+    """One design, one scenario: what the receivers that kept reading got, and the server's cost."""
 
     design: str
     scenario: str
     receivers: int
     messages: int
     sent: int = 0
-    delivered: int = 0  # to the receivers that kept reading, benchmark messages only
+    delivered: int = 0  # benchmark messages, to receivers that kept reading
     lost: int = 0
     out_of_order: int = 0
     duplicates: int = 0
     seconds: float = math.nan  # first send to last delivery
-    latencies: Latencies = dataclasses.field(default_factory=Latencies)
+    latencies_ns: array = dataclasses.field(default_factory=lambda: array("q"))
     slow: SlowReport = dataclasses.field(default_factory=SlowReport)
     server_cpu: float = math.nan  # share of one core, over ``seconds``
+    server_cpu_seconds: float = math.nan
     generator_cpu: float = math.nan  # the receivers' processes, summed, same window
     peak_rss_mb: float = math.nan
     idle_rss_mb: float = math.nan  # after start-up, before any client connected
@@ -84,35 +79,62 @@ class Run:
         return self.delivered / self.seconds
 
     @property
+    def us_per_delivery(self) -> float:
+        """Server CPU time per delivery, in µs: steadier than the rate on a busy machine."""
+        return 1e6 * self.server_cpu_seconds / self.delivered if self.delivered else math.nan
+
+    @property
     def expected(self) -> int:
         return (self.receivers - self.slow.count) * self.messages
 
+    def latency_ms(self) -> tuple[float, float, float]:
+        """p50, p99 and max delivery latency, in milliseconds."""
+        ordered = sorted(self.latencies_ns)
+        if not ordered:
+            return math.nan, math.nan, math.nan
+        return percentile(ordered, 50) / 1e6, percentile(ordered, 99) / 1e6, ordered[-1] / 1e6
 
-def _ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1f}"
+    def summary(self) -> dict[str, Any]:
+        """Everything but the raw latencies, JSON-ready."""
+        p50, p99, worst = self.latency_ms()
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in {"latencies_ns", "slow"}
+        }
+        return {
+            **fields,
+            "deliveries_per_s": self.rate,
+            "us_per_delivery": self.us_per_delivery,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": worst,
+            "slow": dataclasses.asdict(self.slow) | {"fate": self.slow.fate},
+        }
 
 
-def _pct(value: float) -> str:
-    return "-" if math.isnan(value) else f"{100 * value:.0f}%"
+def _f(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def table(runs: list[Run], reference: str | None = None) -> str:
     """A fixed-width table; ``reference`` names the design the ``ratio`` column divides by."""
     ref = {r.scenario: r.rate for r in runs if r.design == reference}
     header = (
-        f"{'design':<22}{'scenario':<18}{'deliveries/s':>13}{'ratio':>7}{'p50 ms':>8}"
-        f"{'p99 ms':>8}{'max ms':>9}{'got':>9}{'lost':>7}{'order':>6}{'server':>7}"
-        f"{'gen':>6}{'RSS MB':>8}  slow receivers"
+        f"{'design':<10}{'scenario':<16}{'deliveries/s':>13}{'ratio':>7}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}{'lost':>7}{'order':>6}{'CPU':>6}{'µs/dlv':>8}"
+        f"{'RSS MB':>8}  slow receivers / notes"
     )
     lines = [header, "-" * len(header)]
     for r in runs:
-        p50, p99, worst = r.latencies.summary_ms()
+        p50, p99, worst = r.latency_ms()
         base = ref.get(r.scenario, 0.0)
         ratio = f"{r.rate / base:.2f}" if base else "-"
+        cpu = "-" if math.isnan(r.server_cpu) else f"{100 * r.server_cpu:.0f}%"
+        notes = "; ".join(n for n in (r.slow.fate if r.slow.count else "", r.note) if n)
         lines.append(
-            f"{r.design:<22}{r.scenario:<18}{r.rate:>13,.0f}{ratio:>7}{_ms(p50):>8}{_ms(p99):>8}"
-            f"{_ms(worst):>9}{r.delivered:>9}{r.lost:>7}{r.out_of_order:>6}"
-            f"{_pct(r.server_cpu):>7}{_pct(r.generator_cpu):>6}{_ms(r.peak_rss_mb):>8}"
-            f"  {r.slow.fate}{'  ' + r.note if r.note else ''}"
+            f"{r.design:<10}{r.scenario:<16}{r.rate:>13,.0f}{ratio:>7}{_f(p50):>9}{_f(p99):>9}"
+            f"{_f(worst):>9}{r.lost:>7}{r.out_of_order:>6}{cpu:>6}{_f(r.us_per_delivery):>8}"
+            f"{_f(r.peak_rss_mb, 0):>8}  {notes}"
         )
     return "\n".join(lines)

@@ -10,18 +10,22 @@ from fastapi import FastAPI
 from course_server import (
     basics,
     broadcast,
+    broker,
     chat,
     closing,
     events,
     feed,
+    heartbeat,
     lobby,
     naive,
     notifications,
     pages,
+    ratelimit,
     redaction,
     secure,
     tokens,
 )
+from course_server.fanout import Peers
 from course_server.origins import OriginGuard
 from course_server.sessions import SessionRegistry, TrackSessions
 from course_server.settings import Settings
@@ -30,7 +34,8 @@ from course_server.settings import Settings
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start-up and shut-down for the app's long-lived parts (brokers, background tasks)."""
-    yield
+    async with broker.serving(app.state.chat_rooms):  # lesson 07: connects to Redis, if set
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feed = feed.Feed()
     app.state.notifications = feed.Feed()
     app.state.lobby = lobby.RoomManager()
-    app.state.chat_rooms = chat.ChatRooms(settings.history_size)
+    app.state.chat_rooms = broker.create_rooms(settings)  # in-process, or shared through Redis
+    # Lesson 09: queued frames are flushed before the goodbye; a chat user's connections share a
+    # bucket of twice one connection's rate, so more rooms or tabs do not multiply a flood.
+    app.state.peers = Peers()
+    app.state.user_buckets = ratelimit.UserBuckets(2 * settings.rate_limit)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -64,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(notifications.router)
     app.include_router(pages.router)
+    app.include_router(heartbeat.router)
 
     redaction.install()  # tokens in query strings stay out of uvicorn's logs
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, Field, ValidationError
 
 from course_server.fanout import Group, Peer
+from course_server.messages import ErrorCode, error
 
 router = APIRouter()
 
@@ -138,7 +139,7 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
             try:
                 private = PrivateMessage.model_validate_json(text)
             except ValidationError as exc:
-                peer.send({"type": "error", "code": "invalid", "message": _problems(exc)})
+                peer.send(error(ErrorCode.INVALID_MESSAGE, _problems(exc)))
                 continue
             users.send_to(private.to, f"From {user_id}: {private.message}")
     finally:

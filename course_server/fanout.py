@@ -8,6 +8,10 @@ is a slow consumer: it is cut off with close code 4008, and nobody else notices.
 
 Memory per connection is bounded by the queue size (plus uvicorn's transport buffer, which
 respects TCP flow control: the writer waits while the buffer is above its high-water mark).
+
+Every started ``Peer`` of an app is listed in the app's ``Peers`` (``app.state.peers``), so a
+shutdown can close each one *behind* the frames already queued for it (lesson 09): a close
+frame sent straight through ASGI would overtake them.
 """
 
 from __future__ import annotations
@@ -73,16 +77,20 @@ class Peer:
         self._writer: asyncio.Task[None] | None = None
         # The loop keeps only weak references to tasks: an unreferenced one can vanish mid-close.
         self._closer: asyncio.Task[None] | None = None
+        self._registry: Peers | None = None
 
     @property
     def queued(self) -> int:
         return self._queue.qsize()
 
     def start(self) -> None:
-        """Start the writer; call once, after ``accept()``."""
+        """Start the writer; call once, after ``accept()``. Joins the app's ``Peers``, if any."""
         if self._writer is not None:
             raise RuntimeError("Peer.start() was already called")
         self._writer = asyncio.get_running_loop().create_task(self._drain())
+        self._registry = _peers_of(self.websocket)
+        if self._registry is not None:
+            self._registry.add(self)
 
     def send(self, message: Any) -> bool:
         if self.state is not PeerState.OPEN:
@@ -185,6 +193,8 @@ class Peer:
             return
         self.state = PeerState.CLOSED
         self._closed.set()
+        if self._registry is not None:
+            self._registry.discard(self)
         # A writer left waiting on an empty queue would live until aclose(); end it now.
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
@@ -227,3 +237,63 @@ class Group:
             elif peer.send(frame):
                 delivered += 1
         return delivered
+
+
+class Peers:
+    """Every open ``Peer`` of one app (``app.state.peers``): what a graceful shutdown flushes.
+
+    Peers add themselves in ``start()`` and leave when closed, so the set holds only live ones.
+    """
+
+    def __init__(self) -> None:
+        self._peers: set[Peer] = set()
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def add(self, peer: Peer) -> None:
+        self._peers.add(peer)
+
+    def discard(self, peer: Peer) -> None:
+        self._peers.discard(peer)
+
+    async def close_all(
+        self,
+        code: int = 1001,
+        reason: str = "Server shutting down",
+        idle: float = 1.0,
+        limit: float = 5.0,
+    ) -> int:
+        """Close every peer after the frames queued for it; return how many were asked to.
+
+        Waits while the queues keep draining, up to ``limit`` seconds in all, and gives up
+        after ``idle`` seconds in which no queue got shorter: a client that stopped reading
+        would otherwise hold the shutdown for the whole ``limit``. Peers still open then are
+        left to the session registry, which closes them directly.
+        """
+        peers = [peer for peer in self._peers if peer.state is PeerState.OPEN]
+        for peer in peers:
+            peer.close(code, reason)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        waits = {asyncio.ensure_future(p.wait_closed()): p for p in tuple(self._peers)}
+        try:
+            while waits and loop.time() < deadline:
+                backlog = sum(peer.queued for peer in waits.values())
+                timeout = min(idle, deadline - loop.time())
+                done, _ = await asyncio.wait(waits, timeout=timeout)
+                for waiter in done:
+                    del waits[waiter]
+                if not done and sum(peer.queued for peer in waits.values()) >= backlog:
+                    break  # nobody drained anything for ``idle`` seconds
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        return len(peers)
+
+
+def _peers_of(websocket: WebSocket) -> Peers | None:
+    """The ``Peers`` of the app serving ``websocket``, if it keeps one (test doubles do not)."""
+    scope = getattr(websocket, "scope", None)
+    app = scope.get("app") if isinstance(scope, dict) else None
+    return getattr(getattr(app, "state", None), "peers", None)

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from course_server.fanout import Group, Peer
+from course_server.messages import ErrorCode, error
 
 router = APIRouter(tags=["lesson 05: lobby"])
 
@@ -90,13 +91,7 @@ class Left(BaseModel):
     room: str
 
 
-class ErrorFrame(BaseModel):
-    """A problem with the client's last frame; the connection stays open."""
-
-    type: Literal["error"] = "error"
-    code: Literal["invalid_json", "unknown_type", "invalid", "not_in_room"]
-    message: str
-
+# Errors are ``messages.ErrorFrame``s, with a code from ``messages.ErrorCode``: the app's one list.
 
 JOINED = System(message="A user joined the room")
 LEFT = System(message="A user left the room")
@@ -247,12 +242,12 @@ class RoomManager:
         await self._empty.wait()
 
 
-ERROR_CODES = {"json_invalid": "invalid_json", "union_tag_invalid": "unknown_type"}
+ERROR_CODES = {"json_invalid": ErrorCode.INVALID_JSON, "union_tag_invalid": ErrorCode.UNKNOWN_TYPE}
 
 
-def describe(exc: ValidationError) -> tuple[str, str]:
-    """An error code and a one-line message a client can read, from pydantic's errors."""
-    code = ERROR_CODES.get(exc.errors()[0]["type"], "invalid")
+def describe(exc: ValidationError) -> tuple[ErrorCode, str]:
+    """An error code (from the app's one list) and a message a client can read."""
+    code = ERROR_CODES.get(exc.errors()[0]["type"], ErrorCode.INVALID_MESSAGE)
     # Drop the union's tag from locations: "room: Field required", not "join.room: ...".
     message = "; ".join(
         f"{'.'.join(map(str, e['loc'][1:])) or 'frame'}: {e['msg']}" for e in exc.errors()
@@ -264,21 +259,21 @@ def handle(manager: RoomManager, peer: Peer, message: dict[str, Any]) -> None:
     """Act on one frame from ``peer``; anything wrong gets an error frame back, never a close."""
     text = message.get("text")
     if text is None:
-        peer.send(ErrorFrame(code="invalid", message="send JSON text frames, not binary"))
+        peer.send(error(ErrorCode.BINARY_NOT_SUPPORTED, "send JSON text frames, not binary"))
         return
     try:
         frame = client_frames.validate_json(text)
     except ValidationError as exc:
         code, problem = describe(exc)
-        peer.send(ErrorFrame(code=code, message=problem))
+        peer.send(error(code, problem))
         return
     if isinstance(frame, Join):
         manager.join(peer, frame.room, frame.name)
     elif isinstance(frame, Leave):
         if manager.leave(peer) is None:
-            peer.send(ErrorFrame(code="not_in_room", message="you are not in a room"))
+            peer.send(error(ErrorCode.NOT_IN_ROOM, "you are not in a room"))
     elif not manager.say(peer, frame.content):
-        peer.send(ErrorFrame(code="not_in_room", message="join a room before sending messages"))
+        peer.send(error(ErrorCode.NOT_IN_ROOM, "join a room before sending messages"))
 
 
 @router.websocket("/ws/lobby")

@@ -9,11 +9,16 @@ Client frames form a discriminated union on ``type``: pydantic reads ``type`` fi
 the rest against that one model only, so a new kind of frame is one more model in ``ClientFrame``.
 Fields a client sends beyond those a model declares are ignored; in particular the sender's name
 always comes from the URL, never from a ``username`` field it might put in the frame.
+
+``ErrorCode`` is the one list of error codes for every JSON endpoint of the app (the chat, the
+lobby, private messages); an error frame never carries pydantic's own text, which names internal
+models, echoes the input and links to the library's version-specific docs.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -24,16 +29,30 @@ MAX_CONTENT_CHARS = 2000
 
 MAX_CLIENT_MSG_ID_CHARS = 64
 
+MAX_NAME_CHARS = 32
+"""Longest room name or username in a chat URL, in characters (the browser page asks the same)."""
+
+NAME_PATTERN = re.compile(rf"[\w.-]{{1,{MAX_NAME_CHARS}}}")
+"""Letters and digits of any script, ``_``, ``.`` and ``-``: what the chat page allows too."""
+
+_MAX_ECHO_CHARS = 32  # of a client's own input quoted back in an error message
+
 
 class ErrorCode(enum.StrEnum):
-    """Every ``code`` an error frame can carry. After any of them the connection stays open."""
+    """Every ``code`` an error frame can carry. After any of them the connection stays open.
+
+    The one list for the whole app: the chat, the lobby (lesson 05) and private messages
+    (lesson 03) answer bad frames with these codes and no others.
+    """
 
     INVALID_JSON = "invalid_json"  # the text frame is not JSON at all
     INVALID_MESSAGE = "invalid_message"  # JSON, but the wrong shape, a missing field, a wrong type
     UNKNOWN_TYPE = "unknown_type"  # a ``type`` this server does not know
     CONTENT_TOO_LONG = "content_too_long"  # ``content`` over MAX_CONTENT_CHARS
     BINARY_NOT_SUPPORTED = "binary_not_supported"  # a binary frame: the protocol is JSON text
-    RATE_LIMITED = "rate_limited"  # over the connection's rate limit: the frame was dropped
+    RATE_LIMITED = "rate_limited"  # over the connection's or the user's rate: frame dropped
+    NOT_IN_ROOM = "not_in_room"  # lobby: a message or a leave from a client in no room
+    UNAVAILABLE = "unavailable"  # the server cannot reach its broker (Redis): send it again
 
 
 # Client → server ---------------------------------------------------------------------------
@@ -53,8 +72,18 @@ class SendMessage(BaseModel):
     )
 
 
+class Ping(BaseModel):
+    """``{"type": "ping"}``: an application-level heartbeat, answered ``{"type": "pong"}``.
+
+    For browsers: JavaScript can neither send a WebSocket ping nor see one, so a page that wants
+    to know its connection still works end to end asks here, and reconnects when no pong comes.
+    """
+
+    type: Literal["ping"]
+
+
 # One model per ``type``; add the next kind of frame here.
-ClientFrame = Annotated[SendMessage, Field(discriminator="type")]
+ClientFrame = Annotated[SendMessage | Ping, Field(discriminator="type")]
 _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
 
@@ -117,8 +146,16 @@ class ErrorFrame(BaseModel):
     message: str
 
 
+class Pong(BaseModel):
+    """The answer to a ``ping``, queued behind whatever the server was already sending."""
+
+    type: Literal["pong"] = "pong"
+
+
+PONG = Pong()
+
 ServerFrame = Annotated[
-    MessageEvent | JoinEvent | LeaveEvent | ResumeFrame | AckFrame | ErrorFrame,
+    MessageEvent | JoinEvent | LeaveEvent | ResumeFrame | AckFrame | ErrorFrame | Pong,
     Field(discriminator="type"),
 ]
 """Any frame the server sends; ``TypeAdapter(ServerFrame)`` parses them for a typed client."""
@@ -127,7 +164,7 @@ ServerFrame = Annotated[
 # Validation at the edge --------------------------------------------------------------------
 
 
-def parse(frame: str | bytes) -> SendMessage | ErrorFrame:
+def parse(frame: str | bytes) -> SendMessage | Ping | ErrorFrame:
     """Validate one frame from a client: the typed frame, or the error to send back."""
     if isinstance(frame, bytes):
         return error(ErrorCode.BINARY_NOT_SUPPORTED, "send JSON text frames, not binary ones")
@@ -150,7 +187,8 @@ def _explain(problem: Any) -> ErrorFrame:
         return error(ErrorCode.INVALID_JSON, f"not JSON: {problem['ctx']['error']}")
     if kind == "union_tag_invalid" and isinstance(problem["input"].get("type"), str):
         known = problem["ctx"]["expected_tags"]
-        return error(ErrorCode.UNKNOWN_TYPE, f"unknown type {problem['ctx']['tag']!r}: use {known}")
+        tag = _shorten(problem["ctx"]["tag"])
+        return error(ErrorCode.UNKNOWN_TYPE, f"unknown type {tag!r}: use {known}")
     if kind == "string_too_long" and where == "content":
         return error(ErrorCode.CONTENT_TOO_LONG, f"content is over {MAX_CONTENT_CHARS} characters")
     if kind in {"dict_type", "model_type", "model_attributes_type"}:
@@ -158,3 +196,47 @@ def _explain(problem: Any) -> ErrorFrame:
     if kind in {"union_tag_not_found", "union_tag_invalid"}:
         return error(ErrorCode.INVALID_MESSAGE, 'the object needs a string "type" field')
     return error(ErrorCode.INVALID_MESSAGE, f"{where}: {problem['msg']}")
+
+
+def _shorten(text: str) -> str:
+    """A client's own words, quoted back no longer than needed to recognise them."""
+    return text if len(text) <= _MAX_ECHO_CHARS else text[: _MAX_ECHO_CHARS - 1] + "…"
+
+
+def name_problem(kind: str, value: str) -> str | None:
+    """Why ``value`` cannot be a room name or username (``kind`` says which), or None if it can.
+
+    Letters and digits of any script are fine; spaces, control and invisible characters (a
+    zero-width space after "alice" looks like "alice"), markup and slashes are not.
+    """
+    if NAME_PATTERN.fullmatch(value) is None:
+        return f"Invalid {kind}: 1-{MAX_NAME_CHARS} letters, digits, '_', '.' or '-'"
+    return None
+
+
+# The naive version, from the source chapter (for lesson 09 to break) --------------------------
+
+
+class SeedChatMessage(BaseModel):
+    """THE NAIVE VERSION, as the source chapter wrote it: for lesson 09 to break, never to use.
+
+    ``type`` is any string, so a typo is a valid frame; ``content`` may be missing or empty and
+    has no length limit; ``target_user: str = None`` claims a string and holds None.
+    """
+
+    type: str
+    content: str = ""
+    target_user: str = None  # type: ignore[assignment] -- the chapter's annotation, kept
+
+
+def seed_reply(raw_data: dict[str, Any]) -> dict[str, Any] | None:
+    """What the chapter's ``validated_websocket`` sends back for ``raw_data``: None if valid.
+
+    Its error frame carries ``str(e)``: pydantic's full report, with the model's name, the
+    client's input echoed back and a link to the docs of the exact pydantic version.
+    """
+    try:
+        SeedChatMessage(**raw_data)
+    except ValidationError as e:
+        return {"type": "error", "message": str(e)}
+    return None

@@ -1,8 +1,10 @@
-"""Rate limiting per connection: a token bucket, and the rule for when to hang up on a flood.
+"""Rate limiting per connection and per user: token buckets, and when to hang up on a flood.
 
-The seed's limiter kept a list of timestamps per user, in a dict that never forgot a user: memory
-grew with traffic and with every user ever seen. A token bucket needs two numbers per connection
-whatever the traffic, and lives and dies with the connection.
+The seed's limiter (``SeedRateLimiter``, kept for lesson 09 to break) kept a list of timestamps
+per user, in a dict that never forgot a user: memory grew with traffic and with every user ever
+seen. A token bucket needs two numbers whatever the traffic. A connection's bucket lives and
+dies with the connection; a user's bucket (``UserBuckets``) is shared by the user's connections
+and freed with the last of them, so memory follows the users online now.
 
 The clock is ``time.monotonic`` (wall-clock time can jump back and forth); tests pass their own.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import enum
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable
 
 Clock = Callable[[], float]
@@ -56,6 +59,10 @@ class TokenBucket:
         self._tokens -= cost
         return True
 
+    def can(self, cost: float = 1.0) -> bool:
+        """Whether ``allow(cost)`` would pass now, without taking anything."""
+        return not self.rate or self.tokens >= cost
+
     def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
@@ -69,15 +76,17 @@ class Verdict(enum.Enum):
 
 
 class FloodGuard:
-    """A token bucket plus the rule for a client that ignores ``rate_limited`` errors.
+    """A connection's token bucket (and its user's, if given), and the rule for a flood.
 
-    The rule: when ``strikes`` frames in a row have been dropped, close the connection (1008,
+    A frame passes when the connection's bucket *and* the user's shared bucket each have a
+    token; it then takes one from both. The rule for a client that ignores ``rate_limited``
+    errors: when ``strikes`` frames in a row have been dropped, close the connection (1008,
     "Rate limit exceeded"). By default ``strikes`` is the burst size (at least 3): a client has
     then ignored as many errors as it was allowed frames at once. Any frame that passes resets
     the count, so a client that slows down when told to is never cut off.
     """
 
-    __slots__ = ("_dropped", "bucket", "strikes")
+    __slots__ = ("_dropped", "bucket", "strikes", "user")
 
     def __init__(
         self,
@@ -85,16 +94,95 @@ class FloodGuard:
         burst: float | None = None,
         *,
         strikes: int | None = None,
+        user: TokenBucket | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.bucket = TokenBucket(rate, burst, clock=clock)
+        self.user = user
         self.strikes = strikes if strikes is not None else max(3, math.ceil(self.bucket.burst))
         self._dropped = 0
 
     def check(self) -> Verdict:
         """Account for one incoming frame and say what to do with it."""
-        if self.bucket.allow():
+        user = self.user
+        if self.bucket.can() and (user is None or user.can()):
+            self.bucket.allow()
+            if user is not None:
+                user.allow()
             self._dropped = 0
             return Verdict.ALLOW
         self._dropped += 1
         return Verdict.CLOSE if self._dropped >= self.strikes else Verdict.DROP
+
+
+class UserBuckets:
+    """One token bucket per user, shared by all of that user's connections, freed with the last.
+
+    ``acquire(user)`` when a connection opens and ``release(user)`` when it ends (in a
+    ``finally``): the bucket exists while the user has a connection, so memory follows the users
+    online now, however many come and go. A user who reconnects at once gets a full bucket
+    again, which costs little: the per-connection limit and the 1008 rule still hold.
+    """
+
+    def __init__(
+        self, rate: float, burst: float | None = None, *, clock: Clock = time.monotonic
+    ) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._buckets: dict[str, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def __contains__(self, user: object) -> bool:
+        return user in self._buckets
+
+    def acquire(self, user: str) -> TokenBucket:
+        """The user's bucket, made on their first connection; count one more connection."""
+        held = self._buckets.get(user)
+        if held is None:
+            held = (TokenBucket(self.rate, self.burst, clock=self._clock), 0)
+        bucket, connections = held
+        self._buckets[user] = (bucket, connections + 1)
+        return bucket
+
+    def release(self, user: str) -> None:
+        """Count one connection fewer; forget the user's bucket with their last connection."""
+        held = self._buckets.get(user)
+        if held is None:
+            return
+        bucket, connections = held
+        if connections <= 1:
+            del self._buckets[user]
+        else:
+            self._buckets[user] = (bucket, connections - 1)
+
+
+# The naive version, from the source chapter (for lesson 09 to break) --------------------------
+
+
+class SeedRateLimiter:
+    """THE NAIVE VERSION, as the source chapter wrote it: for lesson 09 to break, never to use.
+
+    Every user ever seen keeps a key in ``message_counts``, and a list of up to
+    ``max_messages`` timestamps, for the life of the server. ``time.time()`` is wall-clock
+    time: when the system clock is set back, old timestamps look recent and a user is locked
+    out. (Type hints modernised; otherwise as written.)
+    """
+
+    def __init__(self, max_messages: int, window_seconds: int):
+        self.max_messages = max_messages
+        self.window = window_seconds
+        self.message_counts: dict[str, list] = defaultdict(list)
+
+    def is_allowed(self, user_id: str) -> bool:
+        now = time.time()
+        # Remove old timestamps
+        self.message_counts[user_id] = [
+            t for t in self.message_counts[user_id] if now - t < self.window
+        ]
+
+        if len(self.message_counts[user_id]) >= self.max_messages:
+            return False
+
+        self.message_counts[user_id].append(now)
+        return True

@@ -64,6 +64,10 @@ class CourseServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # no new connections while we say goodbye to the open ones
+        peers = getattr(self.app.state, "peers", None)
+        if peers is not None:
+            # Each queued close goes out behind what is already queued: nothing is overtaken.
+            await peers.close_all(idle=1.0, limit=5.0)
         sessions = getattr(self.app.state, "sessions", None)
         if sessions is not None:
             await sessions.close_all(wait=1.0)

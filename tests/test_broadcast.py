@@ -142,7 +142,11 @@ async def test_an_invalid_private_message_gets_an_error_and_the_connection_stays
     async with connect(server.ws("/ws/users/alice")) as alice:
         await alice.send('{"type": "private_message", "to": "bob"}')
         error = json.loads(await recv(alice))
-        assert error == {"type": "error", "code": "invalid", "message": "message: Field required"}
+        assert error == {
+            "type": "error",
+            "code": "invalid_message",
+            "message": "message: Field required",
+        }
         await alice.send(json.dumps({"type": "private_message", "to": "alice", "message": "me"}))
         assert await recv(alice) == "From alice: me"
 

@@ -195,12 +195,12 @@ async def test_presence_names_those_who_gave_a_name(server: RunningServer) -> No
         ('{"type": "leave"}', "not_in_room"),
         ("not json", "invalid_json"),
         ('{"type": "dance"}', "unknown_type"),
-        ('{"room": "blue"}', "invalid"),
-        ('{"type": "join"}', "invalid"),
-        ('{"type": "join", "room": ""}', "invalid"),
-        ('{"type": "message", "content": 5}', "invalid"),
-        ("[1, 2]", "invalid"),
-        (b"\x00binary", "invalid"),
+        ('{"room": "blue"}', "invalid_message"),
+        ('{"type": "join"}', "invalid_message"),
+        ('{"type": "join", "room": ""}', "invalid_message"),
+        ('{"type": "message", "content": 5}', "invalid_message"),
+        ("[1, 2]", "invalid_message"),
+        (b"\x00binary", "binary_not_supported"),
     ],
 )
 async def test_bad_frame_gets_an_error_and_the_connection_stays_open(

@@ -107,6 +107,7 @@ def test_error_codes_are_exactly_the_documented_ones() -> None:
         "content_too_long",
         "binary_not_supported",
         "rate_limited",
+        "not_in_room",
     }
 
 

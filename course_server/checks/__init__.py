@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import InvalidStatus
+
 from course_server.checks.harness import CheckFailed, Harness, LearnerError, expect
 
 __all__ = ["CheckFailed", "Exercise", "Harness", "Report", "check", "evaluate", "expect", "get"]
@@ -173,6 +175,10 @@ class Report:
         }
 
 
+def _described(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 def _failure(harness: Harness, error: BaseException) -> Verdict:
     """Why a check failed, said in terms of the learner's code wherever that is the cause."""
     raised = [e.error if isinstance(e, LearnerError) else e for e in (error, *harness.errors)]
@@ -181,34 +187,41 @@ def _failure(harness: Harness, error: BaseException) -> Verdict:
     learner = [e for e in harness.errors if not isinstance(e, NotImplementedError)]
     if isinstance(error, LearnerError):
         learner.insert(0, error.error)
-    cause = f"your code raised {type(learner[0]).__name__}: {learner[0]}" if learner else ""
+    cause = f"your code raised {_described(learner[0])}" if learner else ""
     if isinstance(error, CheckFailed):
         hint = str(error)
         return Verdict("", Status.FAILED, f"{hint} ({cause})" if cause else hint)
-    return Verdict("", Status.FAILED, cause or f"{type(error).__name__}: {error}")
+    if isinstance(error, TimeoutError):
+        return Verdict("", Status.FAILED, cause or "a client of the check got no answer in time")
+    if isinstance(error, InvalidStatus):
+        status = error.response.status_code
+        return Verdict("", Status.FAILED, f"the handshake was refused with HTTP {status}")
+    return Verdict("", Status.FAILED, cause or _described(error))
 
 
 async def _run_one(harness: Harness, check: Check, implementation: Any) -> tuple[Verdict, bool]:
     """Run one check; return its verdict and whether the learner's code is still stuck."""
     timeout = check.timeout * _factor()
-    stuck = False
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline:
             await check.run(harness, implementation)
-        verdict = Verdict(check.name, Status.PASSED)
-    except TimeoutError:
-        stuck = await harness.blocked()
-        why = (
-            "your code never gave control back (a loop with no await, or one that never ends?)"
-            if stuck
-            else "is your code waiting for something that never comes?"
-        )
-        verdict = Verdict(check.name, Status.TIMED_OUT, f"no result within {timeout:g} s: {why}")
-        if any(isinstance(e, NotImplementedError) for e in harness.errors):
-            verdict = Verdict(check.name, Status.NOT_IMPLEMENTED, "not implemented yet")
+        return Verdict(check.name, Status.PASSED), False
     except Exception as exc:
-        verdict = dataclasses.replace(_failure(harness, exc), check=check.name)
-    return verdict, stuck
+        error = exc
+    if isinstance(error, TimeoutError) and deadline.expired():
+        busy = await harness.busy()
+        why = busy or "is your code waiting for something that never comes?"
+        verdict = Verdict(check.name, Status.TIMED_OUT, f"no result within {timeout:g} s: {why}")
+    else:
+        # The check gave up by itself; was it waiting on a server the learner's code holds?
+        busy = await harness.busy(threads=False)
+        verdict = dataclasses.replace(_failure(harness, error), check=check.name)
+        if busy is not None:
+            verdict = Verdict(check.name, Status.TIMED_OUT, busy)
+    if any(isinstance(e, NotImplementedError) for e in harness.errors):
+        verdict = Verdict(check.name, Status.NOT_IMPLEMENTED, "not implemented yet")
+    return verdict, busy is not None
 
 
 async def run(
@@ -229,12 +242,13 @@ async def run(
             try:
                 verdict, stuck = await _run_one(harness, check, implementation)
             finally:
-                if (stopper := harness.close()) is not None:
-                    stopping.append(stopper)
+                stopper = harness.close()
+            if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
+                stopping.append(stopper)
             verdicts.append(verdict)
     finally:
         # Each server stops in its own thread (about 0.2 s each); wait for them all at once.
-        await asyncio.to_thread(lambda: [thread.join(3) for thread in stopping])
+        await asyncio.to_thread(lambda: [thread.join(7) for thread in stopping])
     return Report(exercise, verdicts)
 
 

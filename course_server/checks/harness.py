@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server.clients import send
@@ -149,7 +149,10 @@ class Harness:
 
     async def serve(self) -> RunningServer:
         """Serve ``app`` on a free port, in a thread of its own, as the lessons do."""
-        self.server = await asyncio.to_thread(start, self.app, name=self._name)
+        # A short graceful shutdown: a request the learner's code never answers is cut at once.
+        self.server = await asyncio.to_thread(
+            start, self.app, name=self._name, timeout_graceful_shutdown=1
+        )
         return self.server
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -189,29 +192,38 @@ class Harness:
         """Run ``fn(*args)`` on the server's event loop (its objects belong there); its result."""
         assert self.server is not None, "serve() first"
 
+        server = self.server
+
         async def job() -> Any:
             return fn(*args)
 
-        return await asyncio.to_thread(self.server.call, job(), timeout)
+        # The coroutine is made in the worker thread: never left unawaited if this is cancelled.
+        return await asyncio.to_thread(lambda: server.call(job(), timeout))
 
-    async def blocked(self) -> bool:
-        """Is the learner's code still busy: a thread of ``call``, or the server's event loop?"""
-        if any(thread.is_alive() for thread in self._threads):
-            return True
-        if self.server is None or not self.server.running:
-            return False
-        try:
-            await self.on_server(lambda: None, timeout=0.5)
-        except TimeoutError:
-            return True
-        return False
+    async def busy(self, threads: bool = True) -> str | None:
+        """Is the learner's code still busy, and how? None if it is not.
+
+        ``threads=False`` asks only about the server's event loop: a thread of ``call`` still
+        waiting on a server that is about to stop ends with it.
+        """
+        if self.server is not None and self.server.running:
+            try:
+                await self.on_server(lambda: None, timeout=0.5)
+            except TimeoutError:
+                return (
+                    "your code never gave the event loop back (a loop with no await in it, "
+                    "or a blocking call such as time.sleep?)"
+                )
+        if threads and any(thread.is_alive() for thread in self._threads):
+            return "your code is still running: waiting for something that never comes, or looping?"
+        return None
 
     def close(self) -> threading.Thread | None:
         """Stop the server in the background; join the returned thread to wait for it."""
         server = self.server
         if server is None:
             return None
-        stopper = threading.Thread(target=server.stop, kwargs={"timeout": 1}, daemon=True)
+        stopper = threading.Thread(target=server.stop, kwargs={"timeout": 3}, daemon=True)
         stopper.start()
         return stopper
 
@@ -219,12 +231,51 @@ class Harness:
 # --- clients whose failures read as hints ------------------------------------------------------
 
 
+WAIT = 2.0
+"""Seconds a check waits for a message that should come at once (it comes in milliseconds)."""
+
+
+async def receive(
+    client: ClientConnection, who: str, wait: float = WAIT, harness: Harness | None = None
+) -> Any:
+    """The next message ``who`` receives; fail the check, saying so, if none comes.
+
+    With a ``harness``, stop waiting as soon as the learner's code has raised on the server:
+    nothing more is coming, and the verdict will say why.
+    """
+    incoming = asyncio.ensure_future(client.recv())  # cancelling recv() loses nothing
+    try:
+        async with asyncio.timeout(wait):
+            while not (harness and harness.errors):
+                done, _ = await asyncio.wait({incoming}, timeout=0.05)
+                if done:
+                    return incoming.result()
+        raise CheckFailed(f"{who} received nothing: the server's code raised")
+    except TimeoutError:
+        raise CheckFailed(f"{who} received nothing within {wait:g} s") from None
+    except ConnectionClosed:
+        raise CheckFailed(f"{who}'s connection closed (code {client.close_code})") from None
+    finally:
+        incoming.cancel()
+
+
+def dial(url: str, **options: Any) -> connect:
+    """A WebSocket client for a check: quick to give up on the handshake and on the close.
+
+    A cancelled check still closes its clients on the way out; with websockets' default close
+    timeout (10 s) a server stuck in the learner's code would hold the check that long.
+    """
+    return connect(url, open_timeout=WAIT, close_timeout=0.5, **options)
+
+
 def _shown(message: object) -> str:
     text = repr(message)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-async def exchange(url: str, *messages: Any, as_json: bool = False, wait: float = 2) -> list[Any]:
+async def exchange(
+    url: str, *messages: Any, as_json: bool = False, wait: float = WAIT
+) -> list[Any]:
     """Send each message and read one reply to it; the replies, in order.
 
     Unlike ``clients.talk``, a connection that closes or a reply that never comes fails the
@@ -232,7 +283,7 @@ async def exchange(url: str, *messages: Any, as_json: bool = False, wait: float 
     """
     replies: list[Any] = []
     try:
-        async with connect(url) as websocket:
+        async with dial(url) as websocket:
             for message in messages:
                 await send(websocket, message)
                 try:

@@ -18,7 +18,9 @@ async def play(h: Harness, endpoint: Any, *guesses: str, secret: int = 42) -> At
     h.websocket("/guess", endpoint)
     server = await h.serve()
     try:
-        seen = await attempt(server.ws(f"/guess?secret={secret}"), *guesses, timeout=3)
+        seen = await attempt(
+            server.ws(f"/guess?secret={secret}"), *guesses, timeout=3, close_timeout=0.5
+        )
     except TimeoutError:
         raise CheckFailed(
             f"after {', '.join(guesses)} the game never closed the connection"
@@ -120,7 +122,10 @@ async def _zero(h: Harness, endpoint: Any) -> None:
 async def _binary(h: Harness, endpoint: Any) -> None:
     h.websocket("/calc", endpoint)
     server = await h.serve()
-    seen = await attempt(server.ws("/calc"), b"\x06\x03", timeout=3)
+    try:
+        seen = await attempt(server.ws("/calc"), b"\x06\x03", timeout=1.5, close_timeout=0.5)
+    except TimeoutError:
+        raise CheckFailed("after a binary frame the connection stayed open: close it") from None
     expect(
         seen.close_code == 1003,
         f"a binary frame: {seen}; close with 1003 (unsupported data)",

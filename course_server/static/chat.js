@@ -9,6 +9,10 @@
      typed while offline is sent after the reconnect, and a resend is deduplicated by the server.
    - Reconnects back off exponentially with full jitter, so a restarted server is not hit by all
      of its clients in the same instant.
+   - A connection that has been quiet for a while sends {"type":"ping"}; if nothing at all comes
+     back in time, it is dead (a laptop that slept, a network that changed) and the page
+     reconnects. JavaScript can neither send WebSocket pings nor see them: hence this app-level
+     heartbeat (lesson 09). The server detects a dead page with its own protocol pings.
    window.chatState is a read-only view of all this, for tests and the curious. */
 "use strict";
 
@@ -19,6 +23,9 @@ const MAX_RENDERED = 500; // lines (and ids) kept, so a long session's memory st
 const MAX_IN_FLIGHT = 8; // sent but not yet acked: well under the server's rate-limit burst
 const RATE_LIMITED_RETRY_MS = 1_000;
 const USERNAME_TAKEN = 4000;
+const POLICY_VIOLATION = 1008; // e.g. a name the server refuses: retrying cannot help
+const HEARTBEAT_MS = 25_000; // ping a connection that has been this quiet
+const HEARTBEAT_TIMEOUT_MS = 10_000; // and give up on it if nothing comes back this soon
 const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u;
 // The app's root URL, from this script's own URL (…/static/chat.js): right behind a proxy too.
 const APP_ROOT = new URL("..", document.currentScript.src);
@@ -41,6 +48,9 @@ const chat = {
   retryTimer: 0,
   retryAt: 0,
   retrySoon: false, // back online while a connection attempt was in flight: no backoff after it
+  lastHeard: 0, // when the current socket last received anything
+  heartbeatTimer: 0,
+  pongTimer: 0, // set while a ping waits for an answer
   tickTimer: 0,
   openedAt: 0,
   connects: 0,
@@ -89,6 +99,7 @@ function join(room, name) {
 function disconnect(reason) {
   chat.generation += 1; // the old socket's close event is now ignored: this close is on purpose
   clearTimeout(chat.retryTimer);
+  stopHeartbeat();
   if (chat.socket) chat.socket.close(1000, reason);
   chat.socket = null;
 }
@@ -114,12 +125,14 @@ function connect() {
     chat.retrySoon = false;
     chat.inFlight.clear();
     setPhase("open");
+    startHeartbeat(socket, current);
     pump();
     refreshUsers();
   });
   socket.addEventListener("message", (event) => {
     if (!current()) return;
     chat.admitted = true; // "Username taken" comes before any frame
+    chat.lastHeard = Date.now();
     receive(event.data);
   });
   socket.addEventListener("close", (event) => { if (current()) closed(event); });
@@ -128,8 +141,9 @@ function connect() {
 function closed(event) {
   chat.socket = null;
   chat.inFlight.clear();
+  stopHeartbeat();
   const why = event.reason ? `${event.reason} (${event.code})` : `code ${event.code}`;
-  if (event.code === USERNAME_TAKEN && !chat.admitted) {
+  if ((event.code === USERNAME_TAKEN || event.code === POLICY_VIOLATION) && !chat.admitted) {
     // Someone else has the name: retrying cannot help, so let the person pick another. (On a
     // reconnect it is most likely our own old connection, which the server has not yet seen
     // die: that one times out, so keep trying.)
@@ -145,6 +159,31 @@ function closed(event) {
   chat.retryAt = Date.now() + delay;
   chat.retryTimer = setTimeout(connect, delay);
   setPhase("reconnecting", why);
+}
+
+function startHeartbeat(socket, current) {
+  stopHeartbeat();
+  chat.lastHeard = Date.now();
+  chat.heartbeatTimer = setInterval(() => {
+    if (!current() || chat.pongTimer) return;
+    if (Date.now() - chat.lastHeard < HEARTBEAT_MS) return; // its traffic is proof enough
+    const pingedAt = Date.now();
+    socket.send(JSON.stringify({ type: "ping" }));
+    chat.pongTimer = setTimeout(() => {
+      chat.pongTimer = 0;
+      if (!current() || chat.lastHeard >= pingedAt) return;
+      // Dead: its closing handshake could take minutes, so stop listening to it and move on.
+      chat.generation += 1;
+      socket.close(1000, "no answer to the heartbeat");
+      closed({ code: 1006, reason: "no answer to the heartbeat" });
+    }, HEARTBEAT_TIMEOUT_MS);
+  }, HEARTBEAT_MS / 5);
+}
+
+function stopHeartbeat() {
+  clearInterval(chat.heartbeatTimer);
+  clearTimeout(chat.pongTimer);
+  chat.pongTimer = 0;
 }
 
 // Back on the network: retrying now beats waiting out a long backoff.

@@ -1,0 +1,76 @@
+"""The chat's broker: what the chat endpoint needs from "the rooms", and the two that provide it.
+
+``Rooms`` is the interface. ``chat.ChatRooms`` (lesson 04) keeps every room in this process: the
+default, nothing to install or run. ``redis_rooms.RedisRooms`` (lesson 07) shares rooms, ids,
+history and presence with every process that uses the same Redis. The endpoint is the same for
+both: their methods only queue (the Redis one sends the queue to Redis from a task of its own),
+so the in-process path costs no extra ``await`` and the endpoint reads as it did in lesson 04.
+
+``create_rooms(settings)`` picks one from ``settings.redis_url``; ``serving(rooms)`` is what the
+app's lifespan wraps around the server's life. ``redis`` is imported only when a URL is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+from course_server.chat import ChatRooms
+from course_server.fanout import Peer
+from course_server.messages import SendMessage
+from course_server.settings import Settings
+
+
+class Room(Protocol):
+    """One room, as the endpoint's ``receive`` uses it."""
+
+    name: str
+
+    @property
+    def members(self) -> Mapping[str, Peer]:
+        """This process's members: username → Peer, in join order."""
+        ...
+
+    def post(self, username: str, message: SendMessage) -> object:
+        """A member says something: give it the room's next id and send it to everyone."""
+        ...
+
+
+class Rooms(Protocol):
+    """Every room of the app (``app.state.chat_rooms``); none of the sync methods may await."""
+
+    def taken(self, name: str, username: str) -> bool:
+        """Is ``username`` connected to room ``name`` through this process?"""
+        ...
+
+    def join(self, name: str, username: str, peer: Peer, last_id: int | None = None) -> Room:
+        """History (or resume after ``last_id``) to ``peer``, then the join to everyone."""
+        ...
+
+    def leave(self, room: Room, username: str, peer: Peer) -> None:
+        """The leave to everyone else; an emptied room is freed."""
+        ...
+
+    async def fetch_users(self, name: str) -> list[str]:
+        """Everyone in room ``name``, on every process, in join order."""
+        ...
+
+
+def create_rooms(settings: Settings) -> Rooms:
+    """The in-process rooms, or with ``settings.redis_url`` rooms shared through Redis."""
+    if not settings.redis_url:
+        return ChatRooms(settings.history_size)
+    from course_server.redis_rooms import RedisRooms  # only now: it imports redis
+
+    return RedisRooms(settings.redis_url, history_size=settings.history_size)
+
+
+@asynccontextmanager
+async def serving(rooms: Rooms) -> AsyncIterator[None]:
+    """Connect a shared broker for the server's lifetime (nothing to do for the in-process one)."""
+    if isinstance(rooms, AbstractAsyncContextManager):
+        async with rooms:
+            yield
+    else:
+        yield

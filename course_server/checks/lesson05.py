@@ -1,0 +1,172 @@
+"""Checks for lesson 05's exercise: switching rooms in a lobby.
+
+The learner's ``Lobby`` sits behind a lobby endpoint like lesson 05's: JSON frames ``join``,
+``leave`` and ``message``, each member a ``fanout.Peer`` (its ``send`` only queues). To show
+that something did *not* arrive, a check sends a marker after it and expects the marker next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import WebSocket
+from websockets.asyncio.client import ClientConnection
+
+from course_server.checks import CheckFailed, exercise, expect
+from course_server.checks.harness import Harness, dial, receive
+from course_server.fanout import Peer
+from course_server.waiting import eventually
+
+switching = exercise("05.1", "Switch rooms", target="Lobby")
+
+JOINED = {"type": "system", "message": "A user joined the room"}
+LEFT = {"type": "system", "message": "A user left the room"}
+
+
+def serve_lobby(h: Harness, lobby_class: Any) -> Any:
+    lobby = lobby_class()
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        peer = Peer(websocket)
+        peer.start()
+        try:
+            async for message in peer.incoming():
+                frame = json.loads(message["text"])
+                if frame["type"] == "join":
+                    lobby.join(peer, frame["room"])
+                    peer.send({"type": "joined", "room": frame["room"]})  # for the check to wait
+                elif frame["type"] == "leave":
+                    lobby.leave(peer)
+                    peer.send({"type": "left"})
+                else:
+                    lobby.say(peer, frame["content"])
+        finally:
+            try:
+                lobby.leave(peer)
+            finally:
+                await peer.aclose()  # even if the learner's leave() raised
+
+    h.websocket("/lobby", endpoint)
+    return lobby
+
+
+class Member:
+    """A client in the lobby, with a name for hints."""
+
+    def __init__(self, name: str, client: ClientConnection) -> None:
+        self.name, self.client = name, client
+
+    async def next(self) -> Any:
+        return json.loads(await receive(self.client, self.name))
+
+    async def join(self, room: str) -> None:
+        await self.client.send(json.dumps({"type": "join", "room": room}))
+        frame = await self.next()
+        expect(frame == {"type": "joined", "room": room}, f"{self.name} joining {room} got {frame}")
+
+    async def say(self, content: str) -> None:
+        """Say something and wait for it to come back (``say`` includes the sender)."""
+        await self.client.send(json.dumps({"type": "message", "content": content}))
+        frame = await self.next()
+        expect(
+            frame == {"type": "message", "content": content},
+            f"{self.name} said {content!r} and got {frame} first",
+        )
+
+    async def expect_next(self, wanted: Any, what: str) -> None:
+        try:
+            frame = await self.next()
+        except CheckFailed as exc:
+            raise CheckFailed(f"{self.name} should have {what}, but {exc}") from None
+        expect(frame == wanted, f"{self.name} should have {what}, but got {frame}")
+
+
+@contextlib.asynccontextmanager
+async def members(h: Harness, *names: str) -> AsyncIterator[list[Member]]:
+    """Connect one client per name; close them all on the way out."""
+    assert h.server is not None
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(dial(h.server.ws("/lobby"))) for _ in names]
+        yield [Member(name, client) for name, client in zip(names, clients, strict=True)]
+
+
+async def rooms(h: Harness, lobby: Any) -> dict[str, int]:
+    """The lobby's rooms and how many members each has, read on the server's loop."""
+    return await h.on_server(lambda: {room: len(who) for room, who in lobby.rooms.items()})
+
+
+@switching.check("joining a room tells its members, not the joiner")
+async def _join(h: Harness, lobby_class: Any) -> None:
+    serve_lobby(h, lobby_class)
+    await h.serve()
+    async with members(h, "alice", "bob") as (alice, bob):
+        await alice.join("red")
+        await bob.join("red")
+        await alice.expect_next(JOINED, "heard that bob joined")
+        await bob.say("hi")  # fails if bob heard about himself first
+        await alice.expect_next({"type": "message", "content": "hi"}, "heard bob say hi")
+
+
+@switching.check("switching rooms leaves the old room")
+async def _switch(h: Harness, lobby_class: Any) -> None:
+    serve_lobby(h, lobby_class)
+    await h.serve()
+    async with members(h, "alice", "bob", "carol") as (alice, bob, carol):
+        await carol.join("blue")
+        await alice.join("red")
+        await bob.join("red")
+        await alice.expect_next(JOINED, "heard that bob joined red")
+        await bob.join("blue")
+        await alice.expect_next(LEFT, "heard that bob left red for blue")
+        await carol.expect_next(JOINED, "heard that bob joined blue")
+        await bob.say("only for blue")
+        await carol.expect_next(
+            {"type": "message", "content": "only for blue"}, "heard bob in blue"
+        )
+        await alice.say("marker")  # fails if bob's message reached red too
+
+
+@switching.check("joining the room you are in changes nothing")
+async def _rejoin(h: Harness, lobby_class: Any) -> None:
+    lobby = serve_lobby(h, lobby_class)
+    await h.serve()
+    async with members(h, "alice", "bob") as (alice, bob):
+        await alice.join("red")
+        await bob.join("red")
+        await alice.expect_next(JOINED, "heard that bob joined")
+        await bob.join("red")
+        await bob.say("still here")
+        await alice.expect_next(
+            {"type": "message", "content": "still here"}, "heard nothing about bob joining again"
+        )
+        expect(await rooms(h, lobby) == {"red": 2}, f"lobby.rooms holds {await rooms(h, lobby)}")
+
+
+@switching.check("the last member out deletes the room")
+async def _empty(h: Harness, lobby_class: Any) -> None:
+    lobby = serve_lobby(h, lobby_class)
+    await h.serve()
+    async with members(h, "alice") as (alice,):
+        await alice.join("red")
+        await alice.join("blue")
+        seen = await rooms(h, lobby)
+        expect(seen == {"blue": 1}, f"after alice moved from red to blue, lobby.rooms held {seen}")
+        await alice.client.send(json.dumps({"type": "leave"}))
+        await alice.expect_next({"type": "left"}, "left")
+        seen = await rooms(h, lobby)
+        expect(seen == {}, f"after the last member left, lobby.rooms held {seen}")
+        await alice.join("green")
+        await alice.client.close()
+
+    async def freed() -> bool:
+        return await rooms(h, lobby) == {}
+
+    try:
+        await eventually(freed, timeout=2)
+    except TimeoutError:
+        seen = await rooms(h, lobby)
+        raise CheckFailed(f"after the last client disconnected, lobby.rooms held {seen}") from None

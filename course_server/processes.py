@@ -1,0 +1,194 @@
+"""Start and stop real ``python -m course_server`` processes: for lesson 07 and its tests.
+
+A background thread (``runner.start``) shares the notebook's process; scaling out is about
+*separate* processes, which share nothing but what they are given, such as a Redis. ``spawn()``
+starts one with ``--port 0``, reads the URL it prints on its first line, waits until
+``/healthz`` answers, and returns. ``stop()`` is a Ctrl+C (SIGINT: open WebSockets get 1001 and
+the process says goodbye to Redis), then a kill if it has not exited in time; ``kill()`` is the
+crash the lesson needs: SIGKILL, no goodbye at all.
+
+Every process started here gets the same ``COURSE_JWT_SECRET`` (unless the environment sets one):
+processes behind one load balancer must accept each other's tokens.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Self
+
+import httpx
+
+_SECRET = secrets.token_urlsafe(32)
+_URL_LINE = re.compile(r"serving on (http://\S+)")
+_running: set[ServerProcess] = set()
+POLL_INTERVAL = 0.02  # seconds between /healthz tries: another process has no event to wait on
+
+
+class ServerProcess:
+    """One ``python -m course_server`` process. Use ``spawn()`` to make one."""
+
+    def __init__(self, process: subprocess.Popen[str], http_url: str, stderr: IO[str]) -> None:
+        self.process = process
+        self.http_url = http_url
+        self._stderr = stderr
+        self._log = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.http_url.removeprefix("http")
+
+    def url(self, path: str = "/") -> str:
+        return self.http_url + path
+
+    def ws(self, path: str) -> str:
+        return self.ws_url + path
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stderr(self) -> str:
+        """What the process wrote to stderr so far (its log)."""
+        if self._stderr.closed:
+            return self._log
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Ctrl+C, then SIGKILL if it has not exited after ``timeout`` s; return the exit code."""
+        if self.running:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self._reap()
+
+    def kill(self) -> int:
+        """SIGKILL: the process ends at once, saying goodbye to nobody (a crash)."""
+        if self.running:
+            self.process.kill()
+        return self._reap()
+
+    def _reap(self) -> int:
+        code = self.process.wait()
+        _running.discard(self)
+        if not self._stderr.closed:
+            self._log = self.stderr()
+            self._stderr.close()
+        return code
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else f"exited ({self.process.returncode})"
+        return f"<ServerProcess pid={self.pid} {state} at {self.http_url}>"
+
+
+def spawn(
+    *,
+    redis_url: str | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    timeout: float = 20.0,
+) -> ServerProcess:
+    """Start ``python -m course_server --port 0`` (with ``--redis-url`` if given); return it ready.
+
+    ``env`` adds to this process's environment (``COURSE_*`` settings, say). Raises
+    ``RuntimeError`` (with the process's stderr) if it exits or is not ready in time.
+    """
+    command = [sys.executable, "-m", "course_server", "--port", "0", "--log-level", "warning"]
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    command += list(args)
+    environ = {"COURSE_JWT_SECRET": _SECRET, **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=environ,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        url = _read_url(process, deadline)
+        server = ServerProcess(process, url, stderr)
+        _running.add(server)
+        _wait_healthy(server, deadline)
+    except BaseException as exc:
+        process.kill()
+        process.wait()
+        stderr.seek(0)
+        log = stderr.read().strip()
+        stderr.close()
+        if isinstance(exc, RuntimeError | TimeoutError):
+            raise RuntimeError(f"{' '.join(command[1:])}: {exc}\n{log}") from None
+        raise
+    return server
+
+
+def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
+    """The URL from the first line of stdout; a thread drains the rest so it never fills up."""
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = process.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")  # end of output: the process exited
+
+    threading.Thread(target=pump, name=f"stdout-{process.pid}", daemon=True).start()
+    try:
+        first = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise TimeoutError("printed no URL in time") from None
+    match = _URL_LINE.search(first)
+    if match is None:
+        raise RuntimeError(f"exited, or printed no URL first: {first.strip()!r}")
+    return match.group(1)
+
+
+def _wait_healthy(server: ServerProcess, deadline: float) -> None:
+    with httpx.Client(timeout=1.0) as client:
+        while True:
+            if not server.running:
+                raise RuntimeError(f"exited with code {server.process.returncode}")
+            try:
+                if client.get(server.url("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("/healthz did not answer in time")
+            time.sleep(POLL_INTERVAL)
+
+
+def stop_all() -> None:
+    """Stop every process started here that is still running (also runs at interpreter exit)."""
+    for server in list(_running):
+        server.stop()
+
+
+atexit.register(stop_all)

@@ -1,0 +1,159 @@
+"""The exercise checks can fail: each solution passes them all; its stub and its mutants do not.
+
+The solutions and stubs are the code of ``solutions/`` and ``exercises/`` themselves, run as the
+notebooks run them (every code cell but the ``check(...)`` calls). The mutants are in
+``mutants.py``. Every exercise is evaluated as a learner's ``check()`` call would, concurrently
+(each check has its own server on its own port), once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from mutants import MUTANTS
+
+from course_server import checks
+from course_server.checks import Report, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = checks.exercises()
+IDS = [exercise.id for exercise in EXERCISES]
+
+
+def notebook_namespace(folder: str, lesson: str) -> dict[str, Any]:
+    """The names a lesson's notebook in ``folder`` defines, its ``check(...)`` cells skipped."""
+    (path,) = (ROOT / folder).glob(f"{lesson}_*.ipynb")
+    namespace: dict[str, Any] = {"__name__": f"{folder}_{lesson}"}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and not cell.source.startswith("check("):
+            # dont_inherit: this module's ``from __future__ import annotations`` is not the
+            # notebook's, and pydantic could not resolve the notebook's annotations under it.
+            exec(compile(cell.source, str(path), "exec", dont_inherit=True), namespace)
+    return namespace
+
+
+def implementations() -> dict[tuple[str, str], Any]:
+    """(exercise id, "solution" / "stub" / a mutant's bug) → the implementation to check."""
+    jobs: dict[tuple[str, str], Any] = {}
+    for exercise in EXERCISES:
+        jobs[exercise.id, "solution"] = notebook_namespace("solutions", exercise.lesson)[
+            exercise.target
+        ]
+        jobs[exercise.id, "stub"] = notebook_namespace("exercises", exercise.lesson)[
+            exercise.target
+        ]
+        for bug, mutant in MUTANTS.get(exercise.id, {}).items():
+            jobs[exercise.id, bug] = mutant
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[tuple[str, str], Report]:
+    """Every job's report, eight jobs at a time.
+
+    Most of a job is waiting (for a message, or to see that one does not come), so eight at a
+    time fit on two cores without slowing the checks that measure how long an answer takes.
+    """
+    jobs = implementations()
+    with ThreadPoolExecutor(8) as pool:
+        futures = {key: pool.submit(checks.evaluate, key[0], impl) for key, impl in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_solution_passes_every_check(
+    reports: dict[tuple[str, str], Report], exercise_id: str
+) -> None:
+    report = reports[exercise_id, "solution"]
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_stub_fails_every_check_as_not_implemented(
+    reports: dict[tuple[str, str], Report], exercise_id: str
+) -> None:
+    report = reports[exercise_id, "stub"]
+    assert {v.status for v in report.verdicts} == {Status.NOT_IMPLEMENTED}, str(report)
+    assert len(report.verdicts) == len(report.exercise.checks)
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "bug"), [(e, bug) for e in IDS for bug in MUTANTS.get(e, {})]
+)
+def test_a_mutant_fails_some_check(
+    reports: dict[tuple[str, str], Report], exercise_id: str, bug: str
+) -> None:
+    report = reports[exercise_id, bug]
+    assert not report.passed, f"{bug!r} passed every check of {exercise_id}"
+
+
+def test_every_exercise_has_a_mutant_and_every_mutant_an_exercise() -> None:
+    assert set(MUTANTS) == set(IDS)
+
+
+def test_every_lesson_with_a_solutions_notebook_has_exercises() -> None:
+    lessons = {path.name[:2] for path in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")}
+    assert lessons == {exercise.lesson for exercise in EXERCISES}
+
+
+def test_check_prints_one_line_per_check_and_records_the_verdicts(
+    reports: dict[tuple[str, str], Report],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv(checks.RESULTS_ENV, str(results))
+    stub = implementations()["04.2", "stub"]  # fast: its checks fail without waiting
+    checks.check("04.2", stub)
+    lines = capsys.readouterr().out.splitlines()
+    exercise = checks.get("04.2")
+    assert lines[0] == f"Exercise 04.2 · {exercise.title}"
+    assert lines[1:-1] == [f"✗ {c.name} — not implemented yet" for c in exercise.checks]
+    (recorded,) = [json.loads(line) for line in results.read_text("utf-8").splitlines()]
+    assert recorded["exercise"] == "04.2"
+    assert recorded["passed"] is False
+    assert [c["status"] for c in recorded["checks"]] == ["not implemented"] * len(exercise.checks)
+
+
+def test_a_passing_report_says_so() -> None:
+    exercise = checks.get("02.1")
+    verdicts = [checks.Verdict(c.name, Status.PASSED) for c in exercise.checks]
+    text = str(Report(exercise, verdicts))
+    assert text.splitlines()[1:] == [
+        *(f"✓ {c.name}" for c in exercise.checks),
+        f"All {len(exercise.checks)} checks passed.",
+    ]
+
+
+def test_code_that_never_yields_the_event_loop_times_out_and_skips_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loop with no ``await`` in it blocks the server: one check waits, the others are skipped."""
+    monkeypatch.setenv(checks.FACTOR_ENV, "0.3")
+    release = threading.Event()
+
+    def catch_up(history: Any, last_id: int) -> Any:
+        while not release.is_set():  # the learner's loop with no way out, until the test ends
+            pass
+        return True, []
+
+    try:
+        report = checks.evaluate("04.1", catch_up)
+    finally:
+        release.set()
+    first, *rest = report.verdicts
+    assert first.status is Status.TIMED_OUT
+    assert "never gave the event loop back" in first.hint
+    assert rest and {v.status for v in rest} == {Status.SKIPPED}
+
+
+def test_an_unknown_exercise_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"no exercise '99\.9'.*02\.1"):
+        checks.get("99.9")

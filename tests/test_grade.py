@@ -1,0 +1,128 @@
+"""``python -m course_server.grade``: learners' notebooks in, a table of verdicts out.
+
+One class of three, graded for real (a kernel per notebook) in under a minute: ada handed in the
+solution, bob the exercise as he got it, and cy a notebook with two infinite loops, one in a cell
+of its own and one in an exercise's endpoint, which never gives the event loop back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from course_server import checks, grade
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "02_websocket_basics.ipynb"
+BROKEN_GUESS = """\
+async def guess(websocket: WebSocket, secret: int) -> None:
+    while True:  # waits for nothing: the server's event loop never gets control back
+        pass
+"""
+
+
+def write_class(folder: Path) -> None:
+    """Both layouts: a folder per learner (ada, cy) and a learner__ prefix (bob)."""
+    (folder / "ada").mkdir()
+    (folder / "ada" / NOTEBOOK).write_bytes((ROOT / "solutions" / NOTEBOOK).read_bytes())
+    (folder / f"bob__{NOTEBOOK}").write_bytes((ROOT / "exercises" / NOTEBOOK).read_bytes())
+    broken = nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)
+    for cell in broken.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith("MAX_WRONG"):
+            cell.source = BROKEN_GUESS
+    broken.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    (folder / "cy").mkdir()
+    nbformat.write(broken, folder / "cy" / NOTEBOOK)
+    (folder / "notes.ipynb").write_bytes(b"{}")  # fits neither layout: ignored
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("submissions")
+    write_class(folder)
+    output = folder.parent / "grades.json"
+    command = [sys.executable, "-m", "course_server.grade", str(folder), "--json", str(output)]
+    options = ["--cell-timeout", "4", "--timeout", "45", "--jobs", "3"]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*command, *options], capture_output=True, text=True, timeout=55, check=False
+    )
+    elapsed = time.monotonic() - started
+    grades = json.loads(output.read_text("utf-8"))
+    return {
+        "done": done,
+        "elapsed": elapsed,
+        "grades": {(g["learner"], g["exercise"]): (g["result"], g["check"]) for g in grades},
+    }
+
+
+def first_check(exercise_id: str) -> str:
+    return checks.get(exercise_id).checks[0].name
+
+
+def test_the_grader_exits_0_within_a_minute(graded: dict[str, Any]) -> None:
+    assert graded["done"].returncode == 0, graded["done"].stderr
+    assert graded["elapsed"] < 60
+
+
+def test_every_learner_gets_every_exercise_of_the_lesson(graded: dict[str, Any]) -> None:
+    assert set(graded["grades"]) == {
+        (learner, exercise) for learner in ("ada", "bob", "cy") for exercise in ("02.1", "02.2")
+    }
+
+
+def test_a_solved_notebook_passes(graded: dict[str, Any]) -> None:
+    assert graded["grades"]["ada", "02.1"] == ("pass", "")
+    assert graded["grades"]["ada", "02.2"] == ("pass", "")
+
+
+def test_an_untouched_exercise_notebook_is_not_done(graded: dict[str, Any]) -> None:
+    assert graded["grades"]["bob", "02.1"] == ("not done", first_check("02.1"))
+    assert graded["grades"]["bob", "02.2"] == ("not done", first_check("02.2"))
+
+
+def test_an_infinite_loop_costs_only_its_own_exercise(graded: dict[str, Any]) -> None:
+    assert graded["grades"]["cy", "02.1"] == ("timeout", first_check("02.1"))
+    assert graded["grades"]["cy", "02.2"] == ("pass", "")
+
+
+def test_the_table_has_a_row_per_learner_and_exercise_and_the_totals(
+    graded: dict[str, Any],
+) -> None:
+    lines = graded["done"].stdout.splitlines()
+    assert lines[0].split() == ["learner", "exercise", "result", "first", "check", "not", "passed"]
+    assert lines[1].split() == ["ada", "02.1", "pass"]
+    assert lines[3].split()[:4] == ["bob", "02.1", "not", "done"]
+    assert lines[-1] == "passed: ada 2/2, bob 0/2, cy 1/2"
+
+
+def test_a_notebook_that_fits_no_layout_is_named_and_ignored(graded: dict[str, Any]) -> None:
+    assert "ignored" in graded["done"].stderr and "notes.ipynb" in graded["done"].stderr
+
+
+def test_an_exercise_with_no_verdict_is_not_run_or_timed_out() -> None:
+    submission = grade.Submission("dee", "02", Path("dee") / NOTEBOOK)
+    passed = {"exercise": "02.2", "passed": True, "checks": [{"check": "x", "status": "passed"}]}
+    assert [g.result for g in grade.grades_from([passed], submission)] == ["not run", "pass"]
+    stopped = grade.grades_from([], submission, stopped=True, note="stopped")
+    assert [(g.result, g.check) for g in stopped] == [("timeout", "stopped")] * 2
+
+
+def test_the_last_verdict_of_an_exercise_counts() -> None:
+    submission = grade.Submission("dee", "02", Path("dee") / NOTEBOOK)
+    failed = {
+        "exercise": "02.1",
+        "passed": False,
+        "checks": [{"check": "a", "status": "passed"}, {"check": "b", "status": "failed"}],
+    }
+    passed = {"exercise": "02.1", "passed": True, "checks": [{"check": "a", "status": "passed"}]}
+    assert grade.grades_from([failed], submission)[0].result == "fail"
+    assert grade.grades_from([failed], submission)[0].check == "b"
+    assert grade.grades_from([failed, passed], submission)[0].result == "pass"

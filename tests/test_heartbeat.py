@@ -1,0 +1,138 @@
+"""Heartbeats (lesson 09): protocol pings that must be answered, and the chat's ``ping``/``pong``.
+
+A client that stops answering WebSocket pings is dropped within interval + timeout, and its room
+presence goes with it. The seed's heartbeat (``course_server.heartbeat``) sends frames that
+nobody has to answer, so it notices nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import eventually, wait_timeout
+from websockets.asyncio.client import connect
+from websockets.frames import Opcode
+
+from course_server import RunningServer, Settings, start
+from course_server.misbehave import RawClient, stalled_reader
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL = TIMEOUT = 0.2
+
+
+@pytest.fixture
+def pinging() -> Iterator[RunningServer]:
+    """A server that pings every 0.2 s and gives up on a peer after 0.2 s without a pong."""
+    settings = Settings(ws_ping_interval=INTERVAL, ws_ping_timeout=TIMEOUT)
+    with start(name="heartbeat-pinging", settings=settings) as server:
+        yield server
+
+
+def users(server: RunningServer, room: str) -> list[str]:
+    return server.app.state.chat_rooms.users(room)
+
+
+async def test_a_client_that_never_answers_pings_leaves_the_room_in_time(
+    pinging: RunningServer,
+) -> None:
+    async with connect(pinging.ws("/chat/general/alice")) as alice:
+        ghost = await stalled_reader(pinging.ws("/chat/general/ghost"))
+        joined = time.monotonic()
+        await eventually(lambda: users(pinging, "general") == ["alice", "ghost"])
+        await eventually(lambda: users(pinging, "general") == ["alice"])
+        gone_after = time.monotonic() - joined
+        # alice's client answers pings by itself: she is still there, and saw ghost leave.
+        frames = [json.loads(await alice.recv()) for _ in range(3)]
+        assert [(f["type"], f["username"]) for f in frames] == [
+            ("join", "alice"),
+            ("join", "ghost"),
+            ("leave", "ghost"),
+        ]
+    # Detected within one interval and one timeout, plus scheduling slack.
+    assert INTERVAL <= gone_after < INTERVAL + TIMEOUT + wait_timeout(1)
+    resumed = await ghost.resume(timeout=wait_timeout())
+    assert (resumed.close_code, resumed.close_reason) == (1011, "keepalive ping timeout")
+
+
+async def answer_pings(client: RawClient, count: int) -> None:
+    """Read like a live client (the protocol answers each ping) until ``count`` pings came."""
+    loop = asyncio.get_running_loop()
+    pings = 0
+    while pings < count:
+        client.protocol.receive_data(await loop.sock_recv(client.sock, 1 << 16))
+        pings += sum(e.opcode is Opcode.PING for e in client.protocol.events_received())
+        for chunk in client.protocol.data_to_send():
+            await loop.sock_sendall(client.sock, chunk)
+
+
+async def test_a_client_that_answers_pings_stays(pinging: RunningServer) -> None:
+    client = await RawClient.connect(pinging.ws("/chat/general/reader"))
+    try:
+        async with asyncio.timeout(wait_timeout()):
+            await answer_pings(client, 5)  # five rounds: longer than interval + timeout
+        assert users(pinging, "general") == ["reader"]
+    finally:
+        client.vanish()
+
+
+async def test_the_chat_answers_an_app_ping_with_a_pong_and_spends_no_id(
+    server: RunningServer,
+) -> None:
+    async with connect(server.ws("/chat/general/alice")) as alice:
+        assert json.loads(await alice.recv())["id"] == 1
+        await alice.send('{"type": "ping"}')
+        assert json.loads(await alice.recv()) == {"type": "pong"}
+        await alice.send('{"type": "message", "content": "after"}')
+        assert json.loads(await alice.recv())["id"] == 2
+
+
+async def test_pings_count_against_the_rate_limit(settings: Settings) -> None:
+    strict = Settings(jwt_secret=settings.jwt_secret, rate_limit=0.5)
+    with start(name="heartbeat-strict", settings=strict) as server:
+        async with connect(server.ws("/chat/general/alice")) as alice:
+            await alice.recv()
+            await alice.send('{"type": "ping"}')
+            await alice.send('{"type": "ping"}')
+            frames = [json.loads(await alice.recv()) for _ in range(2)]
+    assert [f.get("code", f["type"]) for f in frames] == ["pong", "rate_limited"]
+
+
+# The seed's heartbeat, which detects nothing ---------------------------------------------------
+
+
+def unread_bytes(client: RawClient) -> int:
+    """Bytes waiting in the client's receive buffer, read without taking them."""
+    try:
+        return len(client.sock.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return 0
+
+
+async def test_the_seed_heartbeat_keeps_a_silent_client_forever(settings: Settings) -> None:
+    quiet = Settings(jwt_secret=settings.jwt_secret, ws_ping_interval=0)  # no protocol pings
+    with start(name="heartbeat-seed", settings=quiet) as server:
+        silent = await RawClient.connect(server.ws("/naive/ws/heartbeat?interval=0.01"))
+        try:
+            heartbeat = len(b'\x81\x13{"type":"heartbeat"}')
+            # Twenty heartbeats went out, every send "succeeded", nobody read one...
+            await eventually(lambda: unread_bytes(silent) >= 20 * heartbeat)
+            # ...and the server still counts the connection as alive.
+            assert len(server.app.state.sessions) == 1
+        finally:
+            silent.vanish()
+
+
+async def test_the_seed_robust_endpoint_blames_itself_for_a_binary_frame(
+    server: RunningServer,
+) -> None:
+    async with connect(server.ws("/naive/ws/robust")) as client:
+        await client.send(b"\x00")
+        async with asyncio.timeout(wait_timeout()):
+            await client.wait_closed()
+    assert (client.close_code, client.close_reason) == (1011, "Internal error")

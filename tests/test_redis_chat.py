@@ -1,0 +1,199 @@
+"""Lesson 07: the chat across processes that share one Redis behaves as within one.
+
+Two servers ("A" and "B") run in threads of this test process, each with its own event loop and
+its own Redis connections, so Redis sees two processes: all they share is what it holds. (Real
+processes, and killing one, are in ``test_redis_processes.py``.) Each test uses a room of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+from conftest import eventually, wait_timeout
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from course_server import RunningServer, Settings, start
+from course_server.redis_scripts import RoomKeys
+from course_server.scaling import chatter
+
+pytestmark = pytest.mark.anyio
+
+_rooms = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    from course_server.redis_server import RedisServer
+
+    with RedisServer(timeout=wait_timeout(10)) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def servers(redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_url)
+    a = start(name="test-redis-a", settings=settings)
+    b = start(name="test-redis-b", settings=settings)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture
+def room() -> str:
+    return f"room{next(_rooms)}"
+
+
+def users(server: RunningServer, room: str) -> list[str]:
+    return httpx.get(server.url(f"/rooms/{room}/users")).json()["users"]
+
+
+async def test_a_message_sent_to_one_process_reaches_members_on_the_other(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
+        await alice.until("join", username="bob")
+        await alice.say("hello from A")
+        [frame] = await bob.until("message")
+        assert (frame["username"], frame["content"], frame["id"]) == ("alice", "hello from A", 3)
+
+
+async def test_ids_are_one_increasing_sequence_per_room_on_every_process(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
+        await alice.until("join", username="bob")
+        for n in range(6):
+            await (alice if n % 2 else bob).say(f"m{n}")
+        seen = {}
+        for client in (alice, bob):
+            frames = [await client.recv() for _ in range(6)]
+            seen[client.name] = [(f["id"], f["content"]) for f in frames]
+        assert seen["alice"] == seen["bob"]
+        assert [event_id for event_id, _ in seen["alice"]] == [3, 4, 5, 6, 7, 8]
+
+
+async def test_join_and_leave_on_one_process_reach_the_other(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice:
+        async with chatter(b, room, "bob"):
+            [joined] = await alice.until("join", username="bob")
+        [left] = await alice.until("leave", username="bob")
+        assert (joined["id"], left["id"], left["content"]) == (2, 3, "bob left the room")
+
+
+async def test_users_endpoint_on_either_process_lists_everyone_in_join_order(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(b, room, "carol"), chatter(a, room, "alice"), chatter(b, room, "bob"):
+        assert users(a, room) == users(b, room) == ["carol", "alice", "bob"]
+    await eventually(lambda: users(a, room) == users(b, room) == [])
+
+
+async def test_a_name_held_on_another_process_is_refused_with_4000(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice"):
+        async with connect(b.ws(f"/chat/{room}/alice")) as second:
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(wait_timeout()):
+                    await second.recv()
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "Username taken")
+        assert users(b, room) == ["alice"]
+
+
+async def test_a_newcomer_gets_history_recorded_through_every_process(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice:
+        await alice.say("first")
+        await alice.until("message")
+        async with chatter(b, room, "bob") as bob:
+            assert [(f["type"], f["id"]) for f in bob.history] == [
+                ("join", 1),
+                ("message", 2),
+                ("join", 3),
+            ]
+
+
+async def test_resume_on_the_other_process_gets_exactly_what_was_missed(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(b, room, "bob") as bob:
+        async with chatter(a, room, "alice") as alice:
+            last_seen = alice.last_id
+        await bob.until("leave", username="alice")
+        for n in range(3):
+            await bob.say(f"while away {n}")
+        await bob.until("message", content="while away 2")
+        async with chatter(b, room, "alice", last_id=last_seen) as back:
+            resume, *missed, rejoined = back.history
+    assert resume == {"type": "resume", "complete": True, "after": 2, "oldest_id": 1}
+    assert [(f["type"], f.get("content")) for f in missed] == [
+        ("leave", "alice left the room"),
+        ("message", "while away 0"),
+        ("message", "while away 1"),
+        ("message", "while away 2"),
+    ]
+    assert rejoined["id"] == 7
+
+
+async def test_a_resend_to_the_other_process_is_acked_with_the_first_id_not_repeated(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with chatter(b, room, "bob") as bob:
+        async with chatter(a, room, "alice") as alice:
+            await alice.say("once", client_msg_id="k1")
+            [*_, ack] = await alice.until("ack")
+        async with chatter(b, room, "alice", last_id=ack["id"]) as again:
+            await again.say("once", client_msg_id="k1")
+            assert await again.recv() == {"type": "ack", "client_msg_id": "k1", "id": ack["id"]}
+        frames = await bob.until("leave", username="alice")
+        assert [f["content"] for f in frames if f["type"] == "message"] == ["once"]
+
+
+async def test_events_missed_by_a_lost_subscription_are_filled_from_the_stream(
+    servers: tuple[RunningServer, RunningServer], redis_url: str, room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
+        await alice.until("join", username="bob")
+        reconnects = b.app.state.chat_rooms.subscriber.reconnects
+        with redis.Redis.from_url(redis_url) as admin:
+            admin.client_kill_filter(_type="pubsub")  # every subscriber drops, A's and B's
+        for n in range(5):
+            await alice.say(f"m{n}")
+        frames = [await bob.recv() for _ in range(5)]
+        assert [(f["id"], f["content"]) for f in frames] == [(3 + n, f"m{n}") for n in range(5)]
+        assert b.app.state.chat_rooms.subscriber.reconnects > reconnects
+
+
+async def test_an_emptied_room_is_freed_on_every_process_and_in_redis(
+    servers: tuple[RunningServer, RunningServer], redis_url: str, room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob"):
+        await alice.say("hi", client_msg_id="k")
+        await alice.until("ack")
+    for server in servers:
+        rooms = server.app.state.chat_rooms
+        server.call(asyncio.wait_for(rooms.wait_until(lambda r: room not in r), wait_timeout()))
+    keys = RoomKeys.of(room)
+    with redis.Redis.from_url(redis_url) as client:
+        await eventually(lambda: client.exists(keys.log, keys.users, keys.sent) == 0)
+        assert client.ttl(keys.seq) > 0

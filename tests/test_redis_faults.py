@@ -1,0 +1,134 @@
+"""Lesson 07's faults: Redis goes away mid-chat, and comes back empty.
+
+The servers keep their WebSockets open throughout. While Redis is unreachable, a message gets
+an ``unavailable`` error (never a silent drop) and a join is told to try again later; once it is
+back, the servers reconnect on their own and the clients resend: nothing is lost, and ids go on
+increasing although Redis forgot everything (it runs without persistence here, on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import eventually, wait_timeout
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from course_server import RunningServer, Settings, start
+from course_server.redis_server import RedisServer
+from course_server.scaling import Chatter, chatter
+
+pytestmark = pytest.mark.anyio
+
+_rooms = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(timeout=wait_timeout(10)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def servers(redis_server: RedisServer) -> Iterator[tuple[RunningServer, RunningServer]]:
+    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
+    a = start(name="test-faults-a", settings=settings)
+    b = start(name="test-faults-b", settings=settings)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture
+def room(redis_server: RedisServer, servers: tuple[RunningServer, RunningServer]) -> Iterator[str]:
+    yield f"faults{next(_rooms)}"
+    redis_server.start()  # back up for the next test, if this one left it down
+    for server in servers:
+        connected = server.app.state.chat_rooms.subscriber.connected
+        server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
+
+
+async def send_until_acked(client: Chatter, content: str, key: str) -> list[dict]:
+    """Send (and resend after each ``unavailable``) until the ack; return what came meanwhile."""
+    deadline = time.monotonic() + wait_timeout(10)
+    frames: list[dict] = []
+    while time.monotonic() < deadline:
+        await client.say(content, client_msg_id=key)
+        while (frame := await client.recv())["type"] not in {"ack", "error"}:
+            frames.append(frame)
+        if frame["type"] == "ack":
+            return [*frames, frame]
+        assert frame["code"] == "unavailable"
+        await asyncio.sleep(0.05)  # a client's retry pace, as a real one would back off
+    raise TimeoutError("never acked")
+
+
+async def test_a_message_while_redis_is_down_gets_unavailable_and_reaches_nobody(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
+        await alice.until("join", username="bob")
+        redis_server.stop()
+        await alice.say("lost?", client_msg_id="k1")
+        reply = await alice.recv()
+        assert (reply["type"], reply["code"]) == ("error", "unavailable")
+        with pytest.raises(TimeoutError):
+            await bob.recv(timeout=0.2)  # nothing arrived: nothing was sent
+
+
+async def test_after_redis_restarts_empty_the_resend_arrives_with_a_higher_id(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
+        await alice.until("join", username="bob")
+        await alice.say("before", client_msg_id="k0")
+        [*_, before] = await bob.until("message", content="before")
+        redis_server.restart()
+        await send_until_acked(alice, "after", "k1")
+        [*_, after] = await bob.until("message", content="after")
+        assert after["id"] > before["id"]
+
+
+async def test_after_redis_restarts_empty_every_user_is_listed_again(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, b = servers
+    async with chatter(a, room, "alice"), chatter(b, room, "bob"):
+        redis_server.restart()
+
+        async def listed() -> bool:
+            async with httpx.AsyncClient() as http:
+                reply = await http.get(b.url(f"/rooms/{room}/users"))
+            return reply.status_code == 200 and reply.json()["users"] == ["alice", "bob"]
+
+        await eventually(listed, timeout=10)
+
+
+async def test_a_join_while_redis_is_down_is_told_to_try_again_later(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, _ = servers
+    redis_server.stop()
+    async with connect(a.ws(f"/chat/{room}/alice")) as websocket:
+        async with asyncio.timeout(wait_timeout()):
+            assert '"code":"unavailable"' in await websocket.recv()
+            with pytest.raises(ConnectionClosed) as closed:
+                await websocket.recv()
+    assert closed.value.rcvd.code == 1013
+
+
+async def test_the_users_endpoint_answers_503_while_redis_is_down(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, _ = servers
+    redis_server.stop()
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(a.url(f"/rooms/{room}/users"))
+    assert reply.status_code == 503

@@ -1,0 +1,162 @@
+"""Lesson 07's ``SharedRoom`` without Redis or sockets: who gets which event, in what order.
+
+Redis decides the ids; the room only delivers. So these tests play Redis' part by hand: they
+admit members with the id of their join and deliver events, in whatever order pub/sub and a
+join's reply happen to arrive, and check what each fake peer was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from course_server.fanout import Peer, PeerState, encode
+from course_server.messages import JoinEvent, MessageEvent, RoomEvent, SendMessage
+from course_server.shared_room import TRY_AGAIN_LATER, MemberState, SharedRoom, parse_event
+
+NOON = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FakePeer:
+    """Records every frame it is sent, and a close."""
+
+    def __init__(self) -> None:
+        self.state = PeerState.OPEN
+        self.frames: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, message: Any) -> bool:
+        self.frames.append(json.loads(encode(message)))
+        return True
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.state = PeerState.CLOSING
+        self.closed = (code, reason)
+
+
+def fake() -> Peer:
+    return FakePeer()  # type: ignore[return-value]
+
+
+def ids(peer: Peer) -> list[tuple[str, int | None]]:
+    return [(f["type"], f.get("id")) for f in peer.frames]  # type: ignore[attr-defined]
+
+
+def message(n: int, username: str = "bob", client_msg_id: str | None = None) -> RoomEvent:
+    return MessageEvent(
+        username=username, content=f"m{n}", timestamp=NOON, id=n, client_msg_id=client_msg_id
+    )
+
+
+def join(n: int, username: str) -> RoomEvent:
+    return JoinEvent(username=username, content=f"{username} joined the room", timestamp=NOON, id=n)
+
+
+def room() -> tuple[SharedRoom, list[tuple[str, SendMessage]]]:
+    posted: list[tuple[str, SendMessage]] = []
+    shared = SharedRoom("general", lambda _room, member, msg: posted.append((member.username, msg)))
+    return shared, posted
+
+
+def test_admitted_member_gets_its_history_then_events_after_its_join() -> None:
+    shared, _ = room()
+    alice = fake()
+    member = shared.add("alice", alice, None)
+    shared.admit(member, 5, [message(4), join(5, "alice")])
+    shared.deliver(message(6))
+    assert ids(alice) == [("message", 4), ("join", 5), ("message", 6)]
+    assert member.state is MemberState.JOINED
+
+
+def test_events_that_overtook_the_join_reply_are_replayed_once() -> None:
+    shared, _ = room()
+    bob, alice = fake(), fake()
+    shared.admit(shared.add("bob", bob, None), 3, [join(3, "bob")])
+    pending = shared.add("alice", alice, None)
+    for event in [join(4, "alice"), message(5), message(6)]:  # pub/sub came first
+        shared.deliver(event)
+    shared.admit(pending, 4, [join(4, "alice")])
+    shared.deliver(message(6))  # a duplicate: already delivered
+    shared.deliver(message(7))
+    assert ids(alice) == [("join", 4), ("message", 5), ("message", 6), ("message", 7)]
+    assert ids(bob) == [("join", 3), ("join", 4), ("message", 5), ("message", 6), ("message", 7)]
+
+
+def test_reply_ahead_of_pubsub_holds_the_member_until_its_join_passes() -> None:
+    shared, _ = room()
+    bob, alice = fake(), fake()
+    shared.admit(shared.add("bob", bob, None), 3, [join(3, "bob")])
+    shared.admit(shared.add("alice", alice, None), 5, [message(4), join(5, "alice")])
+    for event in [message(4), join(5, "alice"), message(6)]:  # pub/sub catches up
+        shared.deliver(event)
+    assert ids(alice) == [("message", 4), ("join", 5), ("message", 6)]
+    assert ids(bob)[-3:] == [("message", 4), ("join", 5), ("message", 6)]
+
+
+def test_sender_gets_its_ack_right_after_its_own_message() -> None:
+    shared, _ = room()
+    alice = fake()
+    shared.admit(shared.add("alice", alice, None), 1, [])
+    shared.deliver(message(2, "alice", client_msg_id="k1"))
+    assert alice.frames[-1] == {"type": "ack", "client_msg_id": "k1", "id": 2}  # type: ignore[attr-defined]
+
+
+def test_no_ack_for_a_message_from_someone_on_another_process() -> None:
+    shared, _ = room()
+    alice = fake()
+    shared.admit(shared.add("alice", alice, None), 1, [])
+    shared.deliver(message(2, "bob", client_msg_id="k1"))
+    assert ids(alice) == [("message", 2)]
+
+
+def test_post_is_handed_on_with_the_member() -> None:
+    shared, posted = room()
+    shared.add("alice", fake(), None)
+    shared.post("alice", SendMessage(type="message", content="hi"))
+    assert [(name, msg.content) for name, msg in posted] == [("alice", "hi")]
+
+
+def test_removed_member_gets_nothing_more_and_is_no_longer_listed() -> None:
+    shared, _ = room()
+    alice = fake()
+    member = shared.add("alice", alice, None)
+    shared.admit(member, 1, [])
+    assert shared.remove("alice", alice) is member
+    shared.deliver(message(2))
+    assert ids(alice) == [] and shared.users == [] and not shared
+
+
+def test_remove_ignores_a_stale_connection_of_the_same_name() -> None:
+    shared, _ = room()
+    old, new = fake(), fake()
+    shared.add("alice", new, None)
+    assert shared.remove("alice", old) is None
+    assert shared.users == ["alice"]
+
+
+def test_join_reply_for_a_member_that_already_left_sends_nothing() -> None:
+    shared, _ = room()
+    alice = fake()
+    member = shared.add("alice", alice, None)
+    shared.remove("alice", alice)
+    shared.admit(member, 1, [join(1, "alice")])
+    assert ids(alice) == [] and member.joined_id == 1
+
+
+def test_missed_events_close_every_member_so_they_resume() -> None:
+    shared, _ = room()
+    alice, bob = fake(), fake()
+    shared.admit(shared.add("alice", alice, None), 1, [])
+    shared.add("bob", bob, None)
+    shared.missed()
+    assert alice.closed == bob.closed == (TRY_AGAIN_LATER, "Missed events: reconnect with last_id")  # type: ignore[attr-defined]
+
+
+def test_events_parse_from_the_json_redis_keeps_id_first() -> None:
+    text = (
+        '{"id":7,"type":"message","username":"a","content":"x","timestamp":"2025-01-01T12:00:00Z"}'
+    )
+    event = parse_event(text)
+    assert isinstance(event, MessageEvent) and event.id == 7
+    assert "client_msg_id" not in event.model_dump_json()
