@@ -28,7 +28,8 @@ orig_init = f.Peer.__init__
 def __init__(self, websocket, *, queue_size=256, **kw):
     orig_init(self, websocket, queue_size=queue_size, **kw)
     self._queue = Mailbox(queue_size)
-f.Peer.__init__ = __init__
+if not os.environ.get("EXP_QUEUE"):
+    f.Peer.__init__ = __init__
 
 if os.environ.get("EXP_DIRECT"):
     async def _drain(self):

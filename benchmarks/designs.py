@@ -1,11 +1,10 @@
 """The servers the fan-out benchmark compares, each started in a process of its own.
 
-| design | what it is |
-|---|---|
-| ``course`` | the course's chat room (``/chat/{room}/{user}``): a ``Peer`` per connection, a bounded queue and a writer task each, ``Group.broadcast`` only queues |
-| ``naive`` | the seed's ``ConnectionManager``: ``await send_text`` to each connection in turn |
-| ``socketio`` | python-socketio with a room, in front of FastAPI: what many people pick instead |
-| ``raw`` | the ``websockets`` library's own server and ``broadcast()``, no framework: the bound |
+- ``course``: the course's chat room (``/chat/{room}/{user}``): a ``Peer`` per connection, each
+  with a bounded queue and a writer task; ``Group.broadcast`` only queues.
+- ``naive``: the seed's ``ConnectionManager``: ``await send_text`` to each connection in turn.
+- ``socketio``: python-socketio with a room, in front of FastAPI: what many people pick instead.
+- ``raw``: the ``websockets`` library's own server and ``broadcast()``, no framework: the bound.
 
 All four run on the same uvicorn settings where uvicorn is involved (``runner.make_config``), on
 the standard asyncio event loop, with rate limiting off (``COURSE_RATE_LIMIT=0``).

@@ -32,7 +32,7 @@ from typing import Any
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from benchmarks import loadgen
-from benchmarks.serverproc import ROOT, ServerProcess
+from benchmarks.serverproc import ROOT, ServerProcess, busy_cpu_seconds
 from benchmarks.stats import Run
 from benchmarks.wires import MARK, SYNC, WIRES, Wire, chat_text, content
 
@@ -48,6 +48,9 @@ class Design:
     sender_path: str
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
+    # 2: receivers on one server process, the sender on another (rooms shared between them,
+    # e.g. through Redis): cross-process delivery. The figures are the receivers' server's.
+    processes: int = 1
 
     def server(self) -> ServerProcess:
         return ServerProcess(self.module, *self.args, env=dict(self.env))
@@ -72,6 +75,7 @@ class Scenario:
     size: int = 64
     deflate: bool = False
     stall_timeout: float = 3.0  # no message back for this long: the room has stalled
+    slow_grace: float = 3.0  # at the end, how long a stopped reader may read to learn its fate
 
 
 class Sender(WSListener):
@@ -186,6 +190,7 @@ def _jobs(design: Design, scenario: Scenario, base_url: str, count: int) -> list
                 "wire": design.wire,
                 "messages": scenario.messages,
                 "deflate": scenario.deflate,
+                "slow_grace": scenario.slow_grace,
             }
         )
     return jobs
@@ -201,16 +206,19 @@ async def measure(
     """
     run = Run(design.name, scenario.name, scenario.receivers, scenario.messages)
     run.slow.count = scenario.slow
-    server = await design.server().start()
-    pool = [Worker(job) for job in _jobs(design, scenario, server.ws_url, max(1, workers))]
+    servers = [design.server() for _ in range(design.processes)]
+    server = servers[0]
+    pool: list[Worker] = []
     sender = Sender(WIRES[design.wire])
     reports: list[dict[str, Any]] = []
     try:
+        await asyncio.gather(*(s.start() for s in servers))
+        pool += [Worker(job) for job in _jobs(design, scenario, server.ws_url, max(1, workers))]
         run.idle_rss_mb = server.rss_mb()
         await asyncio.gather(*(w.start() for w in pool))
         setup = 30 + scenario.receivers / 20
         await _all(pool, "connected", setup)
-        url = server.ws_url + design.sender_path
+        url = servers[-1].ws_url + design.sender_path
         await loadgen.connect(url, sender, scenario.deflate, small_buffer=False)
         async with asyncio.timeout(10):
             await sender.ready.wait()
@@ -220,10 +228,12 @@ async def measure(
             await asyncio.wait([syncing], timeout=1.0)
         await syncing
         spy = await _profiler(server.pid, profile) if profile else None
-        cpu = server.cpu_seconds()
+        cpu, machine, ours = server.cpu_seconds(), busy_cpu_seconds(), time.process_time()
         first_ns, stalled = await _send(sender, scenario, run)
         await _until_done(pool, scenario, run, stalled)
         server_cpu = server.cpu_seconds() - cpu
+        machine = busy_cpu_seconds() - machine
+        ours = time.process_time() - ours  # the sender's process (this one)
         run.peak_rss_mb = server.peak_rss_mb()
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -233,11 +243,14 @@ async def measure(
         if sender.transport is not None:
             sender.transport.disconnect(graceful=False)
         await asyncio.gather(*(w.close() for w in pool))
-        await server.stop()
+        await asyncio.gather(*(s.stop() for s in servers))
     _tally(run, reports, first_ns)
     if run.seconds > 0:
         run.server_cpu = server_cpu / run.seconds
-        run.generator_cpu = sum(r["cpu"] for r in reports) / run.seconds
+        generator = sum(r["cpu"] for r in reports) + ours
+        run.generator_cpu = generator / run.seconds
+        # Everything else the machine did meanwhile: other programs, and the kernel's own work.
+        run.other_cpu = max(0.0, machine - server_cpu - generator) / run.seconds
     run.server_cpu_seconds = server_cpu
     return run
 
@@ -308,6 +321,9 @@ def _tally(run: Run, reports: list[dict[str, Any]], first_ns: int) -> None:
         run.delivered += report["received"]
         run.out_of_order += report["out_of_order"]
         run.duplicates += report["duplicates"]
+        run.wire_bytes += report["wire_bytes"]
+        if report["closed_early"]:
+            run.note = f"closed early: {report['closed_early']}"
         for entry in report["slow"]:
             run.slow.received += entry["received"]
             run.slow.close_codes.append(entry["close_code"])

@@ -88,6 +88,7 @@ class Receiver(WSListener):
         self.latencies = array("q")
         self.seen = bytearray(crowd.messages)
         self.top = -1
+        self.wire_bytes = 0  # payload bytes of benchmark messages, as they came (compressed?)
         self.duplicates = 0
         self.out_of_order = 0
         self.last_ns = 0
@@ -125,6 +126,7 @@ class Receiver(WSListener):
                 self.synced = True
                 self.crowd.on_synced()
             return
+        self.wire_bytes += frame.payload_size
         if self.seen[seq]:
             self.duplicates += 1
             return
@@ -226,6 +228,7 @@ async def work(job: dict[str, Any]) -> None:
         "received": len(latencies),
         "out_of_order": sum(r.out_of_order for r in fast),
         "duplicates": sum(r.duplicates for r in fast),
+        "wire_bytes": sum(r.wire_bytes for r in fast),
         "last_ns": max((r.last_ns for r in fast), default=0),
         "cpu": cpu,
         "closed_early": sorted(r.close_code for r in fast if r.close_code is not None),

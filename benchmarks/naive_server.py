@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 
 from fastapi import FastAPI
+from uvicorn import Server
 
 from course_server import naive
 from course_server.runner import bind_socket, make_config
 from course_server.settings import Settings
-from uvicorn import Server
 
 
 def create_naive_app() -> FastAPI:

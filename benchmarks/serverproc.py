@@ -15,8 +15,8 @@ import re
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,23 @@ def rss_mb(pid: int, peak: bool = False) -> float:
     if psutil is not None:
         return psutil.Process(pid).memory_info().rss / 2**20
     return float("nan")
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot, all cores (nan without /proc)."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return float("nan")
+    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """How many cores' worth of CPU the machine is using, averaged over ``seconds``."""
+    before = busy_cpu_seconds()
+    time.sleep(seconds)
+    return (busy_cpu_seconds() - before) / seconds
 
 
 class ServerProcess:
@@ -128,5 +145,5 @@ class ServerProcess:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()

@@ -16,10 +16,10 @@ from typing import Any
 
 import socketio
 from fastapi import FastAPI
+from uvicorn import Server
 
 from course_server.runner import bind_socket, make_config
 from course_server.settings import Settings
-from uvicorn import Server
 
 ROOM = "bench"
 

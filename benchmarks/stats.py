@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 SLOW_CONSUMER = 4008
+SERVER_BOUND = 0.85  # a server busier than this was the bottleneck of its run
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -61,12 +62,14 @@ class Run:
     lost: int = 0
     out_of_order: int = 0
     duplicates: int = 0
+    wire_bytes: int = 0  # payload bytes of the delivered messages, as sent (compressed or not)
     seconds: float = math.nan  # first send to last delivery
     latencies_ns: array = dataclasses.field(default_factory=lambda: array("q"))
     slow: SlowReport = dataclasses.field(default_factory=SlowReport)
     server_cpu: float = math.nan  # share of one core, over ``seconds``
     server_cpu_seconds: float = math.nan
-    generator_cpu: float = math.nan  # the receivers' processes, summed, same window
+    generator_cpu: float = math.nan  # the receivers' processes and the sender's, same window
+    other_cpu: float = math.nan  # the rest of the machine meanwhile (cores): other programs
     peak_rss_mb: float = math.nan
     idle_rss_mb: float = math.nan  # after start-up, before any client connected
     note: str = ""
@@ -79,9 +82,18 @@ class Run:
         return self.delivered / self.seconds
 
     @property
+    def server_bound(self) -> bool:
+        """The server used (nearly) a whole core: it, not the generator, set the pace."""
+        return self.server_cpu >= SERVER_BOUND
+
+    @property
     def us_per_delivery(self) -> float:
         """Server CPU time per delivery, in µs: steadier than the rate on a busy machine."""
         return 1e6 * self.server_cpu_seconds / self.delivered if self.delivered else math.nan
+
+    @property
+    def bytes_per_delivery(self) -> float:
+        return self.wire_bytes / self.delivered if self.delivered else math.nan
 
     @property
     def expected(self) -> int:
@@ -106,6 +118,7 @@ class Run:
             **fields,
             "deliveries_per_s": self.rate,
             "us_per_delivery": self.us_per_delivery,
+            "bytes_per_delivery": self.bytes_per_delivery,
             "p50_ms": p50,
             "p99_ms": p99,
             "max_ms": worst,
@@ -120,21 +133,27 @@ def _f(value: float, digits: int = 1) -> str:
 def table(runs: list[Run], reference: str | None = None) -> str:
     """A fixed-width table; ``reference`` names the design the ``ratio`` column divides by."""
     ref = {r.scenario: r.rate for r in runs if r.design == reference}
+    dw = max([len("design"), *(len(r.design) for r in runs)]) + 2
+    sw = max([len("scenario"), *(len(r.scenario) for r in runs)]) + 2
     header = (
-        f"{'design':<10}{'scenario':<16}{'deliveries/s':>13}{'ratio':>7}{'p50 ms':>9}"
-        f"{'p99 ms':>9}{'max ms':>9}{'lost':>7}{'order':>6}{'CPU':>6}{'µs/dlv':>8}"
-        f"{'RSS MB':>8}  slow receivers / notes"
+        f"{'design':<{dw}}{'scenario':<{sw}}{'deliveries/s':>13}{'ratio':>7}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}{'lost':>7}{'order':>6}{'CPU':>6}{'gen':>6}{'other':>6}"
+        f"{'µs/dlv':>8}{'RSS MB':>8}  slow receivers / notes"
     )
     lines = [header, "-" * len(header)]
     for r in runs:
         p50, p99, worst = r.latency_ms()
         base = ref.get(r.scenario, 0.0)
         ratio = f"{r.rate / base:.2f}" if base else "-"
-        cpu = "-" if math.isnan(r.server_cpu) else f"{100 * r.server_cpu:.0f}%"
+        cpu, gen, other = (
+            "-" if math.isnan(v) else f"{100 * v:.0f}%"
+            for v in (r.server_cpu, r.generator_cpu, r.other_cpu)
+        )
         notes = "; ".join(n for n in (r.slow.fate if r.slow.count else "", r.note) if n)
         lines.append(
-            f"{r.design:<10}{r.scenario:<16}{r.rate:>13,.0f}{ratio:>7}{_f(p50):>9}{_f(p99):>9}"
-            f"{_f(worst):>9}{r.lost:>7}{r.out_of_order:>6}{cpu:>6}{_f(r.us_per_delivery):>8}"
+            f"{r.design:<{dw}}{r.scenario:<{sw}}{r.rate:>13,.0f}{ratio:>7}{_f(p50):>9}{_f(p99):>9}"
+            f"{_f(worst):>9}{r.lost:>7}{r.out_of_order:>6}{cpu:>6}{gen:>6}{other:>6}"
+            f"{_f(r.us_per_delivery):>8}"
             f"{_f(r.peak_rss_mb, 0):>8}  {notes}"
         )
     return "\n".join(lines)

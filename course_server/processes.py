@@ -14,6 +14,7 @@ processes behind one load balancer must accept each other's tokens.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import os
 import queue
 import re
@@ -25,13 +26,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 
 _SECRET = secrets.token_urlsafe(32)
 _URL_LINE = re.compile(r"serving on (http://\S+)")
 _running: set[ServerProcess] = set()
+_readers: dict[int, threading.Thread] = {}  # pid → the thread draining its stdout
 POLL_INTERVAL = 0.02  # seconds between /healthz tries: another process has no event to wait on
 
 
@@ -88,6 +90,7 @@ class ServerProcess:
     def _reap(self) -> int:
         code = self.process.wait()
         _running.discard(self)
+        _close_stdout(self.process)
         if not self._stderr.closed:
             self._log = self.stderr()
             self._stderr.close()
@@ -139,6 +142,7 @@ def spawn(
     except BaseException as exc:
         process.kill()
         process.wait()
+        _close_stdout(process)
         stderr.seek(0)
         log = stderr.read().strip()
         stderr.close()
@@ -146,6 +150,28 @@ def spawn(
             raise RuntimeError(f"{' '.join(command[1:])}: {exc}\n{log}") from None
         raise
     return server
+
+
+def spawn_many(count: int, **options: Any) -> list[ServerProcess]:
+    """``spawn(**options)`` ``count`` times, all starting at once (Python's start-up dominates)."""
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(spawn, **options) for _ in range(count)]
+    started = [f.result() for f in futures if f.exception() is None]
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    if failed:
+        for server in started:
+            server.stop()
+        raise failed[0]  # type: ignore[misc]
+    return started
+
+
+def _close_stdout(process: subprocess.Popen[str]) -> None:
+    """After the process exited: let the thread reading its stdout see the end, then close it."""
+    reader = _readers.pop(process.pid, None)
+    if reader is not None:
+        reader.join(timeout=5)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
@@ -159,7 +185,8 @@ def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
             lines.put(line)
         lines.put("")  # end of output: the process exited
 
-    threading.Thread(target=pump, name=f"stdout-{process.pid}", daemon=True).start()
+    reader = _readers[process.pid] = threading.Thread(target=pump, daemon=True)
+    reader.start()
     try:
         first = lines.get(timeout=max(0.0, deadline - time.monotonic()))
     except queue.Empty:

@@ -2,29 +2,23 @@
 
 ``ReconnectingClient(url)`` speaks the chat protocol (``WS /chat/{room}/{username}``):
 
-- **Backoff with full jitter.** After a drop, attempt n waits a random time between 0 and
-  ``min(cap, base * 2**n)``. Exponential, so a server that is down is not hammered; random, so
-  the thousand clients it just dropped do not all come back in the same millisecond. A
-  connection that stayed up ``stable_after`` seconds resets the count.
-- **Resume by id.** It remembers the highest event id it has seen and reconnects with
-  ``?last_id=N``; the server sends what came after N (lesson 04).
-- **Dedupe by id.** An event at or below that id is one it already has: it is dropped. If the
-  server comes back with ids lower than N, it restarted with an empty memory: the client starts
-  counting again instead of hiding every new event.
-- **Resend until acked.** Each message gets a ``client_msg_id`` and stays in the outbox until
-  the server acks it; after a reconnect, everything unacked is sent again, and the server acks
-  a resend it already has without posting it twice. At most ``max_in_flight`` messages are
-  unacked on the wire at once, well under the server's burst.
-- **Events as an async iterator**: room events (message, join, leave), ``resume`` and
-  ``error`` frames as the ``messages`` models, and ``Connected``/``Disconnected`` notes.
+- **Backoff with full jitter**: retry n waits a random time in ``[0, min(cap, base * 2**n)]``,
+  so a server that is down is not hammered, and the clients it just dropped do not all come
+  back in the same millisecond. A connection that stayed up ``stable_after`` s resets n.
+- **Resume and dedupe by id**: it reconnects with ``?last_id=`` the highest id it has seen and
+  drops any event at or below it. Ids lower than the one it resumed from mean the server
+  restarted with an empty memory: it starts counting again instead of hiding new events.
+- **Resend until acked**: each message has a ``client_msg_id`` and stays in the outbox until
+  acked; after a reconnect the unacked ones go again (the server acks a duplicate without
+  posting it twice). At most ``max_in_flight`` are unacked at once, under the server's burst.
+- **Events as an async iterator**: room events, ``resume`` and ``error`` frames (the
+  ``messages`` models), and ``Connected``/``Disconnected`` notes.
 
 A dead server is noticed by ``websockets``' own protocol pings (``ping_interval``,
-``ping_timeout``): a Python client needs no application heartbeat.
-
-Codes after which reconnecting cannot help end the iteration with ``Refused``: 1008 (a bad name,
-or a flood), 4001-4003 (authentication), protocol errors, and 4000 "Username taken" when the
-name was never ours. (After we were admitted, 4000 means the server has not yet noticed that
-our previous connection died: retrying is right.)
+``ping_timeout``): a Python client needs no application heartbeat. After a close code that
+retrying cannot cure (``FINAL_CODES``; 4000 "Username taken" if the name was never ours), the
+iteration raises ``Refused``. After we were admitted, 4000 means the server has not yet seen
+our previous connection die: retrying is right.
 """
 
 from __future__ import annotations
@@ -165,10 +159,6 @@ class ReconnectingClient:
     def pending(self) -> int:
         """Messages sent but not acked yet (they are resent after a reconnect)."""
         return len(self._outbox)
-
-    @property
-    def is_open(self) -> bool:
-        return self._open.is_set()
 
     def send(self, content: str) -> str:
         """Queue a message; return its ``client_msg_id``. It is sent now, or after a reconnect."""

@@ -32,6 +32,7 @@ FAILURES = (RedisError, OSError, TimeoutError)
 """What a lost or unreachable Redis raises (redis-py wraps most, not all, socket errors)."""
 
 SUBSCRIBE_TIMEOUT = 2.0
+RECONNECT_GRACE = 1.0  # how long a join waits for a pub/sub connection that is reconnecting
 COMMAND_TIMEOUT = 2.0
 
 
@@ -45,6 +46,15 @@ def connect(url: str, name: str) -> redis.Redis:
         socket_timeout=COMMAND_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+async def forget_connections(client: redis.Redis) -> None:
+    """Close the idle pooled connections: after Redis went away, each would fail once more.
+
+    A pooled connection only finds out that its server restarted when it is next used. With no
+    retries, that use would fail: better to reconnect before it.
+    """
+    await client.connection_pool.disconnect(inuse_connections=False)
 
 
 class Backoff:
@@ -147,7 +157,7 @@ class Subscriber:
             return
         if self._pubsub is None:  # reconnecting: give it a moment before giving up
             try:
-                async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                async with asyncio.timeout(RECONNECT_GRACE):
                     await self.connected.wait()
             except TimeoutError:
                 raise ConnectionError("not connected to Redis") from None
@@ -189,6 +199,7 @@ class Subscriber:
                         await self._confirm(message["channel"], backoff)
             except FAILURES as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting", exc)
+                await forget_connections(self._client)
             finally:
                 self._drop()
                 await pubsub.aclose()

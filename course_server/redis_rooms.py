@@ -29,7 +29,15 @@ from course_server.chat import MIN_REMEMBERED_MSG_IDS
 from course_server.fanout import Peer
 from course_server.messages import ErrorCode, SendMessage, error
 from course_server.redis_commands import Command, Followup, finish, to_call
-from course_server.redis_link import FAILURES, SUBSCRIBE_TIMEOUT, Call, Scripts, Subscriber, connect
+from course_server.redis_link import (
+    FAILURES,
+    SUBSCRIBE_TIMEOUT,
+    Call,
+    Scripts,
+    Subscriber,
+    connect,
+    forget_connections,
+)
 from course_server.redis_presence import Presence
 from course_server.redis_scripts import PREFIX, RoomKeys, room_keys
 from course_server.shared_room import (
@@ -92,7 +100,10 @@ class RedisRooms:
 
     async def start(self) -> None:
         """Connect, register this process, start the tasks; raise if Redis cannot be reached."""
-        await self._client.ping()
+        try:
+            await self._client.ping()
+        except FAILURES as exc:
+            raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
         await self._scripts.load()
         await self.presence.beat()
         loop = asyncio.get_running_loop()
@@ -251,6 +262,7 @@ class RedisRooms:
             results = await self._scripts.run([call for _, call in sent])
         except FAILURES as exc:
             results = [exc] * len(sent)
+            await forget_connections(self._client)
         outcome = {id(command): result for (command, _), result in zip(sent, results, strict=True)}
         for command in batch:
             followup = finish(command, outcome.get(id(command), unreachable))

@@ -34,6 +34,7 @@ class Chatter:
     def __init__(self, websocket: ClientConnection, name: str) -> None:
         self.websocket, self.name = websocket, name
         self.history: list[Frame] = []  # what came before and with its own join
+        self.missed: list[Frame] = []  # what came while ``send_until_acked`` waited
         self.last_id = 0
 
     async def say(self, content: str, **extra: Any) -> None:
@@ -55,17 +56,60 @@ class Chatter:
             frames.append(await self.recv(timeout))
         return frames
 
+    async def close(self) -> None:
+        await self.websocket.close()
+
+    async def send_until_acked(self, content: str, key: str, deadline: float = 10.0) -> Frame:
+        """Send; after each ``unavailable`` error, back off and resend (same ``key``); the ack.
+
+        What a client does while the server cannot reach Redis: with the same ``client_msg_id``
+        a resend is never recorded twice. Frames that come meanwhile are kept in ``missed``.
+        """
+        give_up = time.monotonic() + deadline
+        pause = 0.05
+        while True:
+            await self.say(content, client_msg_id=key)
+            while (frame := await self.recv())["type"] != "error":
+                if frame == {"type": "ack", "client_msg_id": key, "id": frame.get("id")}:
+                    return frame
+                self.missed.append(frame)
+            if frame["code"] != "unavailable" or time.monotonic() > give_up:
+                raise RuntimeError(f"not acked: {frame}")
+            await asyncio.sleep(pause)  # the client's backoff
+            pause = min(2 * pause, 1.0)
+
+
+async def join(
+    server: Server, room: str, name: str, last_id: int | None = None, timeout: float = 5.0
+) -> Chatter:
+    """Join ``room`` as ``name`` (resuming after ``last_id``); ready once its own join is read.
+
+    Its ``history`` holds what came up to and including its own join: the resume frame and the
+    missed events, or the room's history. ``await client.close()`` when done.
+    """
+    query = "" if last_id is None else f"?last_id={last_id}"
+    # max_queue=None: a client that reads nothing for a while (a sender) must still be able to
+    # close; with a bounded queue it stops reading the socket and never sees the close frame.
+    websocket = await connect(server.ws(f"/chat/{room}/{name}{query}"), max_queue=None)
+    client = Chatter(websocket, name)
+    try:
+        client.history = await client.until("join", timeout, username=name)
+    except BaseException:
+        await websocket.close()
+        raise
+    return client
+
 
 @asynccontextmanager
 async def chatter(
     server: Server, room: str, name: str, last_id: int | None = None, timeout: float = 5.0
 ) -> AsyncIterator[Chatter]:
-    """Join ``room`` as ``name`` (resuming after ``last_id``); ready once its own join is read."""
-    query = "" if last_id is None else f"?last_id={last_id}"
-    async with connect(server.ws(f"/chat/{room}/{name}{query}")) as websocket:
-        client = Chatter(websocket, name)
-        client.history = await client.until("join", timeout, username=name)
+    """``join()`` as a context manager: closed at the end of the block."""
+    client = await join(server, room, name, last_id, timeout)
+    try:
         yield client
+    finally:
+        await client.close()
 
 
 def lines(frames: list[Frame]) -> list[str]:

@@ -14,7 +14,7 @@ override the environment.
 | COURSE_ALLOWED_ORIGINS | origins allowed on WebSocket handshakes (comma-separated) | its own |
 | COURSE_HISTORY_SIZE | chat messages kept per room | 50 |
 | COURSE_MAX_MESSAGE_BYTES | largest WebSocket frame accepted (1009 beyond it) | 65536 |
-| COURSE_RATE_LIMIT | chat messages per second per connection; 0 = off | 20 |
+| COURSE_RATE_LIMIT | chat messages per second per connection, twice that per user; 0 = off | 20 |
 | COURSE_SEND_QUEUE_SIZE | frames queued per connection before it is cut off (4008) | 256 |
 | COURSE_WS_PING_INTERVAL | seconds between protocol pings; 0 = no pings | 20 |
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |

@@ -55,6 +55,7 @@ def usage(pid: int) -> Usage:
 @dataclasses.dataclass
 class Report:
     connections: int
+    compress: bool  # whether the clients offered permessage-deflate
     held: float  # seconds every connection was held open
     ping_interval: float
     baseline: Usage
@@ -79,7 +80,8 @@ class Report:
             [
                 f"connections held:      {self.still_open}/{self.connections} open for "
                 f"{self.held:.0f} s, {self.in_rooms} listed in rooms; pings every "
-                f"{self.ping_interval:g} s",
+                f"{self.ping_interval:g} s; permessage-deflate "
+                f"{'offered' if self.compress else 'off'}",
                 f"server RSS:            {self.baseline.rss / mib:.1f} MiB before, "
                 f"{self.connected.rss / mib:.1f} MiB connected, {self.peak_rss / mib:.1f} MiB "
                 "peak",
@@ -145,10 +147,17 @@ async def _drain(websocket: ClientConnection) -> None:
             pass
 
 
-async def _join(url: str, name: str, timeout: float) -> ClientConnection:
+async def _join(url: str, name: str, timeout: float, compress: bool = True) -> ClientConnection:
     """Open one chat connection and read up to its own join."""
     # No client pings: the server's pings are what this measures; the client answers them.
-    websocket = await connect(url, ping_interval=None, open_timeout=timeout, max_queue=4)
+    websocket = await connect(
+        url,
+        ping_interval=None,
+        open_timeout=timeout,
+        max_queue=4,
+        # Offered by default, as browsers do; accepted, it costs each side zlib state.
+        compression="deflate" if compress else None,
+    )
     async with asyncio.timeout(timeout):
         async for frame in websocket:
             if f'"username":"{name}"' in frame and '"type":"join"' in frame:
@@ -164,6 +173,7 @@ async def hold(
     ping_timeout: float = 5,
     room_size: int = 100,
     batch: int = 50,
+    compress: bool = True,
     timeout: float = 30,
 ) -> Report:
     """Start a server, open ``connections`` to it, hold them ``seconds``, measure; see module."""
@@ -178,7 +188,7 @@ async def hold(
         ws_base = "ws" + base.removeprefix("http")
         names = [(f"room{n // room_size}", f"user{n}") for n in range(connections)]
         # One connection first, so what the first connection loads is not counted per connection.
-        warm = await _join(f"{ws_base}/chat/warmup/warmup", "warmup", timeout)
+        warm = await _join(f"{ws_base}/chat/warmup/warmup", "warmup", timeout, compress)
         await warm.close()
         baseline = usage(pid)
         started = time.monotonic()
@@ -187,7 +197,7 @@ async def hold(
             for first in range(0, connections, batch):
                 clients += await asyncio.gather(
                     *(
-                        _join(f"{ws_base}/chat/{room}/{name}", name, timeout)
+                        _join(f"{ws_base}/chat/{room}/{name}", name, timeout, compress)
                         for room, name in names[first : first + batch]
                     )
                 )
@@ -212,6 +222,7 @@ async def hold(
                 client.transport.abort()  # the server's graceful stop is not what we measure
     return Report(
         connections=connections,
+        compress=compress,
         held=held,
         ping_interval=ping_interval,
         baseline=baseline,

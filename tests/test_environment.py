@@ -70,7 +70,8 @@ def test_environment_has_the_course_name_and_only_conda_forge() -> None:
 
 def test_environment_asks_for_every_pyproject_dependency_at_the_same_minimum() -> None:
     project = pyproject()
-    wanted = {key(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    extras = project["optional-dependencies"]
+    wanted = {key(r) for r in project["dependencies"] + extras["dev"] + extras["bench"]}
     found = conda_requirements()
     assert sorted(wanted - found) == [], "in pyproject.toml, missing from environment.yml"
     assert sorted(found - wanted) == [], "in environment.yml, not in pyproject.toml"

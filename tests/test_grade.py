@@ -49,7 +49,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_class(folder)
     output = folder.parent / "grades.json"
     command = [sys.executable, "-m", "course_server.grade", str(folder), "--json", str(output)]
-    options = ["--cell-timeout", "4", "--timeout", "45", "--jobs", "3"]
+    options = ["--cell-timeout", "8", "--timeout", "45", "--jobs", "3"]
     started = time.monotonic()
     done = subprocess.run(
         [*command, *options], capture_output=True, text=True, timeout=55, check=False

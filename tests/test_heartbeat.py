@@ -8,13 +8,17 @@ nobody has to answer, so it notices nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from browser import wait_for
 from conftest import eventually, wait_timeout
+from playwright.sync_api import BrowserContext
 from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
@@ -75,7 +79,7 @@ async def test_a_client_that_answers_pings_stays(pinging: RunningServer) -> None
     client = await RawClient.connect(pinging.ws("/chat/general/reader"))
     try:
         async with asyncio.timeout(wait_timeout()):
-            await answer_pings(client, 5)  # five rounds: longer than interval + timeout
+            await answer_pings(client, 3)  # three rounds: longer than interval + timeout
         assert users(pinging, "general") == ["reader"]
     finally:
         client.vanish()
@@ -136,3 +140,52 @@ async def test_the_seed_robust_endpoint_blames_itself_for_a_binary_frame(
         async with asyncio.timeout(wait_timeout()):
             await client.wait_closed()
     assert (client.close_code, client.close_reason) == (1011, "Internal error")
+
+
+# The chat page's app-level heartbeat, on a fake clock ----------------------------------------
+
+
+@contextlib.contextmanager
+def loop_held(server: RunningServer) -> Iterator[None]:
+    """Block the server's event loop (as a frozen server would) until the block ends."""
+    started, release = threading.Event(), threading.Event()
+
+    async def hog() -> None:
+        started.set()
+        release.wait(wait_timeout(10))  # blocks the loop on purpose
+
+    holder = threading.Thread(target=server.call, args=(hog(), wait_timeout(20)))
+    holder.start()
+    try:
+        assert started.wait(wait_timeout())
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+@pytest.mark.browser
+def test_the_page_pings_a_quiet_connection_and_reconnects_when_nothing_answers(
+    browser_context: BrowserContext, server: RunningServer
+) -> None:
+    page = browser_context.new_page()
+    page.clock.install()  # the page's timers run on a clock the test can move
+    sent: list[str | bytes] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.goto(server.url("/?room=general&name=alice"))
+    wait_for(page, "s => s.state === 'open'")
+
+    page.clock.fast_forward(30_000)  # 30 s of silence: the page pings, the server answers
+    wait_for(page, "s => s.pongs === 1")
+    page.clock.fast_forward(15_000)  # past the pong deadline: still open
+    wait_for(page, "s => s.state === 'open' && s.connects === 1")
+    assert sent == ['{"type":"ping"}']
+
+    with loop_held(server):  # now nothing answers, and the server cannot close anything
+        page.clock.fast_forward(26_000)
+        page.clock.fast_forward(11_000)
+        wait_for(page, "s => s.state !== 'open'")  # so the page gave its socket up itself
+    assert sent.count('{"type":"ping"}') == 2
+    page.clock.fast_forward(1_000)  # the backoff (under 250 ms for a first retry)
+    # (It may first hear "Username taken": its old connection is gone only once the server runs.)
+    wait_for(page, "s => s.state === 'open' && s.connects >= 2")

@@ -108,6 +108,7 @@ def test_error_codes_are_exactly_the_documented_ones() -> None:
         "binary_not_supported",
         "rate_limited",
         "not_in_room",
+        "unavailable",
     }
 
 

@@ -133,11 +133,11 @@ async def collected(h: Harness, collect: Any, count: int, connections: list[int]
     """What ``collect(url, count)`` returns, within a few seconds."""
     assert h.server is not None
     try:
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(1.5):
             return await h.call(collect, h.server.ws("/flaky"), count)
     except TimeoutError:
         raise CheckFailed(
-            f"collect(url, {count}) had not returned after 2 s; it connected with ?after= "
+            f"collect(url, {count}) had not returned after 1.5 s; it connected with ?after= "
             f"{connections}"
         ) from None
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from course_server.checks import CheckFailed, exercise, expect
-from course_server.checks.harness import Harness, exchange
+from course_server.checks.harness import Harness
+from course_server.checks.talk import exchange
 from course_server.clients import Attempt, attempt
 
 # --- 02.1 Guess the number -------------------------------------------------------------------

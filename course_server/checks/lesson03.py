@@ -16,7 +16,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from course_server import misbehave
 from course_server.checks import CheckFailed, exercise, expect
-from course_server.checks.harness import WAIT, Harness, dial, receive
+from course_server.checks.harness import Harness
+from course_server.checks.talk import WAIT, dial, receive
 from course_server.waiting import eventually
 
 # --- 03.1 broadcast_except, pruning the dead -------------------------------------------------

@@ -16,7 +16,8 @@ from fastapi import WebSocket
 from websockets.asyncio.client import ClientConnection
 
 from course_server.checks import CheckFailed, exercise, expect
-from course_server.checks.harness import Harness, dial, receive
+from course_server.checks.harness import Harness
+from course_server.checks.talk import dial, receive
 from course_server.waiting import eventually
 
 # --- 04.1 resume by last_id ------------------------------------------------------------------

@@ -51,6 +51,7 @@ const chat = {
   lastHeard: 0, // when the current socket last received anything
   heartbeatTimer: 0,
   pongTimer: 0, // set while a ping waits for an answer
+  pongs: 0,
   tickTimer: 0,
   openedAt: 0,
   connects: 0,
@@ -79,6 +80,7 @@ window.chatState = Object.freeze({
   get users() { return [...chat.users]; },
   get gaps() { return chat.gaps; },
   get connects() { return chat.connects; },
+  get pongs() { return chat.pongs; },
 });
 
 // Connection ----------------------------------------------------------------------------------
@@ -216,6 +218,9 @@ function receive(data) {
       break;
     case "error":
       serverError(frame);
+      break;
+    case "pong":
+      chat.pongs += 1; // any frame proves the connection alive (lastHeard); this counts answers
       break;
     default: // a newer server's frame: ignore it rather than break
   }

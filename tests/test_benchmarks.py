@@ -1,0 +1,197 @@
+"""The benchmarks (``benchmarks/``), run tiny: every harness works and its counts add up.
+
+No assertion looks at a rate or a latency's value: timings vary from machine to machine, and
+the figures the course quotes come from ``python -m benchmarks.fanout``'s output, not from here.
+The counts do not vary: every message sent reaches every receiver that reads, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+from conftest import wait_timeout
+
+from benchmarks import crossprocess, fanout, transports, wires
+from benchmarks.designs import DESIGNS
+from benchmarks.harness import Scenario, measure
+from benchmarks.stats import Run, SlowReport, percentile, table
+
+pytestmark = pytest.mark.anyio
+T = TypeVar("T")
+
+RECEIVERS, MESSAGES = 3, 12
+TINY = Scenario("burst", receivers=RECEIVERS, messages=MESSAGES)
+# A stopped reader's kernel buffers take a few MB before any server can notice it stopped:
+# enough big messages to get past that, to a small room.
+STOPPED = Scenario(
+    "1 stopped", receivers=3, messages=3000, size=1900, slow=1, stall_timeout=1, slow_grace=1
+)
+
+
+def bounded(coro: Coroutine[Any, Any, T], seconds: float = 30) -> T:
+    """Run ``coro`` to completion from synchronous code, within a deadline."""
+
+    async def run() -> T:
+        async with asyncio.timeout(wait_timeout(seconds)):
+            return await coro
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def bursts() -> dict[str, Run]:
+    """One tiny burst per design, shared by the tests that read it."""
+    return {name: bounded(measure(d, TINY, workers=2)) for name, d in DESIGNS.items()}
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_a_tiny_burst_reaches_every_receiver_once_and_in_order(
+    bursts: dict[str, Run], design: str
+) -> None:
+    run = bursts[design]
+    assert (run.sent, run.delivered, run.lost) == (MESSAGES, RECEIVERS * MESSAGES, 0)
+    assert (run.duplicates, run.note) == (0, "")
+    assert len(run.latencies_ns) == run.delivered
+    assert all(latency > 0 for latency in run.latencies_ns)
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_a_burst_reports_the_servers_cost(bursts: dict[str, Run], design: str) -> None:
+    run = bursts[design]
+    assert run.rate > 0 and run.seconds > 0
+    assert run.peak_rss_mb >= run.idle_rss_mb > 0
+    assert run.server_cpu_seconds >= 0
+
+
+def test_the_burst_table_has_a_row_per_design_and_ratios_to_the_raw_bound(
+    bursts: dict[str, Run],
+) -> None:
+    lines = table(list(bursts.values()), reference="raw").splitlines()
+    assert [line.split()[0] for line in lines[2:]] == list(DESIGNS)
+    assert lines[2 + list(DESIGNS).index("raw")].split()[3] == "1.00"
+
+
+async def test_the_course_cuts_off_a_stopped_reader_and_the_others_lose_nothing() -> None:
+    async with asyncio.timeout(wait_timeout(40)):
+        run = await measure(DESIGNS["course"], STOPPED, workers=1)
+    assert run.lost == 0 and run.delivered == 2 * STOPPED.messages
+    assert run.slow.cut_off
+    assert run.slow.received < STOPPED.messages
+
+
+async def test_the_naive_design_stalls_every_receiver_behind_a_stopped_reader() -> None:
+    async with asyncio.timeout(wait_timeout(40)):
+        run = await measure(DESIGNS["naive"], STOPPED, workers=1)
+    assert run.note.startswith("stalled")
+    assert run.lost > 0 and run.sent < STOPPED.messages
+    assert run.slow.close_codes == [None]  # never cut off: still open, still in the list
+
+
+async def test_a_deflate_run_counts_compressed_payloads() -> None:
+    """Every client offers permessage-deflate; the course server accepts; frames shrink."""
+    packed = Scenario("deflate", receivers=2, messages=20, size=400, deflate=True)
+    async with asyncio.timeout(wait_timeout(30)):
+        run = await measure(DESIGNS["course"], packed, workers=1)
+    assert run.lost == 0
+    assert run.bytes_per_delivery < 400  # the text alone is 400 characters, the JSON more
+
+
+async def test_polling_vs_push_runs_against_a_server_process() -> None:
+    async with asyncio.timeout(wait_timeout(30)):
+        rows = await transports.run(events=5, interval=0.01, poll_intervals=(0.02,))
+    assert [(r.method, r.lost) for r in rows] == [
+        ("polling every 20 ms", 0),
+        ("WebSocket", 0),
+        ("WebSocket, no deflate", 0),
+        ("SSE", 0),
+    ]
+    assert "requests/event" in transports.per_event(rows)
+
+
+async def test_cross_process_delivery_says_it_is_pending_and_measures_the_baseline() -> None:
+    async with asyncio.timeout(wait_timeout(30)):
+        runs, verdict = await crossprocess.run(receivers=2, messages=10, rate=200, redis=False)
+    assert [(r.design, r.lost) for r in runs] == [("course, 1 process", 0)]
+    assert "PENDING" in verdict
+
+
+def test_the_fanout_plan_runs_every_design_then_the_stopped_reader_then_deflate() -> None:
+    steps = fanout.plan(fanout.parse_args(["--receivers", "50", "--messages", "10"]))
+    assert [(name, s.name) for name, s in steps] == [
+        *((name, "burst") for name in DESIGNS),
+        ("course", "all reading"),
+        ("course", "1 stopped"),
+        ("naive", "all reading"),
+        ("naive", "1 stopped"),
+        ("course", "burst, deflate"),
+        ("raw", "burst, deflate"),
+    ]
+    assert {s.receivers for name, s in steps if s.name == "1 stopped"} == {50}
+
+
+def test_repeated_runs_keep_the_fastest() -> None:
+    slow, fast = Run("raw", "burst", 1, 1), Run("raw", "burst", 1, 1)
+    slow.delivered = fast.delivered = 10
+    slow.seconds, fast.seconds = 2.0, 1.0
+    assert fanout.best([slow, fast]) == [fast]
+
+
+def burst(design: str, rate: float, cpu: float, cpu_seconds: float) -> Run:
+    run = Run(design, "burst", 1, 1)
+    run.delivered, run.seconds = int(rate), 1.0
+    run.server_cpu, run.server_cpu_seconds = cpu, cpu_seconds
+    return run
+
+
+def test_throughput_targets_are_judged_by_rate_when_every_server_was_cpu_bound() -> None:
+    runs = [burst("course", 70, 1.0, 1.0), burst("raw", 100, 1.0, 1.0), burst("socketio", 10, 1, 1)]
+    assert [met for _, _, met in fanout.verdicts(runs)] == [True, True]
+
+
+def test_throughput_targets_fall_back_to_cpu_per_delivery_on_a_busy_machine() -> None:
+    """The raw server got half a core: its rate says little, its CPU per delivery still counts."""
+    runs = [burst("course", 70, 1.0, 1.0), burst("raw", 100, 0.5, 0.25)]
+    figure, met = fanout.throughput(runs, "raw", 0.6)
+    assert "by server CPU per delivery" in figure and met is False  # 0.25 µs vs 1 µs: 0.25
+
+
+def test_a_benchmark_message_is_found_in_any_wrapping() -> None:
+    text = wires.content(7, 123456789, "hello there")
+    for wrapped in (
+        text,
+        wires.WIRES["chat"].frame(text),
+        wires.WIRES["socketio"].frame(text),
+        f"Someone said: {text}",
+    ):
+        assert wires.parse(wrapped) == (7, 123456789)
+    assert wires.parse('{"type":"join","content":"r00001 joined the room"}') is None
+
+
+def test_socketio_answers_the_servers_open_and_pings() -> None:
+    wire = wires.WIRES["socketio"]
+    assert wire.control('0{"sid":"x","pingInterval":25000}') == "40"
+    assert wire.control("2") == "3"
+    assert wire.control('42["message","x"]') is None
+
+
+def test_chat_text_is_the_size_asked_and_the_same_for_the_same_seed() -> None:
+    assert len(wires.chat_text(100, seed=1)) == 100
+    assert wires.chat_text(100, seed=1) == wires.chat_text(100, seed=1)
+    assert wires.chat_text(0, seed=1) == ""
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile([1, 2, 3, 4], 99) == 4
+    assert math.isnan(percentile([], 50))
+
+
+def test_a_stopped_reader_is_described_by_what_it_saw() -> None:
+    assert SlowReport(1, 10, [4008]).fate == "cut off (4008 slow consumer)"
+    assert SlowReport(1, 10, [None]).fate == "still open"
+    assert not SlowReport(1, 10, [None]).cut_off
+    assert SlowReport(0).fate == "-"
