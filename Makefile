@@ -26,14 +26,18 @@ course: setup  ## open the course in JupyterLab, at lesson 00
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.ipynb
 
 lint: setup  ## ruff over the package, tests, scripts and notebooks
-	$(BIN)/ruff check course_server tests scripts notebooks
-	$(BIN)/ruff format --check course_server tests scripts notebooks
+	$(BIN)/ruff check course_server tests scripts benchmarks loadtest notebooks solutions exercises
+	$(BIN)/ruff format --check course_server tests scripts benchmarks loadtest notebooks solutions exercises
 
-test: lint  ## every test: lint, package tests, browser tests, notebooks under nbval
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+test: lint  ## every test: lint, package tests, browser tests, lessons and solutions under nbval
+	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
-notebooks: setup  ## re-execute the lessons and store their outputs (maintainers)
-	$(BIN)/python scripts/execute_notebooks.py notebooks/*.ipynb
+notebooks: setup  ## re-execute lessons and solutions, store their outputs, regenerate exercises
+	$(BIN)/python scripts/execute_notebooks.py notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/python scripts/make_exercises.py
+
+exercises: setup  ## regenerate exercises/ from solutions/ (after editing a solution)
+	$(BIN)/python scripts/make_exercises.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -62,6 +62,16 @@ def best(runs: list[Run]) -> list[Run]:
     return list(kept.values())
 
 
+async def quiet(at_most: float, cores: float = 0.3) -> float:
+    """Wait until other programs use less than ``cores`` (a shared machine), ``at_most`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + at_most
+    busy = await asyncio.to_thread(machine_busy)
+    while busy >= cores and loop.time() < deadline:
+        busy = await asyncio.to_thread(machine_busy)
+    return busy
+
+
 async def run_all(args: argparse.Namespace, progress: Progress | None = None) -> list[Run]:
     """Run the plan; ``progress(done, total, label)`` is called after each run."""
     steps = plan(args)
@@ -71,6 +81,8 @@ async def run_all(args: argparse.Namespace, progress: Progress | None = None) ->
         if args.profile:
             label = scenario.name.replace(" ", "_").replace(",", "")
             profile = str(Path(args.profile) / f"{name}_{label}_{done}.txt")
+        if args.wait_quiet:
+            await quiet(args.wait_quiet)
         run = await measure(DESIGNS[name], scenario, workers=args.workers, profile=profile)
         results.append(run)
         if progress is not None:
@@ -175,6 +187,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slow-size", type=int, default=1900, help="the chat takes ≤ 2000")
     parser.add_argument("--skip-slow", action="store_true")
     parser.add_argument("--skip-deflate", action="store_true")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each run, wait up to S s for other programs to quieten (shared machines)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server of every run")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures there")
     args = parser.parse_args(argv)

@@ -249,7 +249,7 @@ async def measure(
         run.server_cpu = server_cpu / run.seconds
         generator = sum(r["cpu"] for r in reports) + ours
         run.generator_cpu = generator / run.seconds
-        # Everything else the machine did meanwhile: other programs, and the kernel's own work.
+        # What other programs used meanwhile: where this is high, every figure is pessimistic.
         run.other_cpu = max(0.0, machine - server_cpu - generator) / run.seconds
     run.server_cpu_seconds = server_cpu
     return run

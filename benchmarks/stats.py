@@ -69,7 +69,7 @@ class Run:
     server_cpu: float = math.nan  # share of one core, over ``seconds``
     server_cpu_seconds: float = math.nan
     generator_cpu: float = math.nan  # the receivers' processes and the sender's, same window
-    other_cpu: float = math.nan  # the rest of the machine meanwhile (cores): other programs
+    other_cpu: float = math.nan  # other programs on the machine meanwhile, same units
     peak_rss_mb: float = math.nan
     idle_rss_mb: float = math.nan  # after start-up, before any client connected
     note: str = ""

@@ -123,24 +123,28 @@ class Scripts:
         return await pipe.execute(raise_on_error=False)
 
 
-OnMessage = Callable[[str, str], Awaitable[None]]
-
-
 class Subscriber:
     """The pub/sub connection: channels wanted, confirmed, and a reader that reconnects.
 
-    ``on_message(channel, data)`` gets every message, and ``on_subscribed(channel, "")`` every
+    ``on_message(channel, data)`` gets every message, and ``on_subscribed(channel)`` every
     confirmation (the first, and each one after a reconnect), in the order Redis sent them:
     the reader awaits each call before it reads on, so a call can fill a gap first.
+    ``on_reconnected()`` is called when a lost connection is back.
     """
 
     def __init__(
-        self, client: redis.Redis, control: str, on_message: OnMessage, on_subscribed: OnMessage
+        self,
+        client: redis.Redis,
+        control: str,
+        on_message: Callable[[str, str], Awaitable[None]],
+        on_subscribed: Callable[[str], Awaitable[None]],
+        on_reconnected: Callable[[], None],
     ) -> None:
         self._client = client
         self._control = control  # always subscribed, so the connection exists with no room
         self._on_message = on_message
         self._on_subscribed = on_subscribed
+        self._on_reconnected = on_reconnected
         self._wanted: set[str] = set()
         self._confirmed: set[str] = set()
         # Each resolves True when its channel is confirmed, False when the connection is lost.
@@ -207,16 +211,17 @@ class Subscriber:
 
     async def _confirm(self, channel: str, backoff: Backoff) -> None:
         if channel == self._control:
+            self.connected.set()
             if backoff.failures:
                 self.reconnects += 1
+                self._on_reconnected()
             backoff.reset()
-            self.connected.set()
             return
         self._confirmed.add(channel)
         for waiter in self._waiters.pop(channel, []):
             if not waiter.done():
                 waiter.set_result(True)
-        await self._on_subscribed(channel, "")
+        await self._on_subscribed(channel)
 
     def _drop(self) -> None:
         self._pubsub = None

@@ -75,7 +75,8 @@ class RedisRooms:
         self._by_channel: dict[str, SharedRoom] = {}
         self._queue: deque[Command] = deque()
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no command is queued or on its way
+        self._idle.set()
         self._changed = asyncio.Event()
         self._freed: set[str] = set()  # channels of freed rooms, to unsubscribe from
         self._retry: list[Command] = []  # leaves Redis did not take yet
@@ -83,9 +84,6 @@ class RedisRooms:
         self._tasks: list[asyncio.Task[None]] = []
         self._client = connect(url, f"course:{self.process}")
         self._scripts = Scripts(self._client)
-        self.subscriber = Subscriber(
-            self._client, f"{PREFIX}proc:{self.process}", self._on_message, self._on_subscribed
-        )
         self.presence = Presence(
             self._client,
             self._scripts,
@@ -94,6 +92,14 @@ class RedisRooms:
             ttl=presence_ttl,
             history_size=history_size,
             on_beat=self._on_beat,
+        )
+        self.subscriber = Subscriber(
+            self._client,
+            f"{PREFIX}proc:{self.process}",
+            on_message=self._on_message,
+            on_subscribed=self._on_subscribed,
+            # Back from a lost connection: beat now, to register again if Redis lost us.
+            on_reconnected=self.presence.poke,
         )
 
     # Lifecycle (the app's lifespan) -----------------------------------------------------------
@@ -114,13 +120,11 @@ class RedisRooms:
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Send the leaves still queued (for up to ``timeout``), say goodbye, disconnect."""
-        if self._queue:
-            self._idle.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._idle.wait()
-            except TimeoutError:
-                log.warning("%d commands for Redis were not sent", len(self._queue))
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("%d commands for Redis were not sent", len(self._queue))
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -205,6 +209,7 @@ class RedisRooms:
             return False
         self._queue.append(command)
         command.room.queued += 1
+        self._idle.clear()
         self._wake.set()
         return True
 
@@ -284,16 +289,14 @@ class RedisRooms:
             log.exception("not an event, on %s: %.200s", channel, data)
             return
         if room.last_seen is not None and event.id > room.last_seen + 1:
-            await self._catch_up(
-                room
-            )  # pub/sub lost some (we were disconnected): the stream has them
+            # A jump in ids: pub/sub lost some (a reconnect). The stream still has them.
+            await self._catch_up(room)
         room.deliver(event)
 
-    async def _on_subscribed(self, channel: str, _: str) -> None:
+    async def _on_subscribed(self, channel: str) -> None:
         room = self._by_channel.get(channel)
         if room is not None:
             await self._catch_up(room)  # what was published while we were not subscribed
-            self.presence.poke()  # and register again, if Redis lost our presence meanwhile
 
     async def _catch_up(self, room: SharedRoom) -> None:
         """Deliver the events after ``room.last_seen`` from the stream, or say some are gone."""

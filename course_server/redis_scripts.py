@@ -52,7 +52,7 @@ def proc_rooms(process: str) -> str:
 
 
 # Shared by every script below (Redis 6.2 has no function libraries: the text is prepended).
-_PRELUDE = """
+PRELUDE = """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -94,7 +94,7 @@ end
 #   mode: "" (history), an id N (resume after N) or "rejoin" (re-register a connected user).
 # → {0} taken; {2} still ours (rejoin); {1, id, complete, oldest, event…, join_event}
 JOIN = (
-    _PRELUDE
+    PRELUDE
     + """
 local room, username, process = ARGV[1], ARGV[2], ARGV[3]
 local history, channel, floor, idle, mode = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -135,7 +135,7 @@ return reply
 # ARGV room username process leave_body history channel floor idle join_id ("" = any)
 # → the leave event's id, or 0 if that membership is gone already (left, reaped, taken over)
 LEAVE = (
-    _PRELUDE
+    PRELUDE
     + """
 if redis.call('HGET', KEYS[4], ARGV[2]) ~= ARGV[3] then return 0 end
 local joined = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[2]))
@@ -149,7 +149,7 @@ return drop(ARGV[2], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 # ARGV body history channel floor sent_key sent_limit username process
 # → {1, id} recorded; {0, id} a resend of the message that got `id`; {-1} not this process's user
 POST = (
-    _PRELUDE
+    PRELUDE
     + """
 if redis.call('HGET', KEYS[4], ARGV[7]) ~= ARGV[8] then return {-1} end
 local key = ARGV[5]
@@ -170,7 +170,7 @@ return {1, id}
 
 # KEYS seq log users owners procs → the users whose process is alive, in join order
 ROSTER = (
-    _PRELUDE
+    PRELUDE
     + """
 local now = now_ms()
 local live = {}

@@ -141,7 +141,7 @@ class Listener:
         await self._pubsub.aclose()
         await self._client.aclose()  # type: ignore[union-attr]
 
-    async def drain(self, timeout: float = 0.5) -> list[int]:
+    async def drain(self, timeout: float = 0.2) -> list[int]:
         """The ids of the events published to the channel since the last drain."""
         ids = []
         while message := await self._pubsub.get_message(timeout=timeout):

@@ -114,7 +114,9 @@ def server_process(env: dict[str, str], timeout: float = 30) -> Iterator[tuple[i
         line = _first_line(process, timeout)
         if not line.startswith(SERVING):
             raise RuntimeError(f"the server did not start: {line!r}")
-        yield process.pid, line.removeprefix(SERVING).split()[0]
+        base = line.removeprefix(SERVING).split()[0]
+        _wait_ready(base, timeout)
+        yield process.pid, base
     finally:
         process.terminate()  # SIGTERM: uvicorn shuts down gracefully (1001 to every client)
         try:
@@ -138,6 +140,20 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
             return f"(exited with {process.returncode})"
         time.sleep(0.05)  # polling a pipe: nothing to wait on portably
     raise TimeoutError(f"the server printed nothing within {timeout} s")
+
+
+def _wait_ready(base: str, timeout: float) -> None:
+    """Wait until the server answers: it prints its URL a moment before it listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=timeout).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server at {base} did not answer within {timeout} s")
+        time.sleep(0.05)  # polling: a refused connection has nothing to wait on
 
 
 async def _drain(websocket: ClientConnection) -> None:

@@ -17,7 +17,7 @@ from loadtest.hold import usage
 def test_twenty_connections_are_held_through_several_ping_rounds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    options = ["--seconds", "1", "--ping-interval", "0.2", "--ping-timeout", "0.5"]
+    options = ["--seconds", "1", "--ping-interval", "0.2", "--ping-timeout", "2"]
     assert main(["--connections", "20", "--room-size", "8", *options]) == 0
     report = capsys.readouterr().out
     assert re.search(r"20/20 open for \d+ s, 20 listed in rooms; pings every 0\.2 s", report)
