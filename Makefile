@@ -11,13 +11,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
           --nbval-cell-timeout 120
 
-.PHONY: setup course test lint notebooks exercises clean
+.PHONY: setup course test lint notebooks exercises bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed; none found on PATH." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with the course and its tools
@@ -38,6 +38,11 @@ notebooks: setup  ## re-execute lessons and solutions, store their outputs, rege
 
 exercises: setup  ## regenerate exercises/ from solutions/ (after editing a solution)
 	$(BIN)/python scripts/make_exercises.py
+
+bench: setup  ## benchmarks (lesson 10): fan-out at 1,000 receivers, polling vs push, cross-process
+	$(BIN)/python -m benchmarks.fanout --receivers 1000 --messages 200 --repeat 2 --wait-quiet 30
+	$(BIN)/python -m benchmarks.transports --events 1000
+	$(BIN)/python -m benchmarks.crossprocess
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

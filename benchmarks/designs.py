@@ -19,6 +19,9 @@ SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 _COURSE_ENV = (
     ("COURSE_RATE_LIMIT", "0"),  # a benchmark sender is a flood by design
     ("COURSE_JWT_SECRET", "benchmark-only"),  # silences the CLI's random-secret warning
+    # Accept permessage-deflate when a scenario's clients offer it (browsers always do), so the
+    # "deflate" runs measure its cost; the course's own default is off, for that cost.
+    ("COURSE_WS_DEFLATE", "on"),
 )
 
 COURSE = Design(

@@ -18,14 +18,20 @@ from course_server import compare
 
 
 def per_event(rows: list[compare.Row]) -> str:
-    """Requests and bytes per delivered event, and how many times the WebSocket's each is."""
+    """Requests, bytes and latency per delivered event; bytes also as a multiple of plain WS."""
     ws = next((r for r in rows if r.method == "WebSocket, no deflate"), None)
-    header = f"{'method':<22}{'requests/event':>15}{'bytes/event':>12}{'× WebSocket':>12}"
+    header = (
+        f"{'method':<22}{'requests/event':>15}{'bytes/event':>12}{'× plain WS':>11}"
+        f"{'median ms':>11}{'p95 ms':>8}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         requests = r.requests / max(r.delivered, 1)
         times = f"{r.bytes_per_event / ws.bytes_per_event:.1f}" if ws else "-"
-        lines.append(f"{r.method:<22}{requests:>15.2f}{r.bytes_per_event:>12.0f}{times:>12}")
+        lines.append(
+            f"{r.method:<22}{requests:>15.3f}{r.bytes_per_event:>12.0f}{times:>11}"
+            f"{r.latency_median_ms:>11.1f}{r.latency_p95_ms:>8.1f}"
+        )
     return "\n".join(lines)
 
 

@@ -100,6 +100,7 @@ def make_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.C
         "ws_max_size": settings.max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval or None,
         "ws_ping_timeout": settings.ws_ping_timeout,
+        "ws_per_message_deflate": settings.ws_deflate,
         "timeout_graceful_shutdown": 5,
         "lifespan": "on",
     }

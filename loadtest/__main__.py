@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ping-timeout", type=float, default=5, help="pong deadline (default 5)")
     parser.add_argument("--room-size", type=int, default=100, help="members per room (100)")
     parser.add_argument(
-        "--no-compression", action="store_true", help="clients do not offer permessage-deflate"
+        "--deflate", action="store_true", help="permessage-deflate on (COURSE_WS_DEFLATE=true)"
     )
     args = parser.parse_args(argv)
     report = asyncio.run(
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
             room_size=args.room_size,
-            compress=not args.no_compression,
+            compress=args.deflate,
         )
     )
     print(report)

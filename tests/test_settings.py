@@ -36,6 +36,7 @@ def test_from_env_reads_every_variable() -> None:
         "COURSE_SEND_QUEUE_SIZE": "8",
         "COURSE_WS_PING_INTERVAL": "0",
         "COURSE_WS_PING_TIMEOUT": "3",
+        "COURSE_WS_DEFLATE": "on",
         "COURSE_LOG_LEVEL": "debug",
     }
     settings = Settings.from_env(env)
@@ -52,6 +53,7 @@ def test_from_env_reads_every_variable() -> None:
         send_queue_size=8,
         ws_ping_interval=0,
         ws_ping_timeout=3,
+        ws_deflate=True,
         log_level="debug",
     )
 
@@ -90,3 +92,8 @@ def test_bad_demo_users_entry_is_explained() -> None:
 def test_non_positive_values_are_refused(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Settings(**{field: 0})
+
+
+def test_a_bad_flag_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="COURSE_WS_DEFLATE='maybe'"):
+        Settings.from_env({"COURSE_WS_DEFLATE": "maybe"})
