@@ -71,16 +71,32 @@ class CourseServer(uvicorn.Server):
         sessions = getattr(self.app.state, "sessions", None)
         if sessions is not None:
             await sessions.close_all(wait=1.0)
-        self._drop_stuck_websockets()
+        await self._drop_stuck_websockets()
         await super().shutdown(sockets=sockets)
 
-    def _drop_stuck_websockets(self) -> None:
+    async def _drop_stuck_websockets(self, idle: float = 0.25, limit: float = 2.0) -> None:
         """Abort WebSocket connections whose peer stopped reading.
 
         uvicorn only ever closes a transport gracefully, which waits for its buffered bytes to
         be written. A peer that reads nothing never takes them, so without this, one stalled
-        client holds shutdown for the whole graceful timeout. Healthy peers have drained by now.
+        client holds shutdown for the whole graceful timeout. A healthy peer may still be
+        reading the last frames flushed to it (a close counts as sent once it is buffered): a
+        buffer that shrinks within ``idle`` seconds gets up to ``limit`` seconds to empty.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        waiting = self._buffered()
+        while waiting:
+            await asyncio.sleep(idle)  # the interval progress is measured over
+            now = self._buffered()
+            for connection, size in now.items():
+                if size >= waiting.get(connection, size + 1) or loop.time() >= deadline:
+                    connection.transport.abort()
+            waiting = self._buffered()  # an aborted transport has dropped its buffer
+
+    def _buffered(self) -> dict[WebSocketsSansIOProtocol, int]:
+        """WebSocket connections with bytes their peer has not taken yet, and how many."""
+        buffered = {}
         for connection in list(self.server_state.connections):
             transport = getattr(connection, "transport", None)
             if (
@@ -88,7 +104,8 @@ class CourseServer(uvicorn.Server):
                 and transport is not None
                 and transport.get_write_buffer_size() > 0
             ):
-                transport.abort()
+                buffered[connection] = transport.get_write_buffer_size()
+        return buffered
 
 
 def make_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
