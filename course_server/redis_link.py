@@ -48,13 +48,16 @@ def connect(url: str, name: str) -> redis.Redis:
     )
 
 
-async def forget_connections(client: redis.Redis) -> None:
-    """Close the idle pooled connections: after Redis went away, each would fail once more.
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they are done, cancelling again if one carries on.
 
-    A pooled connection only finds out that its server restarted when it is next used. With no
-    retries, that use would fail: better to reconnect before it.
+    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses for socket timeouts) swallows a
+    cancellation that arrives as the awaited operation completes: one ``cancel()`` may be lost.
     """
-    await client.connection_pool.disconnect(inuse_connections=False)
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
 
 
 class Backoff:
@@ -203,7 +206,6 @@ class Subscriber:
                         await self._confirm(message["channel"], backoff)
             except FAILURES as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting", exc)
-                await forget_connections(self._client)
             finally:
                 self._drop()
                 await pubsub.aclose()

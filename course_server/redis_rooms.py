@@ -36,7 +36,7 @@ from course_server.redis_link import (
     Scripts,
     Subscriber,
     connect,
-    forget_connections,
+    stop_tasks,
 )
 from course_server.redis_presence import Presence
 from course_server.redis_scripts import PREFIX, RoomKeys, room_keys
@@ -125,10 +125,7 @@ class RedisRooms:
                 await self._idle.wait()
         except TimeoutError:
             log.warning("%d commands for Redis were not sent", len(self._queue))
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        await stop_tasks(self._tasks)
         try:
             await self.presence.retire()
         except FAILURES:
@@ -267,7 +264,6 @@ class RedisRooms:
             results = await self._scripts.run([call for _, call in sent])
         except FAILURES as exc:
             results = [exc] * len(sent)
-            await forget_connections(self._client)
         outcome = {id(command): result for (command, _), result in zip(sent, results, strict=True)}
         for command in batch:
             followup = finish(command, outcome.get(id(command), unreachable))

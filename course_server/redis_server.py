@@ -11,6 +11,7 @@ This is the one place that knows how to find and start Redis: ``doctor`` uses it
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
@@ -25,6 +26,8 @@ from typing import Self
 
 POLL_INTERVAL = 0.02
 """Seconds between PINGs while a new server starts: another process has no event to wait on."""
+
+_running: set[RedisServer] = set()
 
 
 def find_redis_server() -> str | None:
@@ -116,6 +119,7 @@ class RedisServer:
         except BaseException:
             self.stop()
             raise
+        _running.add(self)
         return self
 
     def _wait_ready(self, log_path: Path, deadline: float) -> None:
@@ -133,6 +137,7 @@ class RedisServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``) and delete its directory."""
         process, self._process = self._process, None
+        _running.discard(self)
         if process is not None:
             if process.poll() is None:
                 process.terminate()
@@ -166,6 +171,15 @@ class RedisServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<RedisServer {state} at {self.url}>"
+
+
+def stop_all() -> None:
+    """Stop every server started here that is still running (also runs at interpreter exit)."""
+    for server in list(_running):
+        server.stop()
+
+
+atexit.register(stop_all)
 
 
 @contextmanager

@@ -137,6 +137,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    # Listen now, so a client that connects as soon as the URL is printed is queued, not refused.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
