@@ -123,7 +123,9 @@ def spawn(
     if redis_url:
         command += ["--redis-url", redis_url]
     command += list(args)
-    environ = {"COURSE_JWT_SECRET": _SECRET, **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    environ = {"COURSE_JWT_SECRET": _SECRET, **os.environ}
+    # No redis_url means no Redis, even if this process's environment names one.
+    environ.update({"COURSE_REDIS_URL": redis_url or "", **(env or {}), "PYTHONUNBUFFERED": "1"})
     stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
     process = subprocess.Popen(
         command,

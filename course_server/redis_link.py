@@ -206,6 +206,8 @@ class Subscriber:
                         await self._confirm(message["channel"], backoff)
             except FAILURES as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting", exc)
+            except Exception:  # a bug in a handler: start over rather than stop listening
+                log.exception("pub/sub reader failed; reconnecting")
             finally:
                 self._drop()
                 await pubsub.aclose()

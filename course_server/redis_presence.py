@@ -62,6 +62,8 @@ class Presence:
                 await self.beat()
             except FAILURES as exc:
                 log.info("heartbeat failed: %s", exc)
+            except Exception:  # a bug must not stop the heartbeat: we would be reaped
+                log.exception("heartbeat failed")
 
     async def beat(self) -> None:
         """Refresh our expiry; then reap every process whose expiry has passed."""

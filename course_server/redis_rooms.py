@@ -5,7 +5,8 @@ like them they never await: each only queues a command (join, post, leave), as l
 ``Peer.send`` only queues a frame. One task per process sends the queued commands to Redis in
 order, many per round trip, each as one Lua script (``redis_scripts``), and hands each result
 to its member (``redis_commands``). Events reach every process through pub/sub, in id order;
-history, resume and any gap come from the room's stream. Presence: ``redis_presence``.
+history, resume and any gap come from the room's stream (``redis_intake``). Presence:
+``redis_presence``.
 
 When Redis is unreachable, nothing is dropped silently: a message gets an ``unavailable`` error
 (resend it; with a ``client_msg_id`` it is never recorded twice), a join is closed with 1013
@@ -23,12 +24,12 @@ from collections import deque
 from collections.abc import Callable
 
 from fastapi import HTTPException
-from pydantic import ValidationError
 
 from course_server.chat import MIN_REMEMBERED_MSG_IDS
 from course_server.fanout import Peer
 from course_server.messages import ErrorCode, SendMessage, error
 from course_server.redis_commands import Command, Followup, finish, to_call
+from course_server.redis_intake import Intake
 from course_server.redis_link import (
     FAILURES,
     SUBSCRIBE_TIMEOUT,
@@ -40,13 +41,7 @@ from course_server.redis_link import (
 )
 from course_server.redis_presence import Presence
 from course_server.redis_scripts import PREFIX, RoomKeys, room_keys
-from course_server.shared_room import (
-    TRY_AGAIN_LATER,
-    Member,
-    MemberState,
-    SharedRoom,
-    parse_event,
-)
+from course_server.shared_room import TRY_AGAIN_LATER, Member, MemberState, SharedRoom
 
 log = logging.getLogger("course_server.redis")
 
@@ -93,11 +88,12 @@ class RedisRooms:
             history_size=history_size,
             on_beat=self._on_beat,
         )
+        self.intake = Intake(self._client, self._by_channel)
         self.subscriber = Subscriber(
             self._client,
             f"{PREFIX}proc:{self.process}",
-            on_message=self._on_message,
-            on_subscribed=self._on_subscribed,
+            on_message=self.intake.on_message,
+            on_subscribed=self.intake.on_subscribed,
             # Back from a lost connection: beat now, to register again if Redis lost us.
             on_reconnected=self.presence.poke,
         )
@@ -231,7 +227,10 @@ class RedisRooms:
             for channel in freed - self._by_channel.keys():
                 await self.subscriber.unsubscribe(channel)
             while self._queue:
-                await self._run_next()
+                try:
+                    await self._run_next()
+                except Exception:  # a bug must not stop every room of this process
+                    log.exception("commands for Redis failed")
             self._idle.set()
 
     async def _run_next(self) -> None:
@@ -272,44 +271,6 @@ class RedisRooms:
             elif followup is Followup.RESYNC:
                 self._resync = True
                 self.presence.poke()
-
-    # Pub/sub: events in, gaps filled from the stream -------------------------------------------
-
-    async def _on_message(self, channel: str, data: str) -> None:
-        room = self._by_channel.get(channel)
-        if room is None:
-            return
-        try:
-            event = parse_event(data)
-        except ValidationError:
-            log.exception("not an event, on %s: %.200s", channel, data)
-            return
-        if room.last_seen is not None and event.id > room.last_seen + 1:
-            # A jump in ids: pub/sub lost some (a reconnect). The stream still has them.
-            await self._catch_up(room)
-        room.deliver(event)
-
-    async def _on_subscribed(self, channel: str) -> None:
-        room = self._by_channel.get(channel)
-        if room is not None:
-            await self._catch_up(room)  # what was published while we were not subscribed
-
-    async def _catch_up(self, room: SharedRoom) -> None:
-        """Deliver the events after ``room.last_seen`` from the stream, or say some are gone."""
-        after = room.last_seen
-        if after is None:
-            return
-        keys = RoomKeys.of(room.name)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.get(keys.seq)
-        pipe.xrange(keys.log, f"0-{after + 1}", "+")
-        last, entries = await pipe.execute()
-        events = [parse_event(fields["e"]) for _, fields in entries]
-        first = events[0].id if events else int(last or 0) + 1
-        if first > after + 1:
-            room.missed()
-        for event in events:
-            room.deliver(event)
 
     # Presence: what the heartbeat asks of the rooms --------------------------------------------
 
