@@ -103,13 +103,17 @@ async def test_a_member_that_stops_reading_is_cut_off_with_4008_alone(
 
     # Big messages fill the stalled member's buffers fast; then its queue of 16 overflows.
     sent = [f"{n} " + "x" * 1990 for n in range(2500)]
+    # The healthy members read all along (the sender too: it hears its own messages), so only
+    # the stalled one falls behind; the send loop yields to them after every frame.
+    readers = [asyncio.create_task(messages(client, len(sent))) for client in healthy]
     with server_errors() as log:
         for text in sent:
             await sender.send(say(text))
+            await asyncio.sleep(0)  # a yield to the readers, not a wait for anything
         await eventually(lambda: fast.call(cut_off()))
         # Read now: the server waits a moment for the cut-off client to take its close frame.
         resumed = await stalled.resume(timeout=wait_timeout())
-        received = [await messages(client, len(sent)) for client in healthy]
+        received = [await reader for reader in readers]
         await eventually(lambda: users(fast) == ["reader0", "reader1", "reader2"])
         for client in healthy:
             await client.close()
