@@ -36,6 +36,10 @@ class Room(Protocol):
         """A member says something: give it the room's next id and send it to everyone."""
         ...
 
+    def reply(self, username: str, frame: object) -> None:
+        """A frame for that member alone, never ahead of the messages it posted before."""
+        ...
+
 
 class Rooms(Protocol):
     """Every room of the app (``app.state.chat_rooms``); none of the sync methods may await."""

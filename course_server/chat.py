@@ -120,6 +120,14 @@ class ChatRoom:
         self._record(LeaveEvent, username, f"{username} left the room")
         return True
 
+    def reply(self, username: str, frame: object) -> None:
+        """A frame for one member only (an error, a pong), in order with what it posted.
+
+        Here a post is broadcast at once, so a reply cannot overtake it; ``SharedRoom.reply``
+        (lesson 07) has to hold one back while the member's post is on its way through Redis.
+        """
+        self.members[username].send(frame)
+
     def post(self, username: str, message: SendMessage) -> MessageEvent | None:
         """Broadcast a member's message; ack it if it has a ``client_msg_id``.
 
@@ -229,13 +237,13 @@ def receive(
         peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
         return
     if verdict is Verdict.DROP:
-        peer.send(error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+        room.reply(username, error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
         return
     message = parse(frame)
     if isinstance(message, ErrorFrame):
-        peer.send(message)
+        room.reply(username, message)
     elif isinstance(message, Ping):
-        peer.send(PONG)  # lesson 09: the heartbeat a browser can send
+        room.reply(username, PONG)  # lesson 09: the heartbeat a browser can send
     else:
         room.post(username, message)
 

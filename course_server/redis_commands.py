@@ -120,13 +120,13 @@ def finish(command: Command, result: Any) -> Followup:
         return Followup.NONE
     if failed or result[0] == -1:
         text = "Redis did not take this message: send it again (same client_msg_id)"
-        peer.send(error(ErrorCode.UNAVAILABLE, text))
+        member.settle(error(ErrorCode.UNAVAILABLE, text))
         # -1: Redis does not know this member (it restarted empty, or had us reaped).
         return Followup.NONE if failed else Followup.RESYNC
     if result[0] == 0:  # a resend: acked again with the id it got the first time
         assert command.message is not None and command.message.client_msg_id is not None
-        peer.send(AckFrame(client_msg_id=command.message.client_msg_id, id=result[1]))
-    return Followup.NONE  # recorded: its ack goes out with the event (SharedRoom.deliver)
+        member.settle(AckFrame(client_msg_id=command.message.client_msg_id, id=result[1]))
+    return Followup.NONE  # recorded: it settles when it comes back (SharedRoom.deliver)
 
 
 def _joined(command: Command, result: Any) -> None:

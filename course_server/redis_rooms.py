@@ -195,7 +195,7 @@ class RedisRooms:
 
     def _post(self, room: SharedRoom, member: Member, message: SendMessage) -> None:
         if not self._submit(Command("post", room, member, message)):
-            member.peer.send(error(ErrorCode.UNAVAILABLE, "the server is overloaded: send again"))
+            member.settle(error(ErrorCode.UNAVAILABLE, "the server is overloaded: send again"))
 
     def _submit(self, command: Command, *, force: bool = False) -> bool:
         if not force and len(self._queue) >= QUEUE_LIMIT:

@@ -9,6 +9,11 @@ reply race on two connections), so the room keeps the last few to catch it up.
 
 Ids are consecutive per room, so a jump (event 12 after event 9) means events were missed, e.g.
 while the pub/sub connection was down: the caller fills the gap from the room's stream first.
+
+A member's own message comes back to it after a round trip through Redis, while an error about
+its *next* frame is known at once. ``reply`` holds such a frame until the member's earlier posts
+have come back (or failed), so a client sees answers in the order it sent its frames, as it
+does with lesson 04's single process.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ class MemberState(enum.Enum):
 class Member:
     """One local connection in a shared room; ``joined_id`` is the id of its join event."""
 
-    __slots__ = ("joined_id", "last_id", "peer", "state", "username")
+    __slots__ = ("held", "joined_id", "last_id", "peer", "posted", "settled", "state", "username")
 
     def __init__(self, username: str, peer: Peer, last_id: int | None) -> None:
         self.username = username
@@ -63,6 +68,24 @@ class Member:
         self.last_id = last_id
         self.state = MemberState.PENDING
         self.joined_id = 0
+        self.posted = 0  # posts sent to Redis so far
+        self.settled = 0  # of those, how many came back (delivered, or failed)
+        self.held: deque[tuple[int, object]] = deque()  # (posts before it, reply)
+
+    def reply(self, frame: object) -> None:
+        """Send ``frame`` now, or once the posts sent before it are back."""
+        if self.settled >= self.posted:
+            self.peer.send(frame)
+        else:
+            self.held.append((self.posted, frame))
+
+    def settle(self, frame: object | None = None) -> None:
+        """One post is back: send what it produced (``frame``, e.g. its error), then the held."""
+        self.settled = min(self.settled + 1, self.posted)
+        if frame is not None:
+            self.peer.send(frame)
+        while self.held and self.held[0][0] <= self.settled:
+            self.peer.send(self.held.popleft()[1])
 
 
 Post = Callable[["SharedRoom", Member, SendMessage], None]
@@ -122,7 +145,13 @@ class SharedRoom:
 
     def post(self, username: str, message: SendMessage) -> None:
         """Queue a member's message for Redis; its ack comes with the event (``deliver``)."""
-        self._post(self, self._member[username], message)
+        member = self._member[username]
+        member.posted += 1
+        self._post(self, member, message)
+
+    def reply(self, username: str, frame: object) -> None:
+        """A frame for that member alone, after the messages it posted before (see above)."""
+        self._member[username].reply(frame)
 
     def admit(self, member: Member, join_id: int, frames: list[object]) -> None:
         """Its join got ``join_id``: send it ``frames`` (its history), then every later event."""
@@ -155,8 +184,11 @@ class SharedRoom:
             self._waiting.remove(member)
             self._group.add(member.peer)
         self._group.broadcast(event)
-        if isinstance(event, MessageEvent) and event.client_msg_id is not None:
-            self._ack(event)
+        if isinstance(event, MessageEvent):
+            sender = self._member.get(event.username)
+            if sender is not None and sender.state is MemberState.JOINED:
+                if sender not in self._waiting:  # it has just been sent its own message
+                    self._came_back(sender, event)
 
     def missed(self) -> None:
         """Events are lost for good here (evicted before we could fetch them): everyone resumes."""
@@ -165,12 +197,16 @@ class SharedRoom:
 
     def _send(self, member: Member, event: RoomEvent) -> None:
         member.peer.send(event)
-        if isinstance(event, MessageEvent) and event.client_msg_id is not None:
-            self._ack(event)
+        if isinstance(event, MessageEvent) and event.username == member.username:
+            self._came_back(member, event)
 
-    def _ack(self, event: MessageEvent) -> None:
-        # The sender is on this process if anyone of that name is: names are unique per room.
-        sender = self._member.get(event.username)
-        if sender is not None and sender.state is MemberState.JOINED:
-            assert event.client_msg_id is not None
-            sender.peer.send(AckFrame(client_msg_id=event.client_msg_id, id=event.id))
+    @staticmethod
+    def _came_back(sender: Member, event: MessageEvent) -> None:
+        """The sender's own message reached it: ack it, and release what waited behind it.
+
+        The sender is on this process if anyone of that name is: names are unique per room.
+        """
+        ack = None
+        if event.client_msg_id is not None:
+            ack = AckFrame(client_msg_id=event.client_msg_id, id=event.id)
+        sender.settle(ack)

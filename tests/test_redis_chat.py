@@ -197,3 +197,27 @@ async def test_an_emptied_room_is_freed_on_every_process_and_in_redis(
     with redis.Redis.from_url(redis_url) as client:
         await eventually(lambda: client.exists(keys.log, keys.users, keys.sent) == 0)
         assert client.ttl(keys.seq) > 0
+
+
+async def test_an_error_about_a_later_frame_never_overtakes_the_senders_own_message(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, _ = servers
+    async with chatter(a, room, "alice") as alice:
+        for n in range(5):
+            await alice.say(f"m{n}")
+            await alice.websocket.send("not json")
+        frames = [await alice.recv() for _ in range(10)]
+        kinds = [f["type"] if f["type"] != "message" else f["content"] for f in frames]
+        assert kinds == [kind for n in range(5) for kind in (f"m{n}", "error")]
+
+
+async def test_a_pong_waits_for_the_message_sent_before_the_ping(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, _ = servers
+    async with chatter(a, room, "alice") as alice:
+        await alice.say("first", client_msg_id="k1")
+        await alice.websocket.send('{"type": "ping"}')
+        frames = [await alice.recv() for _ in range(3)]
+        assert [f["type"] for f in frames] == ["message", "ack", "pong"]
