@@ -6,6 +6,10 @@ every piece of user text with ``textContent``: the seed's client used ``innerHTM
 any ``<img onerror=…>`` a user sent. The Content-Security-Policy below is a second line of
 defence: even if markup got in, the browser would refuse inline scripts and handlers.
 ``/?room=general&name=alice`` joins at once, which tests and a notebook's IFrame use.
+
+Signing in (lesson 06) goes through ``POST /session``: the token lands in an HttpOnly cookie that
+the browser adds to the chat's handshake, where the server refuses (4003) a name that is not the
+cookie's user; the page asks ``GET /session`` whom it is signed in as.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 ``password`` in, ``{"access_token": JWT, "token_type": "bearer"}`` out, 401 with
 ``WWW-Authenticate: Bearer`` on a wrong password. ``POST /session`` takes the same form and puts
 the token in an HttpOnly cookie instead, for browser pages (see ``secure.py`` for why that needs
-an Origin check).
+an Origin check); ``GET /session`` tells a page whom its cookie names, ``DELETE /session`` signs
+it out.
 
 Fixed from the seed: PyJWT instead of the unmaintained ``python-jose``; the algorithm pinned on
 decode, so ``alg: none`` and any other algorithm are refused; ``sub``, ``iat`` and ``exp``
@@ -28,6 +29,7 @@ router = APIRouter(tags=["lesson 06: authentication"])
 
 ALGORITHM = "HS256"
 SESSION_COOKIE = "session"
+COOKIE_CHALLENGE = f'Cookie realm="course", form-action="/session", cookie-name="{SESSION_COOKIE}"'
 REQUIRED_CLAIMS = ["sub", "iat", "exp"]
 
 # argon2id with pwdlib's recommended cost: slow on purpose (a fraction of a second per hash),
@@ -158,3 +160,38 @@ def login_with_cookie(
         secure=request.url.scheme == "https",
     )
     return SessionInfo(user_id=form.username)
+
+
+@router.get("/session", responses={401: {"description": "No valid session cookie"}})
+async def current_session(request: Request) -> SessionInfo:
+    """Whom the ``session`` cookie names: a page's script cannot read an HttpOnly cookie itself.
+
+    401 without a valid one. The challenge names the cookie login (the ``Cookie`` scheme of
+    draft-broyer-http-cookie-auth): no registered HTTP scheme describes a form that sets a cookie.
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    reason = "Not signed in"
+    if token:
+        try:
+            claims = decode_token(token, request.app.state.settings.jwt_secret)
+        except TokenError as exc:
+            reason = exc.reason
+        else:
+            return SessionInfo(user_id=claims["sub"])
+    raise HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=reason,
+        headers={"WWW-Authenticate": COOKIE_CHALLENGE},
+    )
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request, response: Response) -> None:
+    """Sign out: the browser drops the cookie. Signed out already is fine too (still 204).
+
+    The token itself stays valid until it expires (a JWT cannot be recalled without a server-side
+    deny list): signing out protects this browser, not a copy of the token taken earlier.
+    """
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )

@@ -50,3 +50,9 @@ def test_page_source_never_parses_text_as_html(name: str) -> None:
     """A guard against the seed's stored XSS: no HTML sink anywhere in the page's source."""
     source = (STATIC_DIR / name).read_text(encoding="utf-8")
     assert [sink for sink in HTML_SINKS if sink in source] == []
+
+
+def test_sign_in_form_posts_so_a_password_never_lands_in_a_url(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<form id="signin-form" method="post" action="session"' in page
+    assert '<input id="password" name="password" type="password"' in page

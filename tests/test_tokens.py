@@ -212,3 +212,73 @@ async def test_session_cookie_opens_the_cookie_websocket(server: RunningServer) 
         timeout=wait_timeout(),
     )
     assert seen.received[0] == '{"type":"auth_success","user_id":"bob"}'
+
+
+# GET /session and DELETE /session: what a page learns after a reload, and signing out
+
+
+async def signed_in(http: httpx.AsyncClient, server: RunningServer) -> None:
+    response = await http.post(
+        server.url("/session"), data={"username": "alice", "password": "wonderland"}
+    )
+    assert response.status_code == 200
+
+
+async def test_session_names_the_user_its_cookie_names(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        await signed_in(http, server)
+        response = await http.get(server.url("/session"))
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "alice"}
+
+
+async def test_session_without_a_cookie_is_401_naming_the_cookie_login(
+    server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        response = await http.get(server.url("/session"))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Not signed in"}
+    assert response.headers["www-authenticate"].startswith('Cookie realm="course"')
+
+
+@pytest.mark.parametrize("case", ["bad-signature", "alg-none", "empty-sub"])
+async def test_session_with_a_forged_cookie_is_401_invalid_token(
+    server: RunningServer, case: str
+) -> None:
+    cookies = {SESSION_COOKIE: REFUSED[case]()}
+    async with httpx.AsyncClient(timeout=wait_timeout(10), cookies=cookies) as http:
+        response = await http.get(server.url("/session"))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token"}
+
+
+async def test_session_with_an_expired_cookie_is_401_token_expired(server: RunningServer) -> None:
+    expired = create_access_token("alice", SECRET, 60, now=time.time() - 120)
+    async with httpx.AsyncClient(
+        timeout=wait_timeout(10), cookies={SESSION_COOKIE: expired}
+    ) as http:
+        response = await http.get(server.url("/session"))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Token expired"}
+
+
+async def test_signing_out_tells_the_browser_to_drop_the_cookie(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        await signed_in(http, server)
+        response = await http.delete(server.url("/session"))
+        after = await http.get(server.url("/session"))
+    assert response.status_code == 204
+    assert response.content == b""
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f'{SESSION_COOKIE}="";')  # no token left in it
+    for attribute in ["HttpOnly", "SameSite=lax", "Path=/", "Max-Age=0"]:
+        assert attribute in cookie
+    assert SESSION_COOKIE not in http.cookies
+    assert after.status_code == 401
+
+
+async def test_signing_out_when_signed_out_is_fine(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        response = await http.delete(server.url("/session"))
+    assert response.status_code == 204

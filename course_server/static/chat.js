@@ -13,6 +13,10 @@
      back in time, it is dead (a laptop that slept, a network that changed) and the page
      reconnects. JavaScript can neither send WebSocket pings nor see them: hence this app-level
      heartbeat (lesson 09). The server detects a dead page with its own protocol pings.
+   - Signing in (lesson 06) posts the form to POST /session, which answers with an HttpOnly cookie
+     this script never sees; the browser sends it with the chat's WebSocket handshake, and the
+     server closes with 4003 if it names someone other than the user in the URL. GET /session
+     tells the page whom the cookie names (after a reload, say); DELETE /session signs out.
    window.chatState is a read-only view of all this, for tests and the curious. */
 "use strict";
 
@@ -24,6 +28,7 @@ const MAX_IN_FLIGHT = 8; // sent but not yet acked: well under the server's rate
 const RATE_LIMITED_RETRY_MS = 1_000;
 const USERNAME_TAKEN = 4000;
 const POLICY_VIOLATION = 1008; // e.g. a name the server refuses: retrying cannot help
+const TOKEN_REFUSED = 4003; // the session cookie names another user, or has expired
 const HEARTBEAT_MS = 25_000; // ping a connection that has been this quiet
 const HEARTBEAT_TIMEOUT_MS = 10_000; // and give up on it if nothing comes back this soon
 const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u;
@@ -32,12 +37,15 @@ const APP_ROOT = new URL("..", document.currentScript.src);
 
 const ui = Object.fromEntries(
   [
-    "join-form", "name", "room", "join", "leave", "status", "conversation", "messages", "outbox",
-    "users", "user-count", "send-form", "content", "send",
+    "signin-form", "username", "password", "signin", "account", "account-name", "signout",
+    "signin-error", "join-form", "name", "room", "join", "leave", "status", "conversation",
+    "messages", "outbox", "users", "user-count", "send-form", "content", "send",
   ].map((id) => [id, document.getElementById(id)]),
 );
 
 const chat = {
+  session: "checking", // checking | signed-out | signed-in: what GET /session last said
+  user: null, // the signed-in user, or null
   room: "",
   name: "",
   phase: "idle", // idle | connecting | open | reconnecting | closed
@@ -70,6 +78,8 @@ const chat = {
 };
 
 window.chatState = Object.freeze({
+  get session() { return chat.session; },
+  get user() { return chat.user; },
   get state() { return chat.phase; },
   get detail() { return chat.detail; },
   get room() { return chat.room; },
@@ -145,6 +155,11 @@ function closed(event) {
   chat.inFlight.clear();
   stopHeartbeat();
   const why = event.reason ? `${event.reason} (${event.code})` : `code ${event.code}`;
+  if (event.code === TOKEN_REFUSED) {
+    // Every retry would carry the same cookie and be refused the same way: stop and say why.
+    refused(event.reason || "refused");
+    return;
+  }
   if ((event.code === USERNAME_TAKEN || event.code === POLICY_VIOLATION) && !chat.admitted) {
     // Someone else has the name: retrying cannot help, so let the person pick another. (On a
     // reconnect it is most likely our own old connection, which the server has not yet seen
@@ -161,6 +176,15 @@ function closed(event) {
   chat.retryAt = Date.now() + delay;
   chat.retryTimer = setTimeout(connect, delay);
   setPhase("reconnecting", why);
+}
+
+async function refused(reason) {
+  const { name, generation } = chat;
+  setPhase("closed", `not allowed to chat as ${name}: ${reason}`);
+  await checkSession(); // the cookie may have expired, or another tab signed in as someone else
+  if (generation !== chat.generation) return; // joined again meanwhile
+  const now = chat.user === null ? "Sign in again." : `You are signed in as ${chat.user}.`;
+  notice(`The server refused to let you chat as ${name} (${reason}). ${now}`, "error");
 }
 
 function startHeartbeat(socket, current) {
@@ -414,6 +438,92 @@ function renderStatus() {
   ui.status.title = chat.detail; // why the last connection ended
 }
 
+// Signing in: the token lives in an HttpOnly cookie, out of this script's reach ----------------
+
+const SESSION_URL = new URL("session", APP_ROOT);
+
+async function checkSession() {
+  try {
+    const response = await fetch(SESSION_URL, { cache: "no-store", credentials: "same-origin" });
+    if (response.ok) signedIn(String((await response.json()).user_id));
+    else signedOut();
+  } catch {
+    signedOut(); // the server cannot be reached: nobody to be signed in to
+  }
+}
+
+async function signIn() {
+  showSigninError("");
+  ui.signin.disabled = true;
+  const form = new URLSearchParams(new FormData(ui["signin-form"])); // the OAuth2 password form
+  ui.password.value = "";
+  try {
+    const response = await fetch(SESSION_URL, {
+      method: "POST",
+      body: form,
+      credentials: "same-origin",
+    });
+    if (response.status === 401) {
+      showSigninError("Wrong username or password.");
+    } else if (!response.ok) {
+      showSigninError(`Sign-in failed: HTTP ${response.status}.`);
+    } else {
+      signedIn(String((await response.json()).user_id));
+      if (valid(ui.room)) join(ui.room.value, chat.user);
+    }
+  } catch {
+    showSigninError("Sign-in failed: the server cannot be reached.");
+  } finally {
+    ui.signin.disabled = false;
+  }
+}
+
+async function signOut() {
+  ui.signout.disabled = true;
+  try {
+    const response = await fetch(SESSION_URL, { method: "DELETE", credentials: "same-origin" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch {
+    showSigninError("Sign-out failed: you are still signed in.");
+    return;
+  } finally {
+    ui.signout.disabled = false;
+  }
+  // The server checked the cookie at the handshake only: an open socket would go on as the user.
+  leave("you signed out");
+  signedOut();
+  ui.name.value = guestName();
+  history.replaceState(null, "", `?${new URLSearchParams({ room: ui.room.value })}`);
+}
+
+function signedIn(user) {
+  Object.assign(chat, { session: "signed-in", user });
+  renderAccount();
+}
+
+function signedOut() {
+  Object.assign(chat, { session: "signed-out", user: null });
+  renderAccount();
+}
+
+function renderAccount() {
+  const isIn = chat.user !== null;
+  ui["signin-form"].hidden = isIn;
+  ui.account.hidden = !isIn;
+  ui["account-name"].textContent = chat.user ?? "";
+  // A convenience, not the protection: the server refuses any other name with 4003.
+  ui.name.readOnly = isIn;
+  if (isIn) {
+    ui.name.value = chat.user;
+    showSigninError("");
+  }
+}
+
+function showSigninError(text) {
+  ui["signin-error"].textContent = text;
+  ui["signin-error"].hidden = !text;
+}
+
 // Forms ----------------------------------------------------------------------------------------
 
 function valid(input) {
@@ -426,12 +536,21 @@ ui["join-form"].addEventListener("submit", (event) => {
   if (valid(ui.name) && valid(ui.room)) join(ui.room.value, ui.name.value);
 });
 
-ui.leave.addEventListener("click", () => {
+function leave(detail) {
   disconnect("left the room");
   chat.users = [];
   renderUsers();
-  setPhase("closed", "you left the room");
+  setPhase("closed", detail);
+}
+
+ui.leave.addEventListener("click", () => leave("you left the room"));
+
+ui["signin-form"].addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn();
 });
+
+ui.signout.addEventListener("click", signOut);
 
 ui["send-form"].addEventListener("submit", (event) => {
   event.preventDefault();
@@ -442,9 +561,22 @@ ui["send-form"].addEventListener("submit", (event) => {
   ui.content.focus();
 });
 
-// Name and room from the query string (?room=general&name=alice) join at once.
-const params = new URLSearchParams(location.search);
-ui.name.value = params.get("name") ?? `guest-${Math.floor(Math.random() * 9000) + 1000}`;
-ui.room.value = params.get("room") ?? "general";
-if (params.has("name") && valid(ui.name) && valid(ui.room)) join(ui.room.value, ui.name.value);
-else setPhase("idle");
+function guestName() {
+  return `guest-${Math.floor(Math.random() * 9000) + 1000}`;
+}
+
+// Name and room from the query string (?room=general&name=alice) join at once, once the page
+// knows whether it is signed in. Signed in, it joins as its user without a name too; with one
+// that is not its user's, it joins as asked, and the server refuses (4003).
+async function start() {
+  const params = new URLSearchParams(location.search);
+  ui.name.value = params.get("name") ?? guestName();
+  ui.room.value = params.get("room") ?? "general";
+  setPhase("idle");
+  await checkSession();
+  if (params.has("name")) ui.name.value = params.get("name");
+  else if (chat.user === null) return;
+  if (valid(ui.name) && valid(ui.room)) join(ui.room.value, ui.name.value);
+}
+
+start();
