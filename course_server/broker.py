@@ -6,18 +6,20 @@ history and presence with every process that uses the same Redis. The endpoint i
 both: their methods only queue (the Redis one sends the queue to Redis from a task of its own),
 so the in-process path costs no extra ``await`` and the endpoint reads as it did in lesson 04.
 
-``create_rooms(settings)`` picks one from ``settings.redis_url``; ``serving(rooms)`` is what the
-app's lifespan wraps around the server's life. ``redis`` is imported only when a URL is set.
+``create_rooms(settings)`` picks one from ``settings.redis_url``, and ``create_lobby(rooms)``
+the matching lobby (lesson 05's, or ``redis_lobby.RedisLobby``); ``serving(rooms, lobby)`` is what
+the app's lifespan wraps around the server's life. ``redis`` is imported only when a URL is set.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Protocol, cast
 
 from course_server.chat import ChatRooms
 from course_server.fanout import Peer
+from course_server.lobby import RoomManager
 from course_server.messages import SendMessage
 from course_server.settings import Settings
 
@@ -70,11 +72,25 @@ def create_rooms(settings: Settings) -> Rooms:
     return RedisRooms(settings.redis_url, history_size=settings.history_size)
 
 
+def create_lobby(rooms: Rooms) -> RoomManager:
+    """Lesson 05's lobby; with rooms shared through Redis, a lobby shared the same way."""
+    if isinstance(rooms, ChatRooms):
+        return RoomManager()
+    from course_server.redis_lobby import RedisLobby
+    from course_server.redis_rooms import RedisRooms
+
+    assert isinstance(rooms, RedisRooms)
+    return cast(RoomManager, RedisLobby(rooms))  # same methods, as the endpoint uses them
+
+
 @asynccontextmanager
-async def serving(rooms: Rooms) -> AsyncIterator[None]:
-    """Connect a shared broker for the server's lifetime (nothing to do for the in-process one)."""
-    if isinstance(rooms, AbstractAsyncContextManager):
-        async with rooms:
-            yield
-    else:
+async def serving(*brokers: object) -> AsyncIterator[None]:
+    """Connect the shared brokers for the server's lifetime, in order; close them in reverse.
+
+    Nothing to do for the in-process ones.
+    """
+    async with AsyncExitStack() as stack:
+        for broker in brokers:
+            if isinstance(broker, AbstractAsyncContextManager):
+                await stack.enter_async_context(broker)
         yield

@@ -14,6 +14,7 @@ each holding a queue of their own.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import time
 from collections import deque
@@ -55,7 +56,7 @@ class Feed:
 
     def __init__(self, history_size: int = 1000) -> None:
         self._history: deque[Event] = deque(maxlen=history_size)
-        self._ids = itertools.count(1)
+        self.history_size = history_size
         # Set once, at the next publish, then replaced: one wake-up call for every subscriber.
         self._published = asyncio.Event()
         self.last_id = 0
@@ -66,7 +67,13 @@ class Feed:
 
     def publish(self, data: JsonValue) -> Event:
         """Stamp ``data`` with the next id and the current time, keep it, wake the subscribers."""
-        event = Event(id=next(self._ids), published_at=time.time(), data=data)
+        return self.append(Event(id=self.last_id + 1, published_at=time.time(), data=data))
+
+    def append(self, event: Event) -> Event:
+        """Keep an event stamped elsewhere (lesson 08: by Redis) and wake the subscribers.
+
+        Its id must be above ``last_id``, but need not be the next one: a gap is what was lost.
+        """
         self._history.append(event)
         self.last_id = event.id
         self._published.set()
@@ -77,8 +84,8 @@ class Feed:
         """The events still in history with an id greater than ``event_id``, oldest first."""
         if not self._history or event_id >= self.last_id:
             return []
-        # Ids are consecutive, so the first wanted event's position is known without a search.
-        start = max(0, event_id - self._history[0].id + 1)
+        # History is in id order: a binary search finds the first wanted event.
+        start = bisect.bisect_right(self._history, event_id, key=lambda event: event.id)
         return list(itertools.islice(self._history, start, None))
 
     async def subscribe(self, after: int = 0) -> AsyncIterator[Event]:

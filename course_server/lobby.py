@@ -221,6 +221,14 @@ class RoomManager:
         self.rooms[room].group.broadcast(Message(content=content))
         return True
 
+    def reply(self, peer: Peer, frame: object) -> None:
+        """A frame for ``peer`` alone (an error). Here at once; through Redis, see lesson 07."""
+        peer.send(frame)
+
+    def forget(self, peer: Peer) -> None:
+        """The connection ended: free its seat."""
+        self.leave(peer)
+
     def presence(self, room: str) -> Presence:
         names = self.rooms[room].names.values() if room in self.rooms else []
         given = sorted(name for name in names if name is not None)
@@ -232,6 +240,10 @@ class RoomManager:
     def counts(self) -> dict[str, int]:
         """Members per room, by room name."""
         return {name: len(room.names) for name, room in sorted(self.rooms.items())}
+
+    async def fetch_counts(self) -> dict[str, int]:
+        """``counts()``, for the endpoint: a lobby shared by processes has to ask Redis."""
+        return self.counts()
 
     def stats(self) -> dict[str, int]:
         """How many rooms and seated members the manager holds: what its memory grows with."""
@@ -259,26 +271,28 @@ def handle(manager: RoomManager, peer: Peer, message: dict[str, Any]) -> None:
     """Act on one frame from ``peer``; anything wrong gets an error frame back, never a close."""
     text = message.get("text")
     if text is None:
-        peer.send(error(ErrorCode.BINARY_NOT_SUPPORTED, "send JSON text frames, not binary"))
+        manager.reply(
+            peer, error(ErrorCode.BINARY_NOT_SUPPORTED, "send JSON text frames, not binary")
+        )
         return
     try:
         frame = client_frames.validate_json(text)
     except ValidationError as exc:
-        code, problem = describe(exc)
-        peer.send(error(code, problem))
+        manager.reply(peer, error(*describe(exc)))
         return
     if isinstance(frame, Join):
         manager.join(peer, frame.room, frame.name)
     elif isinstance(frame, Leave):
         if manager.leave(peer) is None:
-            peer.send(error(ErrorCode.NOT_IN_ROOM, "you are not in a room"))
+            manager.reply(peer, error(ErrorCode.NOT_IN_ROOM, "you are not in a room"))
     elif not manager.say(peer, frame.content):
-        peer.send(error(ErrorCode.NOT_IN_ROOM, "join a room before sending messages"))
+        manager.reply(peer, error(ErrorCode.NOT_IN_ROOM, "join a room before sending messages"))
 
 
 @router.websocket("/ws/lobby")
 async def lobby_socket(websocket: WebSocket) -> None:
     """Join, leave and talk in rooms; see the module docstring and the frame models."""
+    # A RoomManager, or with a Redis URL its shared twin (lesson 07's redis_lobby.RedisLobby).
     manager: RoomManager = websocket.app.state.lobby
     await websocket.accept()
     peer = Peer(websocket, queue_size=websocket.app.state.settings.send_queue_size)
@@ -288,11 +302,11 @@ async def lobby_socket(websocket: WebSocket) -> None:
             handle(manager, peer, message)
     finally:
         # Whatever ended the connection (the client, a 4008 cut-off, shutdown), free its seat.
-        manager.leave(peer)
+        manager.forget(peer)
         await peer.aclose()
 
 
 @router.get("/lobby/rooms")
 async def list_rooms(request: Request) -> dict[str, dict[str, int]]:
     """Every room the lobby holds, with its member count: ``{"rooms": {"blue": 2}}``."""
-    return {"rooms": request.app.state.lobby.counts()}
+    return {"rooms": await request.app.state.lobby.fetch_counts()}

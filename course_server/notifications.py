@@ -1,8 +1,12 @@
 """Lesson 08, a notifications stream: ``POST /notifications`` publishes, SSE subscribers receive.
 
-Each notification gets an id from the app's notification feed (the same ``Feed`` lesson 01 uses:
-bounded history, any number of subscribers), so a client that drops and reconnects with
+Each notification gets an id and lands in the app's notification feed (the same ``Feed`` lesson
+01 uses: bounded history, any number of subscribers), so a client that drops and reconnects with
 ``Last-Event-ID`` gets exactly what it missed, while it is still in history.
+
+Who gives the id is the app's ``Notifier`` (``app.state.notifier``): in-process, the feed itself;
+with a Redis URL (lesson 07), Redis, and every process's feed receives each notification
+(``redis_feed``), so a subscriber on any process gets what was published on any other.
 
 Keep-alive: when no notification comes for 15 s, FastAPI itself writes a ``: ping`` comment, so
 proxies and load balancers do not cut an idle stream; ``EventSource`` ignores comments.
@@ -11,16 +15,17 @@ proxies and load balancers do not cut an idle stream; ``EventSource`` ignores co
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from course_server.events import RECONNECT_MS, tracked
 from course_server.feed import Event, Feed
 from course_server.pages import CONTENT_SECURITY_POLICY, STATIC_DIR
+from course_server.settings import Settings
 
 router = APIRouter(prefix="/notifications", tags=["lesson 08: server-sent events"])
 
@@ -32,17 +37,59 @@ class NotificationIn(BaseModel):
     body: str = Field(default="", max_length=2000)
 
 
+class Notifier(Protocol):
+    """Gives each notification its id and gets it into the feed; the app's lifespan enters it."""
+
+    async def publish(self, data: JsonValue) -> Event:
+        """The notification as every subscriber will see it (or HTTP 503: not published)."""
+        ...
+
+    async def __aenter__(self) -> Notifier: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+class InProcess:
+    """The default: the feed gives the ids, and this process's subscribers are all there are."""
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    async def publish(self, data: JsonValue) -> Event:
+        return self.feed.publish(data)
+
+    async def __aenter__(self) -> InProcess:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+def create_notifier(settings: Settings, feed: Feed) -> Notifier:
+    """In-process, or with ``settings.redis_url`` through Redis into every process's feed."""
+    if not settings.redis_url:
+        return InProcess(feed)
+    from course_server.redis_feed import RedisFeed  # only now: it imports redis
+
+    return RedisFeed(settings.redis_url, feed)
+
+
 def get_notifications(request: Request) -> Feed:
     return request.app.state.notifications
 
 
+def get_notifier(request: Request) -> Notifier:
+    return request.app.state.notifier
+
+
 NotificationsDep = Annotated[Feed, Depends(get_notifications)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 
-@router.post("", status_code=201)
-async def publish(notification: NotificationIn, feed: NotificationsDep) -> Event:
+@router.post("", status_code=201, responses={503: {"description": "Redis cannot be reached"}})
+async def publish(notification: NotificationIn, notifier: NotifierDep) -> Event:
     """Publish to every subscriber; the reply carries the id it was given."""
-    return feed.publish(notification.model_dump())
+    return await notifier.publish(notification.model_dump())
 
 
 @router.get("/stream", response_class=EventSourceResponse)

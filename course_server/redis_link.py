@@ -16,7 +16,8 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol
 
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
@@ -87,9 +88,12 @@ class Scripts:
 
     NAMES = ("JOIN", "LEAVE", "POST", "ROSTER", "HEARTBEAT", "FORGET", "RETIRE")
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(
+        self, client: redis.Redis, source: ModuleType = redis_scripts, names: Sequence[str] = NAMES
+    ) -> None:
+        """The scripts ``names`` of module ``source`` (by default the chat's)."""
         self._client = client
-        self._text = {name: getattr(redis_scripts, name) for name in self.NAMES}
+        self._text = {name: getattr(source, name) for name in names}
         self._sha = {
             name: hashlib.sha1(text.encode()).hexdigest() for name, text in self._text.items()
         }
@@ -236,3 +240,15 @@ class Subscriber:
                 if not waiter.done():
                     waiter.set_result(False)
         self._waiters.clear()
+
+
+class Guest(Protocol):
+    """What ``RedisRooms.host`` needs of another structure sharing its Redis connections."""
+
+    prefix: str  # its channels' common prefix
+
+    async def on_message(self, channel: str, data: str) -> None: ...
+
+    def on_reconnected(self) -> None: ...
+
+    def on_beat(self, lost: bool) -> None: ...

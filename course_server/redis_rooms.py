@@ -23,6 +23,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 
+import redis.asyncio as redis
 from fastapi import HTTPException
 
 from course_server.chat import MIN_REMEMBERED_MSG_IDS
@@ -34,6 +35,7 @@ from course_server.redis_link import (
     FAILURES,
     SUBSCRIBE_TIMEOUT,
     Call,
+    Guest,
     Scripts,
     Subscriber,
     connect,
@@ -92,11 +94,33 @@ class RedisRooms:
         self.subscriber = Subscriber(
             self._client,
             f"{PREFIX}proc:{self.process}",
-            on_message=self.intake.on_message,
+            on_message=self._on_message,
             on_subscribed=self.intake.on_subscribed,
-            # Back from a lost connection: beat now, to register again if Redis lost us.
-            on_reconnected=self.presence.poke,
+            on_reconnected=self._on_reconnected,
         )
+        self._guests: list[Guest] = []
+
+    # Other shared structures (the lobby) ride on this process's connections and heartbeat ----
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    def host(self, guest: Guest) -> None:
+        """Route ``guest.prefix``'s channels to ``guest`` and tell it of heartbeats, reconnects."""
+        self._guests.append(guest)
+
+    async def _on_message(self, channel: str, data: str) -> None:
+        for guest in self._guests:
+            if channel.startswith(guest.prefix):
+                await guest.on_message(channel, data)
+                return
+        await self.intake.on_message(channel, data)
+
+    def _on_reconnected(self) -> None:
+        self.presence.poke()  # beat now, to register again if Redis lost us
+        for guest in self._guests:
+            guest.on_reconnected()
 
     # Lifecycle (the app's lifespan) -----------------------------------------------------------
 
@@ -276,6 +300,8 @@ class RedisRooms:
 
     def _on_beat(self, lost: bool) -> None:
         """After each heartbeat: register our members again if Redis lost them; retry leaves."""
+        for guest in self._guests:
+            guest.on_beat(lost)
         if lost or self._resync:
             self._resync = False
             for room in self._rooms.values():

@@ -57,19 +57,19 @@ class MemberState(enum.Enum):
     FAILED = "failed"  # Redis could not be reached: it was told to try again later
 
 
-class Member:
-    """One local connection in a shared room; ``joined_id`` is the id of its join event."""
+class InOrder:
+    """A connection whose posts go through Redis, and the replies that must not overtake them.
 
-    __slots__ = ("held", "joined_id", "last_id", "peer", "posted", "settled", "state", "username")
+    ``posted`` counts the posts sent, ``settled`` those back (delivered to it, or failed); a
+    reply made while some are out waits for exactly those, not for later ones.
+    """
 
-    def __init__(self, username: str, peer: Peer, last_id: int | None) -> None:
-        self.username = username
+    __slots__ = ("held", "peer", "posted", "settled")
+
+    def __init__(self, peer: Peer) -> None:
         self.peer = peer
-        self.last_id = last_id
-        self.state = MemberState.PENDING
-        self.joined_id = 0
-        self.posted = 0  # posts sent to Redis so far
-        self.settled = 0  # of those, how many came back (delivered, or failed)
+        self.posted = 0
+        self.settled = 0
         self.held: deque[tuple[int, object]] = deque()  # (posts before it, reply)
 
     def reply(self, frame: object) -> None:
@@ -86,6 +86,25 @@ class Member:
             self.peer.send(frame)
         while self.held and self.held[0][0] <= self.settled:
             self.peer.send(self.held.popleft()[1])
+
+    def settle_all(self) -> None:
+        """Posts that will never come back (pub/sub lost them): release every reply."""
+        self.settled = self.posted
+        while self.held:
+            self.peer.send(self.held.popleft()[1])
+
+
+class Member(InOrder):
+    """One local connection in a shared room; ``joined_id`` is the id of its join event."""
+
+    __slots__ = ("joined_id", "last_id", "state", "username")
+
+    def __init__(self, username: str, peer: Peer, last_id: int | None) -> None:
+        super().__init__(peer)
+        self.username = username
+        self.last_id = last_id
+        self.state = MemberState.PENDING
+        self.joined_id = 0
 
 
 Post = Callable[["SharedRoom", Member, SendMessage], None]

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from course_server import RunningServer
 from course_server.compare import sse_data
-from course_server.feed import Feed
+from course_server.feed import Event, Feed
 
 pytestmark = pytest.mark.anyio
 
@@ -91,6 +91,32 @@ async def test_close_ends_a_waiting_subscription() -> None:
     async with asyncio.timeout(wait_timeout()):
         assert [e async for e in events] == []
     assert feed.subscribers == 0
+
+
+async def test_append_keeps_an_event_stamped_elsewhere_and_publish_goes_on_from_it() -> None:
+    feed = Feed()
+    feed.append(Event(id=7, published_at=1.0, data="from Redis"))
+    assert feed.last_id == 7
+    assert feed.publish("next").id == 8
+
+
+async def test_after_finds_the_newer_events_across_gaps_in_the_ids() -> None:
+    feed = Feed()
+    for event_id in (2, 3, 7, 8, 12):
+        feed.append(Event(id=event_id, published_at=0.0, data=event_id))
+    assert [e.id for e in feed.after(0)] == [2, 3, 7, 8, 12]
+    assert [e.id for e in feed.after(3)] == [7, 8, 12]
+    assert [e.id for e in feed.after(5)] == [7, 8, 12]
+    assert feed.after(12) == []
+
+
+async def test_append_wakes_a_waiting_subscriber() -> None:
+    feed = Feed()
+    events = feed.subscribe()
+    asyncio.get_running_loop().call_soon(feed.append, Event(id=5, published_at=0.0, data="x"))
+    async with asyncio.timeout(wait_timeout()):
+        assert (await anext(events)).id == 5
+    await events.aclose()
 
 
 # POST /feed/publish and GET /feed/poll

@@ -8,8 +8,10 @@ import json
 import httpx
 import pytest
 from conftest import eventually, wait_timeout
+from fastapi.testclient import TestClient
 
 from course_server import RunningServer
+from course_server.notifications import InProcess
 from course_server.sse_client import SSEParser, SSEvent
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +103,10 @@ async def test_an_empty_title_is_refused(server: RunningServer) -> None:
     async with httpx.AsyncClient(timeout=wait_timeout()) as client:
         response = await client.post(server.url("/notifications"), json={"title": ""})
     assert response.status_code == 422
+
+
+def test_without_redis_the_processs_own_feed_gives_the_ids(client: TestClient) -> None:
+    assert isinstance(client.app.state.notifier, InProcess)
+    reply = client.post("/notifications", json={"title": "local"})
+    assert reply.status_code == 201
+    assert reply.json()["id"] == client.app.state.notifications.last_id == 1

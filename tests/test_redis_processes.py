@@ -8,6 +8,7 @@ reconnect to another process and resume with nothing lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import redis
 from conftest import eventually, wait_timeout
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server.processes import ServerProcess, spawn_many
@@ -34,8 +36,8 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def processes(redis_url: str) -> Iterator[list[ServerProcess]]:
-    """Four processes, started at once: a and b serve every test, c and d are stopped/killed."""
-    started = spawn_many(4, redis_url=redis_url, timeout=wait_timeout(20))
+    """Five processes, started at once: a and b serve every test, the others are stopped/killed."""
+    started = spawn_many(5, redis_url=redis_url, timeout=wait_timeout(20))
     yield started
     for process in started:
         process.stop()
@@ -123,3 +125,30 @@ async def test_a_killed_process_users_leave_within_its_ttl_and_resume_elsewhere(
         frames = await bob.until("join", username="carol")
         assert ("leave", "carol") in [(f["type"], f.get("username")) for f in frames]
         await eventually(lambda: users(b, "crash") == ["bob"])  # the rejoined carol left too
+
+
+async def test_a_killed_process_lobby_members_leave_within_its_ttl(
+    b: ServerProcess, processes: list[ServerProcess]
+) -> None:
+    e = processes[4]
+    async with connect(b.ws("/ws/lobby")) as bob, connect(e.ws("/ws/lobby")) as eve:
+        await bob.send(json.dumps({"type": "join", "room": "crash", "name": "bob"}))
+        await eve.send(json.dumps({"type": "join", "room": "crash", "name": "eve"}))
+        async with asyncio.timeout(wait_timeout()):
+            while json.loads(await bob.recv()) != PRESENCE_BOTH:
+                pass
+        e.kill()
+        killed = time.monotonic()
+        async with asyncio.timeout(wait_timeout(PRESENCE_TTL + 3 * HEARTBEAT)):
+            frames = [json.loads(await bob.recv()) for _ in range(2)]
+        assert time.monotonic() - killed < wait_timeout(PRESENCE_TTL + 2 * HEARTBEAT)
+        assert frames == [
+            {"type": "system", "message": "A user left the room"},
+            {"type": "presence", "room": "crash", "count": 1, "names": ["bob"]},
+        ]
+        async with httpx.AsyncClient() as http:
+            rooms = (await http.get(b.url("/lobby/rooms"))).json()["rooms"]
+        assert rooms["crash"] == 1
+
+
+PRESENCE_BOTH = {"type": "presence", "room": "crash", "count": 2, "names": ["bob", "eve"]}

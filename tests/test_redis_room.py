@@ -13,7 +13,13 @@ from typing import Any
 
 from course_server.fanout import Peer, PeerState, encode
 from course_server.messages import JoinEvent, MessageEvent, RoomEvent, SendMessage
-from course_server.shared_room import TRY_AGAIN_LATER, MemberState, SharedRoom, parse_event
+from course_server.shared_room import (
+    TRY_AGAIN_LATER,
+    InOrder,
+    MemberState,
+    SharedRoom,
+    parse_event,
+)
 
 NOON = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -160,3 +166,34 @@ def test_events_parse_from_the_json_redis_keeps_id_first() -> None:
     event = parse_event(text)
     assert isinstance(event, MessageEvent) and event.id == 7
     assert "client_msg_id" not in event.model_dump_json()
+
+
+def test_a_reply_waits_for_exactly_the_posts_sent_before_it() -> None:
+    peer = fake()
+    member = InOrder(peer)
+    member.posted += 1  # post 1 on its way
+    member.reply({"r": 1})
+    member.posted += 1  # post 2 on its way
+    member.reply({"r": 2})
+    assert peer.frames == []  # type: ignore[attr-defined]
+    member.settle()  # post 1 back: reply 1 may go, reply 2 still waits for post 2
+    assert peer.frames == [{"r": 1}]  # type: ignore[attr-defined]
+    member.settle({"error": "post 2 failed"})
+    assert peer.frames == [{"r": 1}, {"error": "post 2 failed"}, {"r": 2}]  # type: ignore[attr-defined]
+
+
+def test_a_reply_with_nothing_on_its_way_goes_at_once() -> None:
+    peer = fake()
+    InOrder(peer).reply({"r": 1})
+    assert peer.frames == [{"r": 1}]  # type: ignore[attr-defined]
+
+
+def test_settle_all_releases_replies_whose_posts_will_never_come_back() -> None:
+    peer = fake()
+    member = InOrder(peer)
+    member.posted += 2
+    member.reply({"r": 1})
+    member.settle_all()
+    assert peer.frames == [{"r": 1}]  # type: ignore[attr-defined]
+    member.reply({"r": 2})
+    assert peer.frames == [{"r": 1}, {"r": 2}]  # type: ignore[attr-defined]

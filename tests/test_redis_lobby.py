@@ -1,0 +1,241 @@
+"""Lesson 07: lesson 05's lobby across two processes that share one Redis behaves as within one.
+
+Two servers ("A" and "B") run in threads of this test process, each with its own event loop and
+Redis connections, so all they share is what Redis holds. (A killed process's members leaving
+is in ``test_redis_processes.py``.) Each test uses rooms of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import redis
+from conftest import eventually, wait_timeout
+from test_lobby import JOINED, LEFT, Client, presence
+from websockets.asyncio.client import connect
+
+from course_server import RunningServer, Settings, start
+from course_server.redis_lobby_scripts import ROOMS, seats_key
+from course_server.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+_rooms = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(timeout=10) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def servers(redis_server: RedisServer) -> Iterator[tuple[RunningServer, RunningServer]]:
+    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
+    a = start(name="test-lobby-a", settings=settings)
+    b = start(name="test-lobby-b", settings=settings)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture
+def room(redis_server: RedisServer, servers: tuple[RunningServer, RunningServer]) -> Iterator[str]:
+    yield f"lobby{next(_rooms)}"
+    redis_server.start()  # back up for the next test, if this one left it down
+    for server in servers:
+        connected = server.app.state.chat_rooms.subscriber.connected
+        server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
+
+
+@asynccontextmanager
+async def client(server: RunningServer) -> AsyncIterator[Client]:
+    async with connect(server.ws("/ws/lobby")) as websocket:
+        yield Client(websocket)
+
+
+def counts(server: RunningServer) -> dict[str, int]:
+    return httpx.get(server.url("/lobby/rooms")).json()["rooms"]
+
+
+async def test_a_join_on_one_process_is_announced_to_members_on_the_other(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        assert await alice.join(room, name="alice") == presence(room, 1, ["alice"])
+        assert await bob.join(room, name="bob") == presence(room, 2, ["alice", "bob"])
+        assert await alice.recv_n(2) == [JOINED, presence(room, 2, ["alice", "bob"])]
+
+
+async def test_a_message_reaches_every_member_on_every_process_sender_included(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob, client(b) as carol:
+        await alice.join(room)
+        await bob.join(room)
+        await carol.join(room)
+        await alice.recv_n(4)  # two joins, two presences
+        await bob.recv_n(2)
+        await bob.send(type="message", content="hello from B")
+        expected = {"type": "message", "content": "hello from B"}
+        for member in (alice, bob, carol):
+            assert await member.recv() == expected
+
+
+async def test_every_member_sees_one_order_of_messages_from_both_processes(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room)
+        await bob.join(room)
+        await alice.recv_n(2)
+        for n in range(10):
+            await (alice if n % 2 else bob).send(type="message", content=f"m{n}")
+        seen = [[f["content"] for f in await member.recv_n(10)] for member in (alice, bob)]
+        assert seen[0] == seen[1]
+        assert sorted(seen[0]) == sorted(f"m{n}" for n in range(10))
+
+
+async def test_leaving_on_one_process_is_announced_on_the_other(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room, name="alice")
+        await bob.join(room, name="bob")
+        await alice.recv_n(2)
+        await bob.send(type="leave")
+        assert await bob.recv() == {"type": "left", "room": room}
+        assert await alice.recv_n(2) == [LEFT, presence(room, 1, ["alice"])]
+
+
+async def test_switching_rooms_across_processes_moves_the_member(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    other = f"{room}-other"
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room)
+        await bob.join(room)
+        await alice.recv_n(2)
+        await bob.send(type="join", room=other)
+        assert await bob.recv_n(2) == [{"type": "left", "room": room}, presence(other, 1)]
+        assert await alice.recv_n(2) == [LEFT, presence(room, 1)]
+        await bob.send(type="message", content="only in the other room")
+        assert (await bob.recv())["content"] == "only in the other room"
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):  # nothing else comes: it went to the other room
+                await alice.websocket.recv()
+
+
+async def test_a_disconnect_on_one_process_is_a_leave_on_the_other(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice:
+        await alice.join(room)
+        async with client(b) as bob:
+            await bob.join(room)
+            await alice.recv_n(2)
+        assert await alice.recv_n(2) == [LEFT, presence(room, 1)]
+
+
+async def test_rooms_endpoint_on_either_process_counts_members_on_both(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob, client(b) as carol:
+        await alice.join(room)
+        await bob.join(room)
+        await carol.join(f"{room}-x")
+        for server in servers:
+            assert {k: v for k, v in counts(server).items() if k.startswith(room)} == {
+                room: 2,
+                f"{room}-x": 1,
+            }
+
+
+async def test_an_emptied_room_is_gone_from_redis_and_from_each_process(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room)
+        await bob.join(room)
+        await alice.recv_n(2)
+    for server in servers:
+        server.call(asyncio.wait_for(server.app.state.lobby.wait_empty(), wait_timeout()))
+    with redis.Redis.from_url(redis_server.url) as r:
+        assert r.exists(seats_key(room)) == 0
+        assert not r.sismember(ROOMS, room)
+
+
+async def test_an_error_about_a_later_frame_never_overtakes_the_senders_message(
+    servers: tuple[RunningServer, RunningServer], room: str
+) -> None:
+    a, _ = servers
+    async with client(a) as alice:
+        await alice.join(room)
+        for n in range(5):
+            await alice.send(type="message", content=f"m{n}")
+            await alice.websocket.send("not json")
+        frames = await alice.recv_n(10)
+        kinds = [f.get("content", f["type"]) for f in frames]
+        assert kinds == [kind for n in range(5) for kind in (f"m{n}", "error")]
+
+
+async def test_a_message_while_redis_is_down_gets_unavailable(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, _ = servers
+    async with client(a) as alice:
+        await alice.join(room)
+        redis_server.stop()
+        await alice.send(type="message", content="lost?")
+        reply = await alice.recv()
+        assert (reply["type"], reply["code"]) == ("error", "unavailable")
+
+
+async def test_a_join_while_redis_is_down_gets_unavailable_and_no_seat(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, _ = servers
+    async with client(a) as alice:
+        redis_server.stop()
+        await alice.send(type="join", room=room)
+        reply = await alice.recv()
+        assert (reply["type"], reply["code"]) == ("error", "unavailable")
+        await alice.send(type="message", content="in no room")
+        assert (await alice.recv())["code"] == "not_in_room"
+
+
+async def test_after_redis_restarts_empty_members_are_counted_and_talk_again(
+    servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
+) -> None:
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room)
+        await bob.join(room)
+        await alice.recv_n(2)
+        redis_server.restart()
+        # Each process registers its members again after its next heartbeat.
+        await eventually(lambda: counts(a).get(room) == 2, timeout=10)
+        for server in servers:
+            connected = server.app.state.chat_rooms.subscriber.connected
+            server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
+        await alice.send(type="message", content="still here?")
+
+        for member in (alice, bob):
+            async with asyncio.timeout(
+                wait_timeout()
+            ):  # presence frames of the re-registration first
+                while (await member.recv()).get("content") != "still here?":
+                    pass
