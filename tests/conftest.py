@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 
 from course_server import RunningServer, Settings, create_app, start, waiting
 
-# tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests.
-pytest_plugins = ["browser"]
+# tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests;
+# tests/redis_fixtures.py: a throwaway Redis, and two servers sharing it.
+pytest_plugins = ["browser", "redis_fixtures"]
 
 _names = itertools.count()
 

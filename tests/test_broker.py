@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
-from conftest import wait_timeout
 from fastapi.testclient import TestClient
 
 from course_server import Settings, create_app
 from course_server.broker import create_rooms, serving
 from course_server.chat import ChatRooms
-from course_server.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer(timeout=wait_timeout(10)) as server:
-        yield server.url
 
 
 def test_without_a_redis_url_rooms_are_kept_in_process() -> None:

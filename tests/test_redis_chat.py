@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,31 +17,13 @@ from conftest import eventually, wait_timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server import RunningServer, Settings, start
+from course_server import RunningServer
 from course_server.redis_scripts import RoomKeys
 from course_server.scaling import chatter
 
 pytestmark = pytest.mark.anyio
 
 _rooms = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    from course_server.redis_server import RedisServer
-
-    with RedisServer(timeout=wait_timeout(10)) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def servers(redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
-    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_url)
-    a = start(name="test-redis-a", settings=settings)
-    b = start(name="test-redis-b", settings=settings)
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import eventually, wait_timeout
+from redis_fixtures import bring_back
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server import RunningServer, Settings, start
+from course_server import RunningServer
 from course_server.redis_server import RedisServer
 from course_server.scaling import chatter
 
@@ -27,29 +28,10 @@ pytestmark = pytest.mark.anyio
 _rooms = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(timeout=wait_timeout(10)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def servers(redis_server: RedisServer) -> Iterator[tuple[RunningServer, RunningServer]]:
-    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
-    a = start(name="test-faults-a", settings=settings)
-    b = start(name="test-faults-b", settings=settings)
-    yield a, b
-    a.stop()
-    b.stop()
-
-
 @pytest.fixture
 def room(redis_server: RedisServer, servers: tuple[RunningServer, RunningServer]) -> Iterator[str]:
     yield f"faults{next(_rooms)}"
-    redis_server.start()  # back up for the next test, if this one left it down
-    for server in servers:
-        connected = server.app.state.chat_rooms.subscriber.connected
-        server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
+    bring_back(redis_server, servers)  # for the next test, if this one left Redis down
 
 
 async def test_a_message_while_redis_is_down_gets_unavailable_and_reaches_nobody(

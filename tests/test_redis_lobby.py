@@ -16,10 +16,11 @@ import httpx
 import pytest
 import redis
 from conftest import eventually, wait_timeout
+from redis_fixtures import bring_back
 from test_lobby import JOINED, LEFT, Client, presence
 from websockets.asyncio.client import connect
 
-from course_server import RunningServer, Settings, start
+from course_server import RunningServer
 from course_server.redis_lobby_scripts import ROOMS, seats_key
 from course_server.redis_server import RedisServer
 
@@ -28,29 +29,10 @@ pytestmark = pytest.mark.anyio
 _rooms = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(timeout=10) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def servers(redis_server: RedisServer) -> Iterator[tuple[RunningServer, RunningServer]]:
-    settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
-    a = start(name="test-lobby-a", settings=settings)
-    b = start(name="test-lobby-b", settings=settings)
-    yield a, b
-    a.stop()
-    b.stop()
-
-
 @pytest.fixture
 def room(redis_server: RedisServer, servers: tuple[RunningServer, RunningServer]) -> Iterator[str]:
     yield f"lobby{next(_rooms)}"
-    redis_server.start()  # back up for the next test, if this one left it down
-    for server in servers:
-        connected = server.app.state.chat_rooms.subscriber.connected
-        server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
+    bring_back(redis_server, servers)  # for the next test, if this one left Redis down
 
 
 @asynccontextmanager

@@ -28,12 +28,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(timeout=wait_timeout(10)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def settings(redis_server: RedisServer) -> Settings:
     return Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
 

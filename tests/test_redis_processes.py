@@ -22,16 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from course_server.processes import ServerProcess, spawn_many
 from course_server.redis_rooms import HEARTBEAT, PRESENCE_TTL
 from course_server.redis_scripts import PROCS
-from course_server.redis_server import RedisServer
 from course_server.scaling import Chatter, chatter
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer(timeout=wait_timeout(10)) as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")
