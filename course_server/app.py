@@ -34,8 +34,7 @@ from course_server.settings import Settings
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start-up and shut-down for the app's long-lived parts (brokers, background tasks)."""
-    # Lesson 07: connects to Redis, if set; the lobby shares the rooms' connections.
-    async with broker.serving(app.state.chat_rooms, app.state.lobby):
+    async with broker.serving(app.state.chat_rooms):  # lesson 07: connects to Redis, if set
         async with app.state.notifier:  # lesson 08's notifications, through Redis if set
             yield
 
@@ -46,7 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Real-time Python with FastAPI: course server", lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = SessionRegistry()
-    app.state.broadcast = broadcast.BroadcastState()
     app.state.naive = naive.NaiveManagers()
     app.state.users = tokens.Users(settings.demo_users)
     app.state.feed = feed.Feed()
@@ -54,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.notifier = notifications.create_notifier(settings, app.state.notifications)
     app.state.chat_rooms = broker.create_rooms(settings)  # in-process, or shared through Redis
     app.state.lobby = broker.create_lobby(app.state.chat_rooms)
+    app.state.broadcast = broker.create_broadcast(app.state.chat_rooms)
     # Lesson 09: queued frames are flushed before the goodbye; a chat user's connections share a
     # bucket of twice one connection's rate, so more rooms or tabs do not multiply a flood.
     app.state.peers = Peers()

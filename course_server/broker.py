@@ -6,17 +6,20 @@ history and presence with every process that uses the same Redis. The endpoint i
 both: their methods only queue (the Redis one sends the queue to Redis from a task of its own),
 so the in-process path costs no extra ``await`` and the endpoint reads as it did in lesson 04.
 
-``create_rooms(settings)`` picks one from ``settings.redis_url``, and ``create_lobby(rooms)``
-the matching lobby (lesson 05's, or ``redis_lobby.RedisLobby``); ``serving(rooms, lobby)`` is what
-the app's lifespan wraps around the server's life. ``redis`` is imported only when a URL is set.
+``create_rooms(settings)`` picks one from ``settings.redis_url``; ``create_lobby(rooms)`` and
+``create_broadcast(rooms)`` give the matching lobby (lesson 05) and lesson 03's broadcast state,
+shared through Redis too when the rooms are (``redis_lobby``, ``redis_relay``). ``serving(rooms)``
+is what the app's lifespan wraps around the server's life. ``redis`` is imported only when a URL
+is set.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, cast
 
+from course_server.broadcast import BroadcastState
 from course_server.chat import ChatRooms
 from course_server.fanout import Peer
 from course_server.lobby import RoomManager
@@ -83,14 +86,25 @@ def create_lobby(rooms: Rooms) -> RoomManager:
     return cast(RoomManager, RedisLobby(rooms))  # same methods, as the endpoint uses them
 
 
-@asynccontextmanager
-async def serving(*brokers: object) -> AsyncIterator[None]:
-    """Connect the shared brokers for the server's lifetime, in order; close them in reverse.
+def create_broadcast(rooms: Rooms) -> BroadcastState:
+    """Lesson 03's broadcast and private messages; through Redis when the rooms are there."""
+    if isinstance(rooms, ChatRooms):
+        return BroadcastState()
+    from course_server.redis_relay import shared_state
+    from course_server.redis_rooms import RedisRooms
 
-    Nothing to do for the in-process ones.
+    assert isinstance(rooms, RedisRooms)
+    return shared_state(rooms)
+
+
+@asynccontextmanager
+async def serving(rooms: Rooms) -> AsyncIterator[None]:
+    """Connect a shared broker for the server's lifetime (nothing to do for the in-process one).
+
+    What shares its connections (the lobby, lesson 03's relay) starts and stops with it.
     """
-    async with AsyncExitStack() as stack:
-        for broker in brokers:
-            if isinstance(broker, AbstractAsyncContextManager):
-                await stack.enter_async_context(broker)
+    if isinstance(rooms, AbstractAsyncContextManager):
+        async with rooms:
+            yield
+    else:
         yield

@@ -75,12 +75,12 @@ class RedisLobby:
         self._tasks: list[asyncio.Task[None]] = []
         rooms.host(self)
 
-    async def __aenter__(self) -> RedisLobby:
+    async def start(self) -> None:
+        """Called by the rooms once they are connected (``RedisRooms.host``)."""
         await self._scripts.load()
         self._tasks.append(asyncio.get_running_loop().create_task(self._work()))
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def aclose(self) -> None:
         """Send the leaves still queued (for up to 2 s), then stop."""
         try:
             async with asyncio.timeout(2.0):

@@ -107,7 +107,10 @@ class RedisRooms:
         return self._client
 
     def host(self, guest: Guest) -> None:
-        """Route ``guest.prefix``'s channels to ``guest`` and tell it of heartbeats, reconnects."""
+        """Route ``guest.prefix``'s channels to ``guest`` and tell it of heartbeats, reconnects.
+
+        Guests start after this process is connected and registered, and close before it does.
+        """
         self._guests.append(guest)
 
     async def _on_message(self, channel: str, data: str) -> None:
@@ -137,9 +140,13 @@ class RedisRooms:
             self._tasks.append(loop.create_task(work))
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
             await self.subscriber.connected.wait()
+        for guest in self._guests:
+            await guest.start()
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Send the leaves still queued (for up to ``timeout``), say goodbye, disconnect."""
+        for guest in reversed(self._guests):  # they send through our connections: first
+            await guest.aclose()
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()

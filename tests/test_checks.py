@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import mutants_best_practices  # noqa: F401 -- registers lesson 09's mutants in MUTANTS
+import mutants_scaling  # noqa: F401 -- registers lesson 07's mutants in MUTANTS
 import nbformat
 import pytest
 from mutants import MUTANTS

@@ -1,0 +1,121 @@
+"""Redis for lesson 07's checks: a throwaway server, another process's publish, and clients.
+
+Every check gets a ``redis-server`` of its own (``throwaway_redis``, about 25 ms to start), so no
+two checks share a key. The layout is the exercises' (``keys``; the notebook's ``room_keys``
+must match): a counter per room, a stream of its last ``HISTORY`` events (entry id ``0-N`` for
+event N, field ``text``), and a channel on which each event goes out as ``{"id": N, "text": T}``.
+
+Two clients make races deterministic, by playing the operating system: ``Paused`` stops after
+its first command until the check lets it go on; ``Hooked`` runs the check's code right after
+its first read of a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from course_server.redis_server import RedisServer
+
+HISTORY = 20
+
+RECORD = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'text', ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('PUBLISH', KEYS[3], cjson.encode({id = id, text = ARGV[1]}))
+end
+return id
+"""
+"""The check's own publish: a script, so one step. ``ARGV[3]`` "0" keeps an event unpublished."""
+
+
+def keys(room: str) -> tuple[str, str, str]:
+    return f"room:{room}:seq", f"room:{room}:log", f"room:{room}"
+
+
+def client(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True)
+
+
+async def record(redis: Redis, room: str, *texts: str, published: bool = True) -> None:
+    """Publish ``texts`` as another process would (``published=False``: as pub/sub lost them)."""
+    for text in texts:
+        await redis.eval(RECORD, 3, *keys(room), text, HISTORY, "1" if published else "0")
+
+
+@contextlib.asynccontextmanager
+async def throwaway_redis() -> AsyncIterator[str]:
+    """A fresh Redis for one check; its URL."""
+    server = await asyncio.to_thread(RedisServer(timeout=5).start)
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.stop, 2)
+
+
+@contextlib.asynccontextmanager
+async def listening(url: str, channel: str) -> AsyncIterator[PubSub]:
+    """Subscribed to ``channel``, confirmed by Redis: everything published from now on comes."""
+    async with client(url) as redis, redis.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        await pubsub.get_message(timeout=2)
+        yield pubsub
+
+
+async def heard(pubsub: PubSub) -> list[Any]:
+    """What was published since the last call, JSON parsed where it is JSON."""
+    messages = []
+    while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2):
+        with contextlib.suppress(ValueError):
+            messages.append(json.loads(message["data"]))
+            continue
+        messages.append(message["data"])
+    return messages
+
+
+async def stream(url: str, room: str) -> list[tuple[str, str | None]]:
+    """The room's stream: (entry id, text) per entry, oldest first."""
+    async with client(url) as redis:
+        return [(entry, fields.get("text")) for entry, fields in await redis.xrange(keys(room)[1])]
+
+
+class Paused(Redis):
+    """A process the operating system stops after its first command, until ``resume`` is set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paused, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)
+        finally:
+            if not self.paused.is_set():
+                self.paused.set()
+                await self.resume.wait()
+
+
+STREAM_READS = frozenset({"XRANGE", "XREVRANGE", "XREAD"})
+
+
+class Hooked(Redis):
+    """The follower's client: ``on_first_read`` runs right after its first read of a stream."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_first_read: Callable[[Redis], Awaitable[None]] | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        result = await super().execute_command(*args, **options)
+        hook = self.on_first_read
+        if hook is not None and str(args[0]).upper() in STREAM_READS:
+            self.on_first_read = None  # before the hook runs: its own commands pass straight
+            await hook(self)
+        return result

@@ -1,0 +1,77 @@
+"""Lesson 03's broadcast and private messages across two processes sharing one Redis.
+
+The source chapter's example: a user on server 1 messages a user on server 2. Servers "A" and
+"B" run in threads of this process; all they share is what goes through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest import wait_timeout
+from websockets.asyncio.client import ClientConnection, connect
+
+from course_server import RunningServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def recv(websocket: ClientConnection) -> str:
+    async with asyncio.timeout(wait_timeout()):
+        return str(await websocket.recv())
+
+
+async def settled(websocket: ClientConnection, user_id: str) -> None:
+    """A message to oneself: once it is back, the user's "joined!" has gone through Redis too."""
+    await websocket.send(json.dumps({"type": "private_message", "to": user_id, "message": "."}))
+    assert await recv(websocket) == f"From {user_id}: ."
+
+
+async def test_a_broadcast_on_one_process_reaches_clients_of_both(
+    servers: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = servers
+    async with connect(a.ws("/ws/broadcast")) as alice, connect(b.ws("/ws/broadcast")) as bob:
+        await alice.send("hello, both processes")
+        assert await bob.recv() == "Someone said: hello, both processes"
+        assert await alice.recv() == "Someone said: hello, both processes"
+
+
+async def test_a_leave_on_one_process_is_heard_on_the_other(
+    servers: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = servers
+    async with connect(a.ws("/ws/broadcast")) as alice:
+        async with connect(b.ws("/ws/broadcast")) as bob:
+            await bob.send("bye")  # once it comes back to alice, bob is surely connected
+            assert await recv(alice) == "Someone said: bye"
+        assert await recv(alice) == "A user left the chat"
+
+
+async def test_a_private_message_reaches_every_device_of_the_user_on_any_process(
+    servers: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = servers
+    async with (
+        connect(b.ws("/ws/users/bob")) as bob_phone,
+        connect(a.ws("/ws/users/bob")) as bob_laptop,
+        connect(a.ws("/ws/users/alice")) as alice,
+    ):
+        assert await recv(bob_phone) == "alice joined!"
+        assert await recv(bob_laptop) == "alice joined!"
+        await alice.send(json.dumps({"type": "private_message", "to": "bob", "message": "psst"}))
+        assert await recv(bob_phone) == "From alice: psst"
+        assert await recv(bob_laptop) == "From alice: psst"
+
+
+async def test_a_joined_notice_reaches_other_users_on_the_other_process_only(
+    servers: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = servers
+    async with connect(b.ws("/ws/users/carol")) as carol:
+        await settled(carol, "carol")
+        async with connect(a.ws("/ws/users/dave")) as dave:
+            assert await recv(carol) == "dave joined!"
+            await settled(dave, "dave")  # and no "dave joined!" before it
