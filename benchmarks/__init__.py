@@ -4,7 +4,7 @@ Run from the repository's root, with the ``bench`` extra installed (``pip instal
 
     python -m benchmarks.fanout --receivers 1000 --messages 200   # (a) room fan-out
     python -m benchmarks.transports --events 1000                 # (b) polling vs WebSocket vs SSE
-    python -m benchmarks.crossprocess                             # (c) through Redis: pending
+    python -m benchmarks.crossprocess                             # (c) through Redis vs not
 
 Every server under test runs in a process of its own (``serverproc``); the load generator runs
 in others (``loadgen``, picows clients); ``harness.measure`` ties them together. Everything

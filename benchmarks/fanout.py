@@ -166,8 +166,7 @@ def report(runs: list[Run], busy: float) -> str:
         f"Machine: {busy:.1f} cores busy before the run. Columns: CPU = the server's (near 100%: "
         "it set the pace), gen = the load generator's, other = the rest of the machine's, each "
         "in share of one core over the run; µs/dlv = server CPU time per delivery.",
-        "(c) cross-process delivery through Redis: PENDING, the course server has no "
-        "Redis-backed rooms yet (python -m benchmarks.crossprocess).",
+        "(c) cross-process delivery through Redis: python -m benchmarks.crossprocess.",
     ]
     return "\n".join(lines)
 

@@ -6,8 +6,12 @@ never awaits a socket, so it cannot be stalled, and it touches no collection a d
 change mid-loop. Each ``Peer`` drains its own queue in its own task. A peer whose queue overflows
 is a slow consumer: it is cut off with close code 4008, and nobody else notices.
 
-Memory per connection is bounded by the queue size (plus uvicorn's transport buffer, which
-respects TCP flow control: the writer waits while the buffer is above its high-water mark).
+Per-frame costs add up at a thousand receivers, so both sides work in bursts: a writer sends
+everything queued on one wake-up, and an endpoint reads a few messages ahead (``incoming``), so
+a burst from one client is broadcast in one go and costs each writer one task switch.
+
+Memory per connection is bounded by the queue size and the read-ahead (plus uvicorn's transport
+buffer, which respects TCP flow control: the writer waits while it is above its high-water mark).
 
 Every started ``Peer`` of an app is listed in the app's ``Peers`` (``app.state.peers``), so a
 shutdown can close each one *behind* the frames already queued for it (lesson 09): a close
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -26,6 +31,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 SLOW_CONSUMER = 4008
 """Application close code for a peer whose send queue overflowed (4000–4999 are ours to define)."""
+READ_AHEAD = 16
+"""Messages a peer's reader takes from the server ahead of its endpoint (see ``incoming``)."""
 
 Frame = str | bytes
 
@@ -52,6 +59,12 @@ def encode(message: Any) -> Frame:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    """Resolve ``waiter`` if a task still waits on it (a cancelled wait leaves it done)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class Peer:
     """One accepted WebSocket with a bounded outgoing queue and the task that drains it.
 
@@ -70,7 +83,16 @@ class Peer:
         self.websocket = websocket
         self.state = PeerState.OPEN
         self.close_code: int | None = None
-        self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
+        # A deque and a future to wake the writer, not an asyncio.Queue: a broadcast to N peers
+        # queues N times, and a Queue's bookkeeping (getters, unfinished tasks) costs per item.
+        self._queue: deque[Frame | _Close] = deque()
+        self._queue_size = queue_size
+        # What each of the three tasks waits on: the writer for frames, the endpoint (in
+        # incoming()) for messages, the reader for room in the endpoint's inbox.
+        self._wakeup: asyncio.Future[None] | None = None
+        self._arrived: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._close_timeout = close_timeout
         self._on_closed = on_closed
         self._closed = asyncio.Event()
@@ -81,7 +103,7 @@ class Peer:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def start(self) -> None:
         """Start the writer; call once, after ``accept()``. Joins the app's ``Peers``, if any."""
@@ -95,11 +117,10 @@ class Peer:
     def send(self, message: Any) -> bool:
         if self.state is not PeerState.OPEN:
             return False
-        try:
-            self._queue.put_nowait(encode(message))
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._queue_size:
             self._cut_off(SLOW_CONSUMER, "slow consumer")
             return False
+        self._put(encode(message))
         return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -107,10 +128,14 @@ class Peer:
         if self.state is not PeerState.OPEN:
             return
         self.state = PeerState.CLOSING
-        try:
-            self._queue.put_nowait(_Close(code, reason))
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._queue_size:
             self._cut_off(code, reason)
+        else:
+            self._put(_Close(code, reason))
+
+    def _put(self, item: Frame | _Close) -> None:
+        self._queue.append(item)
+        _wake(self._wakeup)  # the writer may sleep: there is work now
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -120,16 +145,27 @@ class Peer:
 
         Ends when the client disconnects *or* when the server closed this peer, whichever
         comes first, so an endpoint never waits on a reader that was cut off.
+
+        A reader task takes messages a few ahead of the endpoint, so a burst from this client
+        is handled in one go and each receiver's writer wakes once for all of its frames. Those
+        frames land in every receiver's queue before any writer runs: the read-ahead stays a
+        small share of the queue (``READ_AHEAD``, at most 1/16 of ``queue_size``).
         """
-        closed = asyncio.ensure_future(self._closed.wait())
-        receive: asyncio.Future[dict[str, Any]] | None = None
+        inbox: deque[dict[str, Any]] = deque()
+        ahead = max(1, min(READ_AHEAD, self._queue_size // 16))
+        loop = asyncio.get_running_loop()
+        reader = self._reader = loop.create_task(self._read(inbox, ahead))
         try:
             while not self._closed.is_set():
-                receive = asyncio.ensure_future(self.websocket.receive())
-                done, _ = await asyncio.wait({receive, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    return
-                message = receive.result()
+                if not inbox:
+                    if reader.done():
+                        reader.result()  # how the reader ended: a disconnect error, say
+                        return
+                    self._arrived = loop.create_future()
+                    await self._arrived  # woken by the reader, or by _finish()
+                    continue
+                message = inbox.popleft()
+                _wake(self._room)  # the reader may wait for room: there is some now
                 if message["type"] == "websocket.disconnect":
                     self.close_code = message.get("code", 1005)
                     self._finish()
@@ -138,14 +174,36 @@ class Peer:
         except (WebSocketDisconnect, RuntimeError):
             self._finish()
         finally:
-            # Also when the endpoint is cancelled mid-wait: no receive may outlive the loop.
-            closed.cancel()
-            if receive is not None:
-                receive.cancel()
+            # Also when the endpoint is cancelled mid-wait: no receive may outlive the loop. A
+            # reader that failed once the peer was closed has nobody to tell: mark it as heard.
+            if not reader.cancel() and not reader.cancelled():
+                reader.exception()
+
+    async def _read(self, inbox: deque[dict[str, Any]], ahead: int) -> None:
+        """The reader task: the client's messages into ``inbox``, at most ``ahead`` of them.
+
+        The server stops reading the socket while a message waits to be received, so a client
+        that sends faster than its endpoint handles is still held back by TCP flow control.
+        """
+        receive, loop = self.websocket.receive, asyncio.get_running_loop()
+        try:
+            while True:
+                if len(inbox) >= ahead:
+                    self._room = loop.create_future()
+                    await self._room
+                message = await receive()
+                inbox.append(message)
+                _wake(self._arrived)
+                if message["type"] == "websocket.disconnect":
+                    return
+        finally:
+            _wake(self._arrived)  # however the reader ends, the endpoint must not wait for it
 
     async def aclose(self) -> None:
         """Stop the writer (and any close in flight) and release the peer, by any exit path."""
-        tasks = [t for t in (self._writer, self._closer) if t is not None and not t.done()]
+        tasks = [
+            t for t in (self._writer, self._closer, self._reader) if t is not None and not t.done()
+        ]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -159,8 +217,7 @@ class Peer:
         self.state = PeerState.CLOSING
         if self._writer is not None:
             self._writer.cancel()
-        while not self._queue.empty():  # free the backlog now, not when the peer is collected
-            self._queue.get_nowait()
+        self._queue.clear()  # free the backlog now, not when the peer is collected
         self._closer = asyncio.get_running_loop().create_task(self._send_close(code, reason))
 
     async def _send_close(self, code: int, reason: str) -> None:
@@ -174,17 +231,26 @@ class Peer:
         self._finish()
 
     async def _drain(self) -> None:
-        websocket = self.websocket
+        """The writer: send what is queued, in order; when nothing is, sleep until ``_put``.
+
+        One wake-up sends everything queued by then: a burst costs one task switch, not one per
+        frame. A send waits only while the client's buffers are full.
+        """
+        queue, websocket = self._queue, self.websocket
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                item = await self._queue.get()
-                if isinstance(item, _Close):
-                    await self._send_close(item.code, item.reason)
-                    return
-                if isinstance(item, str):
-                    await websocket.send_text(item)
-                else:
-                    await websocket.send_bytes(item)
+                while queue:
+                    item = queue.popleft()
+                    if isinstance(item, _Close):
+                        await self._send_close(item.code, item.reason)
+                        return
+                    if isinstance(item, str):
+                        await websocket.send_text(item)
+                    else:
+                        await websocket.send_bytes(item)
+                self._wakeup = loop.create_future()
+                await self._wakeup
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._finish()
 
@@ -193,6 +259,7 @@ class Peer:
             return
         self.state = PeerState.CLOSED
         self._closed.set()
+        _wake(self._arrived)  # an endpoint waiting in incoming() stops
         if self._registry is not None:
             self._registry.discard(self)
         # A writer left waiting on an empty queue would live until aclose(); end it now.

@@ -116,11 +116,43 @@ async def test_polling_vs_push_runs_against_a_server_process() -> None:
     assert "requests/event" in transports.per_event(rows)
 
 
-async def test_cross_process_delivery_says_it_is_pending_and_measures_the_baseline() -> None:
-    async with asyncio.timeout(wait_timeout(30)):
-        runs, verdict = await crossprocess.run(receivers=2, messages=10, rate=200, redis=False)
-    assert [(r.design, r.lost) for r in runs] == [("course, 1 process", 0)]
-    assert "PENDING" in verdict
+async def test_cross_process_delivery_through_redis_reaches_every_receiver_once() -> None:
+    """Receivers on one server process, the sender on another, a throwaway Redis between."""
+    async with asyncio.timeout(wait_timeout(60)):
+        runs = await crossprocess.run(
+            receivers=2, messages=20, rate=200, setups=(crossprocess.ACROSS,)
+        )
+    assert [(r.design, r.delivered, r.lost, r.duplicates) for r in runs] == [
+        (crossprocess.ACROSS, 40, 0, 0)
+    ]
+    assert all(latency > 0 for latency in runs[0].latencies_ns)
+
+
+def latencies(design: str, *milliseconds: float) -> Run:
+    run = Run(design, "1000 msg/s", 1, len(milliseconds))
+    run.latencies_ns.extend(int(ms * 1e6) for ms in milliseconds)
+    run.delivered = len(milliseconds)
+    return run
+
+
+def test_the_redis_verdict_is_the_p99_difference_against_5_ms() -> None:
+    base = latencies(crossprocess.BASELINE, 1, 2)
+    assert crossprocess.verdict([base, latencies(crossprocess.ACROSS, 3, 6)])[1] is True
+    assert crossprocess.verdict([base, latencies(crossprocess.ACROSS, 3, 8)])[1] is False
+    assert (
+        "adds 4.00 ms to p99" in crossprocess.verdict([base, latencies(crossprocess.ACROSS, 6)])[0]
+    )
+
+
+def test_the_redis_verdict_refuses_runs_that_lost_messages() -> None:
+    across = latencies(crossprocess.ACROSS, 1)
+    across.lost = 3
+    assert crossprocess.verdict([latencies(crossprocess.BASELINE, 1), across])[1] is None
+
+
+def test_of_repeated_latency_runs_the_lowest_p99_is_kept() -> None:
+    calm, busy = latencies("x", 1, 2), latencies("x", 1, 20)
+    assert crossprocess.lowest_p99([busy, calm]) == [calm]
 
 
 def test_the_fanout_plan_runs_every_design_then_the_stopped_reader_then_deflate() -> None:

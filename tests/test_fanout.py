@@ -13,7 +13,7 @@ import pytest
 from conftest import wait_timeout
 from starlette.websockets import WebSocketDisconnect
 
-from course_server.fanout import SLOW_CONSUMER, Group, Peer, PeerState, encode
+from course_server.fanout import READ_AHEAD, SLOW_CONSUMER, Group, Peer, PeerState, encode
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +29,8 @@ class FakeWebSocket:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.fail_sends = False
         self.sending = asyncio.Event()  # a send has started (and may be waiting at the gate)
+        self.waiting_at_send: list[int] = []  # for each send, how many frames were queued behind
+        self.peer: Peer | None = None
         self._sent = asyncio.Condition()
 
     async def send_text(self, data: str) -> None:
@@ -39,6 +41,8 @@ class FakeWebSocket:
 
     async def _send(self, frame: str | bytes) -> None:
         self.sending.set()
+        if self.peer is not None:
+            self.waiting_at_send.append(self.peer.queued)
         await self.gate.wait()
         if self.fail_sends:
             raise WebSocketDisconnect(1006)
@@ -56,13 +60,20 @@ class FakeWebSocket:
         self.closed_with = (code, reason)
 
     async def receive(self) -> dict[str, Any]:
-        return await self.inbox.get()
+        message = await self.inbox.get()
+        if message["type"] == "raise":
+            raise RuntimeError('Cannot call "receive" once a disconnect message has been received.')
+        return message
 
     def client_says(self, text: str) -> None:
         self.inbox.put_nowait({"type": "websocket.receive", "text": text})
 
     def client_leaves(self, code: int = 1000) -> None:
         self.inbox.put_nowait({"type": "websocket.disconnect", "code": code})
+
+    def client_fails(self) -> None:
+        """The next receive raises, as Starlette's does once the connection is unusable."""
+        self.inbox.put_nowait({"type": "raise"})
 
 
 async def started(websocket: FakeWebSocket, **options: Any) -> Peer:
@@ -186,6 +197,50 @@ async def test_incoming_ends_when_the_server_cuts_the_peer_off() -> None:
     async with asyncio.timeout(wait_timeout()):
         assert await reading == []
     assert peer.close_code == SLOW_CONSUMER
+
+
+async def test_a_burst_from_one_client_reaches_each_writer_as_one_batch() -> None:
+    """The endpoint handles the burst before any writer runs: a writer wakes once for it all."""
+    sender_socket, receiver_socket = FakeWebSocket(), FakeWebSocket()
+    sender, receiver = await started(sender_socket), await started(receiver_socket)
+    receiver_socket.peer = receiver
+    group = Group()
+    group.add(receiver)
+    for n in range(5):
+        sender_socket.client_says(str(n))
+    sender_socket.client_leaves()
+    async with asyncio.timeout(wait_timeout()):
+        async for message in sender.incoming():
+            group.broadcast(message["text"])
+        assert await receiver_socket.wait_frames(5) == ["0", "1", "2", "3", "4"]
+    assert receiver_socket.waiting_at_send == [4, 3, 2, 1, 0]
+    for peer in (sender, receiver):
+        await peer.aclose()
+
+
+async def test_the_reader_takes_at_most_a_sixteenth_of_the_queue_ahead() -> None:
+    websocket = FakeWebSocket()
+    peer = await started(websocket, queue_size=64)  # 64 // 16: 4 messages ahead at most
+    for n in range(10):
+        websocket.client_says(str(n))
+    messages = peer.incoming()
+    async with asyncio.timeout(wait_timeout()):
+        assert (await anext(messages))["text"] == "0"
+    assert websocket.inbox.qsize() == 10 - 4  # the other six wait in the server, as before
+    await messages.aclose()
+    await peer.aclose()
+    assert READ_AHEAD == 16  # the most for the default queue of 256 frames
+
+
+async def test_incoming_ends_when_receiving_fails() -> None:
+    websocket = FakeWebSocket()
+    peer = await started(websocket)
+    websocket.client_says("hi")
+    websocket.client_fails()
+    async with asyncio.timeout(wait_timeout()):
+        texts = [message["text"] async for message in peer.incoming()]
+    assert texts == ["hi"]
+    assert peer.state is PeerState.CLOSED
 
 
 async def test_a_closed_peer_keeps_no_writer_task() -> None:
