@@ -42,7 +42,7 @@ exercises: setup  ## regenerate exercises/ from solutions/ (after editing a solu
 bench: setup  ## benchmarks (lesson 10): fan-out at 1,000 receivers, polling vs push, cross-process
 	$(BIN)/python -m benchmarks.fanout --receivers 1000 --messages 200 --repeat 2 --wait-quiet 30
 	$(BIN)/python -m benchmarks.transports --events 1000
-	$(BIN)/python -m benchmarks.crossprocess
+	$(BIN)/python -m benchmarks.crossprocess --wait-quiet 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
