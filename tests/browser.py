@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -65,15 +66,21 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture
-def browser_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser context whose every wait is bounded."""
+@contextmanager
+def bounded_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser context (cookies of its own) whose every wait is bounded."""
     context = browser.new_context()
     context.set_default_timeout(ms(5))
     try:
         yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def browser_context(browser: Browser) -> Iterator[BrowserContext]:
+    with bounded_context(browser) as context:
+        yield context
 
 
 def open_chat(context: BrowserContext, server: RunningServer, room: str, name: str) -> Page:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser import ms, texts, wait_for, wait_for_text
+from browser import bounded_context, texts, wait_for, wait_for_text
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -36,12 +36,8 @@ def server(settings: Settings) -> Iterator[RunningServer]:
 @pytest.fixture
 def other_context(browser: Browser) -> Iterator[BrowserContext]:
     """A second browser (its own cookies), for a second user."""
-    context = browser.new_context()
-    context.set_default_timeout(ms(5))
-    try:
+    with bounded_context(browser) as context:
         yield context
-    finally:
-        context.close()
 
 
 def open_page(context: BrowserContext, server: RunningServer) -> Page:

@@ -41,6 +41,19 @@ async def client(server: RunningServer) -> AsyncIterator[Client]:
         yield Client(websocket)
 
 
+@asynccontextmanager
+async def pair(
+    servers: tuple[RunningServer, RunningServer], room: str, *, names: bool = False
+) -> AsyncIterator[tuple[Client, Client]]:
+    """Alice on A and Bob on B, both in ``room``, and Bob's join already seen by Alice."""
+    a, b = servers
+    async with client(a) as alice, client(b) as bob:
+        await alice.join(room, **({"name": "alice"} if names else {}))
+        await bob.join(room, **({"name": "bob"} if names else {}))
+        await alice.recv_n(2)
+        yield alice, bob
+
+
 def counts(server: RunningServer) -> dict[str, int]:
     return httpx.get(server.url("/lobby/rooms")).json()["rooms"]
 
@@ -74,11 +87,7 @@ async def test_a_message_reaches_every_member_on_every_process_sender_included(
 async def test_every_member_sees_one_order_of_messages_from_both_processes(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
-    a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room)
-        await bob.join(room)
-        await alice.recv_n(2)
+    async with pair(servers, room) as (alice, bob):
         for n in range(10):
             await (alice if n % 2 else bob).send(type="message", content=f"m{n}")
         seen = [[f["content"] for f in await member.recv_n(10)] for member in (alice, bob)]
@@ -89,11 +98,7 @@ async def test_every_member_sees_one_order_of_messages_from_both_processes(
 async def test_leaving_on_one_process_is_announced_on_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
-    a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room, name="alice")
-        await bob.join(room, name="bob")
-        await alice.recv_n(2)
+    async with pair(servers, room, names=True) as (alice, bob):
         await bob.send(type="leave")
         assert await bob.recv() == {"type": "left", "room": room}
         assert await alice.recv_n(2) == [LEFT, presence(room, 1, ["alice"])]
@@ -102,12 +107,8 @@ async def test_leaving_on_one_process_is_announced_on_the_other(
 async def test_switching_rooms_across_processes_moves_the_member(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
-    a, b = servers
     other = f"{room}-other"
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room)
-        await bob.join(room)
-        await alice.recv_n(2)
+    async with pair(servers, room) as (alice, bob):
         await bob.send(type="join", room=other)
         assert await bob.recv_n(2) == [{"type": "left", "room": room}, presence(other, 1)]
         assert await alice.recv_n(2) == [LEFT, presence(room, 1)]
@@ -148,11 +149,8 @@ async def test_rooms_endpoint_on_either_process_counts_members_on_both(
 async def test_an_emptied_room_is_gone_from_redis_and_from_each_process(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
-    a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room)
-        await bob.join(room)
-        await alice.recv_n(2)
+    async with pair(servers, room):
+        pass  # both leave
     for server in servers:
         server.call(asyncio.wait_for(server.app.state.lobby.wait_empty(), wait_timeout()))
     with redis.Redis.from_url(redis_server.url) as r:
@@ -202,11 +200,8 @@ async def test_a_join_while_redis_is_down_gets_unavailable_and_no_seat(
 async def test_after_redis_restarts_empty_members_are_counted_and_talk_again(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
-    a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room)
-        await bob.join(room)
-        await alice.recv_n(2)
+    a, _ = servers
+    async with pair(servers, room) as (alice, bob):
         redis_server.restart()
         # Each process registers its members again after its next heartbeat.
         await eventually(lambda: counts(a).get(room) == 2, timeout=10)
