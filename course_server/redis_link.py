@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -59,6 +59,18 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=0.1)
+
+
+async def flush(idle: asyncio.Event, queue: Sized, what: str, timeout: float = 2.0) -> None:
+    """Wait up to ``timeout`` for a worker to send its ``queue`` (``idle`` set); log what was not.
+
+    A shutdown's last step before ``stop_tasks``: leaves and messages still queued get a chance.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await idle.wait()
+    except TimeoutError:
+        log.warning("%d %s were not sent to Redis", len(queue), what)
 
 
 class Backoff:

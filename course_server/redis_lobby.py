@@ -27,7 +27,7 @@ from course_server import redis_lobby_scripts as scripts
 from course_server.fanout import Peer, encode
 from course_server.lobby import JOINED, LEFT, Left, Message, Presence
 from course_server.messages import ErrorCode, error
-from course_server.redis_link import FAILURES, Call, Scripts, stop_tasks
+from course_server.redis_link import FAILURES, Call, Scripts, flush, stop_tasks
 from course_server.redis_rooms import RedisRooms
 from course_server.shared_room import InOrder
 
@@ -82,11 +82,7 @@ class RedisLobby:
 
     async def aclose(self) -> None:
         """Send the leaves still queued (for up to 2 s), then stop."""
-        try:
-            async with asyncio.timeout(2.0):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("%d lobby commands for Redis were not sent", len(self._queue))
+        await flush(self._idle, self._queue, "lobby commands")
         await stop_tasks(self._tasks)
 
     # What the lobby endpoint calls: none of these awaits ----------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 from course_server.broadcast import BroadcastState, UserDirectory
 from course_server.fanout import Group, Peer
-from course_server.redis_link import FAILURES, stop_tasks
+from course_server.redis_link import FAILURES, flush, stop_tasks
 from course_server.redis_rooms import RedisRooms
 from course_server.redis_scripts import PREFIX
 
@@ -64,11 +64,7 @@ class Relay:
         self._tasks.append(asyncio.get_running_loop().create_task(self._work()))
 
     async def aclose(self) -> None:
-        try:
-            async with asyncio.timeout(2.0):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("%d relayed messages were not sent", len(self._queue))
+        await flush(self._idle, self._queue, "relayed messages")
         await stop_tasks(self._tasks)
 
     async def on_message(self, channel: str, data: str) -> None:

@@ -39,6 +39,7 @@ from course_server.redis_link import (
     Scripts,
     Subscriber,
     connect,
+    flush,
     stop_tasks,
 )
 from course_server.redis_presence import Presence
@@ -147,11 +148,7 @@ class RedisRooms:
         """Send the leaves still queued (for up to ``timeout``), say goodbye, disconnect."""
         for guest in reversed(self._guests):  # they send through our connections: first
             await guest.aclose()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("%d commands for Redis were not sent", len(self._queue))
+        await flush(self._idle, self._queue, "chat commands", timeout)
         await stop_tasks(self._tasks)
         try:
             await self.presence.retire()
