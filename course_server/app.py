@@ -25,8 +25,8 @@ from course_server import (
     secure,
     tokens,
 )
-from course_server.fanout import Peers
 from course_server.origins import OriginGuard
+from course_server.peers import Peers
 from course_server.sessions import SessionRegistry, TrackSessions
 from course_server.settings import Settings
 

@@ -13,8 +13,8 @@ a burst from one client is broadcast in one go and costs each writer one task sw
 Memory per connection is bounded by the queue size and the read-ahead (plus uvicorn's transport
 buffer, which respects TCP flow control: the writer waits while it is above its high-water mark).
 
-Every started ``Peer`` of an app is listed in the app's ``Peers`` (``app.state.peers``), so a
-shutdown can close each one *behind* the frames already queued for it (lesson 09): a close
+Every started ``Peer`` of an app is listed in the app's ``peers.Peers`` (``app.state.peers``), so
+a shutdown can close each one *behind* the frames already queued for it (lesson 09): a close
 frame sent straight through ASGI would overtake them.
 """
 
@@ -25,9 +25,12 @@ import enum
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket, WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from course_server.peers import Peers
 
 SLOW_CONSUMER = 4008
 """Application close code for a peer whose send queue overflowed (4000–4999 are ours to define)."""
@@ -304,59 +307,6 @@ class Group:
             elif peer.send(frame):
                 delivered += 1
         return delivered
-
-
-class Peers:
-    """Every open ``Peer`` of one app (``app.state.peers``): what a graceful shutdown flushes.
-
-    Peers add themselves in ``start()`` and leave when closed, so the set holds only live ones.
-    """
-
-    def __init__(self) -> None:
-        self._peers: set[Peer] = set()
-
-    def __len__(self) -> int:
-        return len(self._peers)
-
-    def add(self, peer: Peer) -> None:
-        self._peers.add(peer)
-
-    def discard(self, peer: Peer) -> None:
-        self._peers.discard(peer)
-
-    async def close_all(
-        self,
-        code: int = 1001,
-        reason: str = "Server shutting down",
-        idle: float = 1.0,
-        limit: float = 5.0,
-    ) -> int:
-        """Close every peer after the frames queued for it; return how many were asked to.
-
-        Waits while the queues keep draining, up to ``limit`` seconds in all, and gives up
-        after ``idle`` seconds in which no queue got shorter: a client that stopped reading
-        would otherwise hold the shutdown for the whole ``limit``. Peers still open then are
-        left to the session registry, which closes them directly.
-        """
-        peers = [peer for peer in self._peers if peer.state is PeerState.OPEN]
-        for peer in peers:
-            peer.close(code, reason)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        waits = {asyncio.ensure_future(p.wait_closed()): p for p in tuple(self._peers)}
-        try:
-            while waits and loop.time() < deadline:
-                backlog = sum(peer.queued for peer in waits.values())
-                timeout = min(idle, deadline - loop.time())
-                done, _ = await asyncio.wait(waits, timeout=timeout)
-                for waiter in done:
-                    del waits[waiter]
-                if not done and sum(peer.queued for peer in waits.values()) >= backlog:
-                    break  # nobody drained anything for ``idle`` seconds
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-        return len(peers)
 
 
 def _peers_of(websocket: WebSocket) -> Peers | None:

@@ -4,8 +4,9 @@ uvicorn's own shutdown closes open WebSockets with 1012 ("Service Restart") and 
 lifespan's shutdown only afterwards, when the sockets are already gone. To say goodbye with the
 code the protocol defines for a server going down, the server first asks this registry to close
 every session (see ``runner.CourseServer.shutdown``), then lets uvicorn finish. Connections served
-through a ``fanout.Peer`` are closed just before, by the app's ``Peers``, each behind the frames
-still queued for it; a close sent from here would overtake them. This registry closes the rest.
+through a ``fanout.Peer`` are closed just before, by the app's ``peers.Peers``, each behind the
+frames still queued for it; a close sent from here would overtake them. This registry closes the
+rest.
 
 Server-Sent Event streams never finish on their own, so uvicorn would wait its whole graceful
 timeout for them. The registry ends them the way a departing client would: their ``receive``

@@ -1,7 +1,7 @@
 """Graceful shutdown (lesson 09): every socket gets 1001 and a reason, after what was queued for it.
 
 A ``Peer`` queues frames and a writer task sends them. A close frame sent straight through ASGI
-would overtake the frames still in that queue; ``fanout.Peers.close_all`` (run first by
+would overtake the frames still in that queue; ``peers.Peers.close_all`` (run first by
 ``runner.CourseServer.shutdown``) queues each close behind them instead.
 """
 
