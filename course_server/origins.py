@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -31,6 +32,21 @@ def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
     parts = urlsplit(origin)
     normalised = f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else origin.lower()
     return normalised in {a.rstrip("/").lower() for a in allowed}
+
+
+def same_site(request: Request) -> None:
+    """A dependency for forms that set a cookie: refuse (403) a post from another site's page.
+
+    The twin of the handshake check, for ``POST /session``: without it, a page on another site
+    could post *its own* credentials there and sign the visitor's browser in as the attacker
+    (login CSRF), whose chat the visitor would then use unawares.
+    """
+    origin = request.headers.get("origin")
+    server = request.scope.get("server") or (None, None)
+    configured = request.app.state.settings.allowed_origins
+    allowed = configured or own_origins(request.headers.get("host", ""), server[1])
+    if not origin_allowed(origin, allowed):
+        raise HTTPException(403, f"Origin {origin!r} is not allowed")
 
 
 class OriginGuard:

@@ -25,6 +25,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pwdlib import PasswordHash
 from pydantic import BaseModel
 
+from course_server.origins import same_site
+
 router = APIRouter(tags=["lesson 06: authentication"])
 
 ALGORITHM = "HS256"
@@ -138,7 +140,7 @@ def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
     return Token(access_token=issue_token(request, form))
 
 
-@router.post("/session")
+@router.post("/session", dependencies=[Depends(same_site)])
 def login_with_cookie(
     request: Request,
     response: Response,
@@ -148,7 +150,8 @@ def login_with_cookie(
 
     SameSite=Lax keeps the cookie off requests that other *sites* start, in browsers that
     support it; other pages of the same site (another port on localhost, a sibling subdomain)
-    still get it. ``Secure`` is set when the request came over HTTPS.
+    still get it. ``Secure`` is set when the request came over HTTPS. A form posted from another
+    origin is refused (``origins.same_site``), so no other page can sign this browser in.
     """
     token = issue_token(request, form)
     response.set_cookie(

@@ -195,6 +195,31 @@ async def test_session_sets_an_httponly_samesite_cookie(server: RunningServer) -
     assert "Secure" not in cookie  # plain http on 127.0.0.1; set over https
 
 
+async def test_session_posted_from_another_sites_page_is_403_and_sets_no_cookie(
+    server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        response = await http.post(
+            server.url("/session"),
+            data={"username": "bob", "password": "builder"},
+            headers={"Origin": "http://evil.example"},
+        )
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Origin 'http://evil.example' is not allowed"}
+    assert "set-cookie" not in response.headers
+
+
+async def test_session_posted_from_the_servers_own_page_signs_in(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        response = await http.post(
+            server.url("/session"),
+            data={"username": "bob", "password": "builder"},
+            headers={"Origin": server.http_url.rstrip("/")},
+        )
+    assert response.status_code == 200
+    assert response.headers["set-cookie"].startswith(f"{SESSION_COOKIE}=")
+
+
 async def test_session_with_a_wrong_password_sets_no_cookie(server: RunningServer) -> None:
     response = await post(server, "/session", username="bob", password="wonderland")
     assert response.status_code == 401
