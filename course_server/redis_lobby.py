@@ -230,14 +230,14 @@ class RedisLobby:
         try:
             await self._subscriber.subscribe(map(scripts.channel, joined))
             self._subscribed |= joined
-            results = await self._scripts.run([c.call(self._process) for c in batch])
+            results = await self._scripts.run([command.call() for command in batch])
         except FAILURES as exc:
             results = [exc] * len(batch)
         for command, result in zip(batch, results, strict=True):
             self._finish(command, result)
 
     def _finish(self, command: Command, result: Any) -> None:
-        """Hand a command's result to its seat: seated, refused, or an error to resend."""
+        """Hand a command's result to its seat: seated now, or an error telling it to try again."""
         seat, room = command.seat, command.room
         failed = isinstance(result, Exception)
         if command.kind == "say":
@@ -286,7 +286,8 @@ class Command:
     def __init__(self, kind: str, seat: Seat, room: str, payload: str = "") -> None:
         self.kind, self.seat, self.room, self.payload = kind, seat, room, payload
 
-    def call(self, process: str) -> Call:
+    def call(self) -> Call:
+        """The script call that tells Redis (``redis_lobby_scripts``)."""
         if self.kind == "say":
             return "SAY", [], [scripts.channel(self.room), self.payload]
         args = [self.room, scripts.channel(self.room), self.seat.id]
