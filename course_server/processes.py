@@ -30,6 +30,8 @@ from typing import IO, Any, Self
 
 import httpx
 
+from course_server.urls import ServerURLs
+
 _SECRET = secrets.token_urlsafe(32)
 _URL_LINE = re.compile(r"serving on (http://\S+)")
 _running: set[ServerProcess] = set()
@@ -37,7 +39,7 @@ _readers: dict[int, threading.Thread] = {}  # pid → the thread draining its st
 POLL_INTERVAL = 0.02  # seconds between /healthz tries: another process has no event to wait on
 
 
-class ServerProcess:
+class ServerProcess(ServerURLs):
     """One ``python -m course_server`` process. Use ``spawn()`` to make one."""
 
     def __init__(self, process: subprocess.Popen[str], http_url: str, stderr: IO[str]) -> None:
@@ -49,16 +51,6 @@ class ServerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    @property
-    def ws_url(self) -> str:
-        return "ws" + self.http_url.removeprefix("http")
-
-    def url(self, path: str = "/") -> str:
-        return self.http_url + path
-
-    def ws(self, path: str) -> str:
-        return self.ws_url + path
 
     @property
     def running(self) -> bool:

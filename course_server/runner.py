@@ -25,6 +25,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from course_server.app import create_app
 from course_server.settings import Settings
+from course_server.urls import ServerURLs
 
 T = TypeVar("T")
 
@@ -143,7 +144,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class RunningServer:
+class RunningServer(ServerURLs):
     """A course server serving from a background thread. Use ``start()`` to make one."""
 
     def __init__(self, name: str, server: CourseServer, sock: socket.socket) -> None:
@@ -163,17 +164,6 @@ class RunningServer:
         """Base URL for HTTP, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """Base URL for WebSockets, e.g. ``ws://127.0.0.1:PORT``."""
-        return "ws" + self.http_url.removeprefix("http")
-
-    def url(self, path: str = "/") -> str:
-        return self.http_url + path
-
-    def ws(self, path: str) -> str:
-        return self.ws_url + path
 
     @property
     def running(self) -> bool:
