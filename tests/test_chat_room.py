@@ -8,48 +8,22 @@ So these tests drive it with fake peers that record what they were sent; no serv
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from conftest import wait_timeout
+from fake_peers import Frame, fake
 
 from course_server.chat import ChatRoom, ChatRooms, receive
-from course_server.fanout import Peer, PeerState, encode
+from course_server.fanout import Peer
 from course_server.messages import MessageEvent, SendMessage
 from course_server.ratelimit import FloodGuard
 from course_server.roomlog import MemoryLog
 
 pytestmark = pytest.mark.anyio
 
-Frame = dict[str, Any]
 NOON = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class FakePeer:
-    """Stands in for a ``Peer``: records every frame it is sent, and a close."""
-
-    def __init__(self) -> None:
-        self.state = PeerState.OPEN
-        self.frames: list[Frame] = []
-        self.closed: tuple[int, str] | None = None
-
-    def send(self, message: Any) -> bool:
-        self.frames.append(json.loads(encode(message)))
-        return True
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self.state = PeerState.CLOSING
-        self.closed = (code, reason)
-
-    def take(self) -> list[Frame]:
-        frames, self.frames = self.frames, []
-        return frames
-
-
-def fake() -> Peer:
-    return FakePeer()  # type: ignore[return-value]
 
 
 def frames_of(peer: Peer) -> list[Frame]:

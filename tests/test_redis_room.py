@@ -7,11 +7,11 @@ join's reply happen to arrive, and check what each fake peer was sent.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 
-from course_server.fanout import Peer, PeerState, encode
+from fake_peers import fake
+
+from course_server.fanout import Peer
 from course_server.messages import JoinEvent, MessageEvent, RoomEvent, SendMessage
 from course_server.shared_room import (
     TRY_AGAIN_LATER,
@@ -22,27 +22,6 @@ from course_server.shared_room import (
 )
 
 NOON = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class FakePeer:
-    """Records every frame it is sent, and a close."""
-
-    def __init__(self) -> None:
-        self.state = PeerState.OPEN
-        self.frames: list[dict[str, Any]] = []
-        self.closed: tuple[int, str] | None = None
-
-    def send(self, message: Any) -> bool:
-        self.frames.append(json.loads(encode(message)))
-        return True
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self.state = PeerState.CLOSING
-        self.closed = (code, reason)
-
-
-def fake() -> Peer:
-    return FakePeer()  # type: ignore[return-value]
 
 
 def ids(peer: Peer) -> list[tuple[str, int | None]]:
