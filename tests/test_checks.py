@@ -2,8 +2,8 @@
 
 The solutions and stubs are the code of ``solutions/`` and ``exercises/`` themselves, run as the
 notebooks run them (every code cell but the ``check(...)`` calls). The mutants are in
-``mutants.py``. Every exercise is evaluated as a learner's ``check()`` call would, concurrently
-(each check has its own server on its own port), once per module.
+``mutants/``, one module per lesson. Every exercise is evaluated as a learner's ``check()`` call
+would, concurrently (each check has its own server on its own port), once per module.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import mutants_best_practices  # noqa: F401 -- registers lesson 09's mutants in MUTANTS
-import mutants_scaling  # noqa: F401 -- registers lesson 07's mutants in MUTANTS
 import nbformat
 import pytest
 from mutants import MUTANTS

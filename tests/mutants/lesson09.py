@@ -1,6 +1,6 @@
 """Plausible wrong answers to lesson 09's exercises, registered in ``mutants.MUTANTS``.
 
-As in ``mutants.py``: one bug each, the solution with that one mistake written out in full.
+As in the other lessons: one bug each, the solution with that one mistake written out in full.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from fastapi import WebSocket
-from mutants import mutant
+
+from mutants.registry import mutant
 
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5

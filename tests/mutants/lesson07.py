@@ -1,6 +1,6 @@
 """Plausible wrong answers to lesson 07's exercises (Redis), registered in ``mutants.MUTANTS``.
 
-As in ``mutants.py``: one bug each, the solution with that one mistake written out in full.
+As in the other lessons: one bug each, the solution with that one mistake written out in full.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from mutants import mutant
 from redis.asyncio import Redis
+
+from mutants.registry import mutant
 
 HISTORY = 20
 
