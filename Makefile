@@ -26,8 +26,8 @@ course: setup  ## open the course in JupyterLab, at lesson 00
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.ipynb
 
 lint: setup  ## ruff over the package, tests, scripts and notebooks
-	$(BIN)/ruff check course_server tests scripts benchmarks loadtest notebooks solutions exercises
-	$(BIN)/ruff format --check course_server tests scripts benchmarks loadtest notebooks solutions exercises
+	$(BIN)/ruff check course_server tests scripts benchmarks loadtest attacks notebooks solutions exercises
+	$(BIN)/ruff format --check course_server tests scripts benchmarks loadtest attacks notebooks solutions exercises
 
 test: lint  ## every test: lint, package tests, browser tests, lessons and solutions under nbval
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)

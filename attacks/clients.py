@@ -1,0 +1,110 @@
+"""The attacker's clients: raw sockets and ordinary ones, all bounded in time and to loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from course_server.urls import ServerURLs
+
+TIMEOUT = 5.0  # seconds any single answer may take
+
+
+def port_of(server: ServerURLs) -> int:
+    return int(server.http_url.rsplit(":", 1)[1])
+
+
+async def refusal(
+    server: ServerURLs, path: str, *, headers: Mapping[str, str] | None = None, send: str = ""
+) -> str:
+    """How the server ends a WebSocket that should not get through: ``close 4003 why``,
+    ``HTTP 403`` or, if it stays open and answers, ``open``."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            async with connect(server.ws(path), additional_headers=headers) as ws:
+                if send:
+                    await ws.send(send)
+                while True:
+                    await ws.recv()
+    except InvalidStatus as exc:
+        return f"HTTP {exc.response.status_code}"
+    except ConnectionClosed as exc:
+        frame = exc.rcvd
+        return f"close {frame.code} {frame.reason}".strip() if frame else "closed, no frame"
+    except TimeoutError:
+        return "open"
+    return "open"
+
+
+async def raw_request(server: ServerURLs, request: str) -> str:
+    """Send ``request`` as raw bytes (any Host, any header); return the response's status line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    try:
+        writer.write(request.encode("latin-1"))
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT):
+            line = await reader.readline()
+        return line.decode("latin-1").strip() or "(connection closed)"
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def handshake(path: str, host: str, origin: str | None = None) -> str:
+    """A WebSocket upgrade request, written out by hand so that Host can be anything."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+async def token(server: ServerURLs, username: str, password: str) -> str:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.post(
+            server.url("/token"), data={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+
+async def slow_client(server: ServerURLs, first_line: str, every: float, give_up: float) -> float:
+    """Dribble headers one byte every ``every`` s; return seconds until the server hung up.
+
+    Returns ``give_up`` if it never did (the attack held its connection).
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    started = time.monotonic()
+    dribble = (first_line + "X-Slow: " + "a" * 10_000).encode()
+    try:
+        for byte in dribble:
+            if time.monotonic() - started > give_up:
+                return give_up
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                async with asyncio.timeout(every):
+                    if await reader.read(1024) == b"":  # the server closed
+                        return time.monotonic() - started
+            except TimeoutError:
+                continue
+            except OSError:
+                return time.monotonic() - started
+        return give_up
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
