@@ -44,16 +44,21 @@ def forge(secret: str | None = SECRET, algorithm: str = "HS256", **claims: Any) 
 
 def valid_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": "alice", "iat": now, "exp": now + 60, **changes}
+    return {"sub": "alice", "iat": now, "exp": now + 60, "jti": "id-1", **changes}
 
 
 # Signing and checking
 
 
-def test_token_carries_sub_iat_and_exp() -> None:
+def test_token_carries_sub_iat_exp_and_jti() -> None:
     token = create_access_token("alice", SECRET, 900, now=1_000_000)
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
-    assert claims == {"sub": "alice", "iat": 1_000_000, "exp": 1_000_900}
+    assert claims == {"sub": "alice", "iat": 1_000_000, "exp": 1_000_900, "jti": claims["jti"]}
+
+
+def test_each_token_has_an_id_of_its_own() -> None:
+    ids = {decode_token(create_access_token("alice", SECRET, 60), SECRET)["jti"] for _ in "ab"}
+    assert len(ids) == 2
 
 
 def test_decode_returns_the_claims_of_a_good_token() -> None:
@@ -73,11 +78,13 @@ REFUSED: dict[str, Callable[[], str]] = {
     "bad-signature": lambda: forge(secret="another-key-" * 6, **valid_claims()),
     "alg-none": lambda: forge(secret=None, algorithm="none", **valid_claims()),
     "wrong-algorithm": lambda: forge(algorithm="HS512", **valid_claims()),
-    "no-sub": lambda: forge(iat=0, exp=time.time() + 60),
+    "no-sub": lambda: forge(iat=0, exp=time.time() + 60, jti="id-1"),
     "empty-sub": lambda: forge(**valid_claims(sub="")),
     "sub-not-a-string": lambda: forge(**valid_claims(sub=42)),
-    "no-exp": lambda: forge(sub="alice", iat=int(time.time())),
-    "no-iat": lambda: forge(sub="alice", exp=int(time.time()) + 60),
+    "no-exp": lambda: forge(sub="alice", iat=int(time.time()), jti="id-1"),
+    "no-iat": lambda: forge(sub="alice", exp=int(time.time()) + 60, jti="id-1"),
+    "no-jti": lambda: forge(sub="alice", iat=int(time.time()), exp=int(time.time()) + 60),
+    "empty-jti": lambda: forge(**valid_claims(jti="")),
 }
 
 
