@@ -23,7 +23,7 @@ override the environment.
 | COURSE_LOGIN_MAX_FAILURES | failed logins per username or client address before 429 | 5 |
 | COURSE_LOGIN_WINDOW | seconds failed logins are counted for (and the 429 lasts) | 60 |
 | COURSE_LOGIN_CONCURRENCY | password hashes run at once (argon2: ~64 MiB each) | 2 |
-| COURSE_COOKIE_SECURE | session cookie ``Secure``: ``auto`` (if https), ``true``, ``false``| auto |
+| COURSE_COOKIE_SECURE | ``Secure`` session cookie: ``auto`` (if https), true, false | auto |
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import json
 
 import httpx
 import pytest
-from bearer import bearer
 from conftest import eventually, wait_timeout
+from credentials import bearer
 from fastapi.testclient import TestClient
 
 from course_server import RunningServer

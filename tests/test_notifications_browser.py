@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from bearer import bearer
 from browser import ms
+from credentials import bearer
 from playwright.sync_api import BrowserContext, Page
 
 from course_server import RunningServer, Settings, create_app, start

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from bearer import bearer
 from conftest import eventually, wait_timeout
+from credentials import bearer
 from redis_fixtures import SECRET
 
 from course_server import RunningServer, Settings, start

@@ -2,7 +2,8 @@
 
 Logging in is slow on purpose: the app hashes with argon2 at pwdlib's recommended cost, a
 quarter of a second or more per hash or check. One test checks that the app uses it; the others
-use argon2 at its lowest cost, which behaves the same and takes microseconds.
+use argon2 at its lowest cost (``credentials.CHEAP``), which behaves the same and takes
+microseconds.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import httpx
 import jwt
 import pytest
 from conftest import wait_timeout
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
+from credentials import CHEAP
 
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients import attempt
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.anyio
 # 64 bytes: RFC 7518 wants HS256 keys of at least 32 bytes and HS512 ones of 64 (PyJWT warns
 # below that, and warnings are errors here); the wrong-algorithm test signs with HS512.
 SECRET = "lesson-06-tests-" * 4
-CHEAP = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
 
 
 def forge(secret: str | None = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
