@@ -313,3 +313,45 @@ async def test_signing_out_when_signed_out_is_fine(server: RunningServer) -> Non
     async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
         response = await http.delete(server.url("/session"))
     assert response.status_code == 204
+
+
+# The cookie's Secure flag (COURSE_COOKIE_SECURE): explicit, and right behind a TLS proxy
+
+PROXIED_HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+def cookie_server(policy: str, proxy: str) -> RunningServer:
+    """A server whose ``Secure`` policy is ``policy``, trusting ``X-Forwarded-*`` from ``proxy``."""
+    settings = Settings(jwt_secret=SECRET, cookie_secure=policy)
+    app = create_app(settings)
+    app.state.users = Users(settings.demo_users, hasher=CHEAP)
+    return start(app, name=f"test-{__name__}-cookie", forwarded_allow_ips=proxy)
+
+
+@pytest.mark.parametrize(
+    ("policy", "proxy", "headers", "secure"),
+    [
+        ("auto", "127.0.0.1", {}, False),  # plain http
+        ("auto", "127.0.0.1", PROXIED_HTTPS, True),  # https at a trusted proxy
+        ("auto", "192.0.2.1", PROXIED_HTTPS, False),  # the proxy's address is not trusted
+        ("true", "192.0.2.1", {}, True),  # a proxy uvicorn cannot trust: say so outright
+        ("false", "127.0.0.1", PROXIED_HTTPS, False),
+    ],
+    ids=["auto-http", "auto-trusted-proxy", "auto-untrusted-proxy", "true", "false"],
+)
+async def test_session_cookie_is_secure_as_the_policy_says(
+    policy: str, proxy: str, headers: dict[str, str], secure: bool
+) -> None:
+    with cookie_server(policy, proxy) as server:
+        async with httpx.AsyncClient(timeout=wait_timeout(10), headers=headers) as http:
+            form = {"username": "bob", "password": "builder"}
+            signed_in = await http.post(server.url("/session"), data=form)
+            signed_out = await http.delete(server.url("/session"))
+    assert ("; secure" in signed_in.headers["set-cookie"].lower()) is secure
+    assert ("; secure" in signed_out.headers["set-cookie"].lower()) is secure
+
+
+def test_cookie_secure_setting_is_auto_true_or_false() -> None:
+    assert Settings.from_env({"COURSE_COOKIE_SECURE": "TRUE"}).cookie_secure == "true"
+    with pytest.raises(ValueError, match="cookie_secure must be auto, true or false"):
+        Settings.from_env({"COURSE_COOKIE_SECURE": "yes"})
