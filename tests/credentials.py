@@ -16,11 +16,12 @@ from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from benchmarks.login_flood import loopback
 from course_server.tokens import create_access_token
 
 CHEAP = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
 
-_hosts = itertools.count(2)
+_hosts = itertools.count(1)
 
 
 def bearer(app: FastAPI, user: str = "alice", lifetime: int = 600) -> dict[str, str]:
@@ -31,8 +32,7 @@ def bearer(app: FastAPI, user: str = "alice", lifetime: int = 600) -> dict[str, 
 
 def fresh_address() -> str:
     """A loopback address no other call returned (127.0.0.2, 127.0.0.3, … 127.0.x.y)."""
-    n = next(_hosts)
-    return f"127.0.{n // 250}.{n % 250 + 2}"
+    return loopback(next(_hosts))
 
 
 def client_from(address: str | None = None, timeout: float = 10) -> httpx.AsyncClient:

@@ -14,12 +14,12 @@ import threading
 from collections.abc import Iterator
 
 import httpx
-import psutil
 import pytest
 from conftest import eventually, wait_timeout
 from credentials import CHEAP, client_from, fresh_address
 from pwdlib import PasswordHash
 
+from benchmarks.login_flood import flood
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients import talk
 from course_server.processes import spawn
@@ -215,47 +215,13 @@ async def test_websockets_are_served_while_passwords_are_checked(
 
 # Memory: a flood of wrong logins against `python -m course_server`, real argon2
 
-MiB = 1024 * 1024
-
-
-class PeakMemory:
-    """The highest resident memory of process ``pid`` while in the ``with`` block (sampled)."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(0.005)
-
-    def __enter__(self) -> PeakMemory:
-        self._sampler.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._sampler.join()
-
 
 async def test_forty_concurrent_wrong_logins_grow_the_server_by_less_than_300_mb() -> None:
     """Each from its own address and name, so that every one is hashed (~64 MiB apiece)."""
     with spawn() as server:
-        async with client_from() as http:  # the first login hashes the demo users' passwords
-            assert (await login(http, server, "warm-up", "x")).status_code == 401
-        baseline = psutil.Process(server.pid).memory_info().rss
-
-        async def guess(n: int) -> int:
-            async with client_from(timeout=120) as http:
-                return (await login(http, server, f"guess-{n}", "wrong")).status_code
-
-        with PeakMemory(server.pid) as memory:
-            codes = await asyncio.gather(*(guess(n) for n in range(40)))
-    assert codes == [401] * 40
-    assert memory.peak - baseline < 300 * MiB
+        result = await flood(server, server.pid, 40, timeout=wait_timeout(120))
+    assert result.codes == {401: 40}
+    assert result.growth < 300_000_000
 
 
 # Timing: an unknown name costs what a wrong password costs
