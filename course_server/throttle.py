@@ -114,6 +114,8 @@ class LoginThrottle:
 
     def __init__(self, failures: Failures, concurrency: int) -> None:
         self.failures = failures
+        self.concurrency = concurrency
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self.hashing = 0  # checks running now (in worker threads)
         self.waiting = 0  # checks waiting for a slot
@@ -125,9 +127,10 @@ class LoginThrottle:
         wait = await self.failures.begin(keys, attempt)
         if wait:
             raise TooManyFailures(max(1, math.ceil(wait)))
+        slots = self._semaphore()
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            await slots.acquire()
         finally:
             self.waiting -= 1
         self.hashing += 1
@@ -135,10 +138,21 @@ class LoginThrottle:
             ok = await anyio.to_thread.run_sync(verify)
         finally:
             self.hashing -= 1
-            self._slots.release()
+            slots.release()
         if ok:
             await self.failures.forgive(keys, attempt)
         return ok
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """This loop's semaphore: an asyncio one belongs to the first loop that waits on it.
+
+        A server restarted with the same app (``course_server.start(server.app, …)``) runs on a
+        new loop; checks still under way on the old one are gone with it.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.concurrency)
+        return self._slots
 
 
 def create_throttle(settings: Settings, rooms: object) -> LoginThrottle:

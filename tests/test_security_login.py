@@ -24,7 +24,7 @@ from course_server import RunningServer, Settings, create_app, start
 from course_server.clients import talk
 from course_server.processes import spawn
 from course_server.redis_server import RedisServer
-from course_server.throttle import LoginThrottle
+from course_server.throttle import InProcessFailures, LoginThrottle
 from course_server.tokens import SESSION_COOKIE, Users
 from course_server.urls import ServerURLs
 
@@ -211,6 +211,25 @@ async def test_websockets_are_served_while_passwords_are_checked(
         assert replies == ["You said: still here?"]
         users.release.set()
         await asyncio.gather(*logins)
+
+
+def test_the_cap_holds_on_a_new_event_loop() -> None:
+    """A server restarted with the same app runs on a new loop: the cap must work there too."""
+    throttle = LoginThrottle(InProcessFailures(100, 60), concurrency=1)
+
+    async def two_at_once() -> list[bool]:
+        gate = threading.Event()
+
+        def verify() -> bool:
+            return not gate.wait(wait_timeout())  # False, once the gate opens
+
+        checks = [asyncio.create_task(throttle.check(f"u{n}", "a", verify)) for n in range(2)]
+        await eventually(lambda: throttle.waiting == 1 and throttle.hashing == 1)
+        gate.set()
+        return await asyncio.gather(*checks)
+
+    assert asyncio.run(two_at_once()) == [False, False]
+    assert asyncio.run(two_at_once()) == [False, False]
 
 
 # Memory: a flood of wrong logins against `python -m course_server`, real argon2
