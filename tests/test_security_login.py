@@ -321,3 +321,19 @@ async def test_a_success_on_one_process_is_no_failure_on_the_other(
         for _ in range(3):
             assert (await login(http, a, "carol", "cipher")).status_code == 200
             assert (await login(http, b, "carol", "cipher")).status_code == 200
+
+
+async def test_while_redis_is_down_logins_answer_503_not_unlimited_guesses(
+    shared: tuple[RunningServer, RunningServer], redis_server: RedisServer
+) -> None:
+    a, _ = shared
+    await asyncio.to_thread(redis_server.stop)
+    try:
+        async with client_from() as http:
+            response = await login(http, a, "bob", "builder")
+    finally:
+        await asyncio.to_thread(redis_server.start)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    async with client_from() as http:
+        assert (await login(http, a, "bob", "builder")).status_code == 200

@@ -8,6 +8,7 @@ before its owner signed out.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from credentials import CHEAP
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients import attempt
 from course_server.processes import spawn_many
-from course_server.redis_revocation import REVOKED
+from course_server.redis_revocation import REVOKED, UNCHECKED
 from course_server.redis_server import RedisServer
 from course_server.revocation import InProcessRevocations
 from course_server.tokens import SESSION_COOKIE, Users, decode_token
@@ -225,3 +226,21 @@ async def test_signed_out_on_one_server_process_refused_by_another(redis_url: st
         await sign_out(b, token)
         response = await session_of(a, token)
     assert response.json() == REVOKED_REASON
+
+
+async def test_while_redis_is_down_tokens_are_refused_with_503(
+    pair: tuple[RunningServer, RunningServer], redis_server: RedisServer
+) -> None:
+    """Fails closed: any token might have been signed out, and only Redis knows."""
+    a, _ = pair
+    token = await sign_in(a)
+    await asyncio.to_thread(redis_server.stop)
+    try:
+        session = await session_of(a, token)
+        seen = await attempt(a.ws(f"/secure/ws?token={token}"), timeout=wait_timeout())
+    finally:
+        await asyncio.to_thread(redis_server.start)
+    assert (session.status_code, session.headers["retry-after"]) == (503, "1")
+    assert seen.http_status == 401
+    assert json.loads(seen.body) == {"detail": UNCHECKED}
+    assert (await session_of(a, token)).status_code == 200
