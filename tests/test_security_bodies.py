@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from conftest import wait_timeout
 
@@ -131,3 +132,18 @@ async def test_many_large_bodies_at_once_are_all_refused(server: RunningServer) 
             return (await response(reader))[0]
 
     assert await asyncio.gather(*(one() for _ in range(25))) == [413] * 25
+
+
+async def test_a_client_that_sends_its_whole_large_body_still_reads_the_413(
+    server: RunningServer,
+) -> None:
+    """The server drops the rest of a refused body before closing, so no reset hides the 413."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"v" * 65536
+
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        declared = await http.post(server.url("/feed/publish"), content=b"u" * (4 * 1024 * 1024))
+        chunked = await http.post(server.url("/feed/publish"), content=stream())
+    assert (declared.status_code, chunked.status_code) == (413, 413)
