@@ -98,10 +98,6 @@ class InProcessFailures:
                 if not entries:
                     del self._keys[key]
 
-    def count(self, key: str) -> int:
-        """Failures (and attempts under way) counted under ``key`` now."""
-        return len(self._recent(key, time.monotonic()))
-
 
 def login_keys(username: str, address: str) -> list[str]:
     """The keys one login counts under: its username (hashed: any length, any bytes) and address."""
