@@ -232,6 +232,16 @@ def test_the_cap_holds_on_a_new_event_loop() -> None:
     assert asyncio.run(two_at_once()) == [False, False]
 
 
+async def test_names_no_one_tries_again_do_not_pile_up() -> None:
+    """An attacker trying ever new names must not grow the in-process counts without bound."""
+    failures = InProcessFailures(max_failures=5, window=1e-9)  # every failure stale at once
+    most = 0
+    for n in range(10_000):
+        await failures.begin([f"user:{n}"], "attempt")
+        most = max(most, len(failures._keys))
+    assert most <= 1024
+
+
 # Memory: a flood of wrong logins against `python -m course_server`, real argon2
 
 
