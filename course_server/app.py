@@ -25,10 +25,13 @@ from course_server import (
     secure,
     tokens,
 )
+from course_server.bodylimit import BodyLimit
 from course_server.origins import OriginGuard
 from course_server.peers import Peers
+from course_server.revocation import create_revocations
 from course_server.sessions import SessionRegistry, TrackSessions
 from course_server.settings import Settings
+from course_server.throttle import create_throttle
 
 
 @asynccontextmanager
@@ -53,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.chat_rooms = broker.create_rooms(settings)  # in-process, or shared through Redis
     app.state.lobby = broker.create_lobby(app.state.chat_rooms)
     app.state.broadcast = broker.create_broadcast(app.state.chat_rooms)
+    # Lesson 06: logins throttled, signed-out tokens refused (both shared through Redis, if set).
+    app.state.login_throttle = create_throttle(settings, app.state.chat_rooms)
+    app.state.revocations = create_revocations(settings, app.state.chat_rooms)
     # Lesson 09: queued frames are flushed before the goodbye; a chat user's connections share a
     # bucket of twice one connection's rate, so more rooms or tabs do not multiply a flood.
     app.state.peers = Peers()
@@ -82,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last middleware added runs first: refuse foreign origins before tracking a session.
     app.add_middleware(TrackSessions, registry=app.state.sessions)
     app.add_middleware(OriginGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_message_bytes)  # 413 before reading
     return app

@@ -1,5 +1,8 @@
 """Lesson 08, a notifications stream: ``POST /notifications`` publishes, SSE subscribers receive.
 
+Publishing takes a bearer token from ``POST /token`` (lesson 06): ``Authorization: Bearer T``,
+else 401. Subscribing is open to anyone.
+
 Each notification gets an id and lands in the app's notification feed (the same ``Feed`` lesson
 01 uses: bounded history, any number of subscribers), so a client that drops and reconnects with
 ``Last-Event-ID`` gets exactly what it missed, while it is still in history.
@@ -26,6 +29,7 @@ from course_server.events import RECONNECT_MS, tracked
 from course_server.feed import Event, Feed
 from course_server.pages import CONTENT_SECURITY_POLICY, STATIC_DIR
 from course_server.settings import Settings
+from course_server.tokens import bearer_claims
 
 router = APIRouter(prefix="/notifications", tags=["lesson 08: server-sent events"])
 
@@ -86,9 +90,17 @@ NotificationsDep = Annotated[Feed, Depends(get_notifications)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 
-@router.post("", status_code=201, responses={503: {"description": "Redis cannot be reached"}})
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(bearer_claims)],
+    responses={
+        401: {"description": "No valid bearer token"},
+        503: {"description": "Redis cannot be reached"},
+    },
+)
 async def publish(notification: NotificationIn, notifier: NotifierDep) -> Event:
-    """Publish to every subscriber; the reply carries the id it was given."""
+    """Publish to every subscriber (with a bearer token); the reply carries its id."""
     return await notifier.publish(notification.model_dump())
 
 

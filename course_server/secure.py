@@ -32,7 +32,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from course_server.tokens import SESSION_COOKIE, TokenError, decode_token
+from course_server.tokens import SESSION_COOKIE, TokenError, verify
 
 router = APIRouter(tags=["lesson 06: authentication"])
 
@@ -52,9 +52,12 @@ class RefreshMessage(BaseModel):
     token: str
 
 
-def check(websocket: WebSocket, token: str) -> dict[str, Any]:
-    """The token's claims, checked with this app's secret; ``TokenError`` if it is refused."""
-    return decode_token(token, websocket.app.state.settings.jwt_secret)
+async def check(websocket: WebSocket, token: str) -> dict[str, Any]:
+    """The token's claims, checked with this app's secret; ``TokenError`` if it is refused.
+
+    ``tokens.verify``, the check every endpoint runs: a signed-out token is refused here too.
+    """
+    return await verify(websocket, token)
 
 
 async def deny(websocket: WebSocket, reason: str) -> None:
@@ -73,7 +76,7 @@ async def handshake_auth(websocket: WebSocket, token: str | None) -> None:
         await deny(websocket, TOKEN_REQUIRED)
         return
     try:
-        claims = check(websocket, token)
+        claims = await check(websocket, token)
     except TokenError as exc:
         await deny(websocket, exc.reason)
         return
@@ -118,7 +121,7 @@ async def authenticate_first_message(websocket: WebSocket) -> None:
         await websocket.close(AUTH_REQUIRED, "First message must be auth")
         return
     try:
-        claims = check(websocket, auth.token)
+        claims = await check(websocket, auth.token)
     except TokenError as exc:
         await websocket.close(INVALID_TOKEN, exc.reason)
         return
@@ -147,7 +150,7 @@ async def serve(websocket: WebSocket, claims: dict[str, Any]) -> None:
             await websocket.send_json({"type": "echo", "user_id": user, "message": shown})
             continue
         try:
-            fresh = check(websocket, refresh.token)
+            fresh = await check(websocket, refresh.token)
         except TokenError as exc:
             await websocket.close(INVALID_TOKEN, exc.reason)
             return
@@ -169,7 +172,7 @@ async def refuse_impostor(websocket: WebSocket, username: str) -> bool:
     if not token:
         return False
     try:
-        claims = check(websocket, token)
+        claims = await check(websocket, token)
     except TokenError as exc:
         reason = exc.reason
     else:

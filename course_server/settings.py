@@ -20,6 +20,10 @@ override the environment.
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
 | COURSE_WS_DEFLATE | permessage-deflate on WebSockets (costs ~2× CPU per broadcast) | false |
 | COURSE_LOG_LEVEL | uvicorn log level (``warning`` keeps notebooks quiet) | warning |
+| COURSE_LOGIN_MAX_FAILURES | failed logins per username or client address before 429 | 5 |
+| COURSE_LOGIN_WINDOW | seconds failed logins are counted for (and the 429 lasts) | 60 |
+| COURSE_LOGIN_CONCURRENCY | password hashes run at once (argon2: ~64 MiB each) | 2 |
+| COURSE_COOKIE_SECURE | ``Secure`` session cookie: ``auto`` (if https), true, false | auto |
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import os
 import secrets
 from collections.abc import Mapping
 from typing import Any
+
+COOKIE_SECURE = ("auto", "true", "false")
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -77,6 +83,11 @@ class Settings:
     # Off: measured in lesson 10, compression doubles the server's CPU per broadcast delivery.
     ws_deflate: bool = False
     log_level: str = "warning"
+    login_max_failures: int = 5
+    login_window: float = 60.0
+    # Each argon2 hash holds ~64 MiB while it runs: this caps the memory a login flood costs.
+    login_concurrency: int = 2
+    cookie_secure: str = "auto"
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +99,10 @@ class Settings:
             (self.send_queue_size > 0, "send_queue_size must be > 0"),
             (self.ws_ping_interval >= 0, "ws_ping_interval must be >= 0 (0 turns pings off)"),
             (self.ws_ping_timeout > 0, "ws_ping_timeout must be > 0"),
+            (self.login_max_failures > 0, "login_max_failures must be > 0"),
+            (self.login_window > 0, "login_window must be > 0"),
+            (self.login_concurrency > 0, "login_concurrency must be > 0"),
+            (self.cookie_secure in COOKIE_SECURE, "cookie_secure must be auto, true or false"),
         ]
         for ok, message in checks:
             if not ok:
@@ -113,6 +128,10 @@ class Settings:
             "ws_ping_timeout": ("COURSE_WS_PING_TIMEOUT", float),
             "ws_deflate": ("COURSE_WS_DEFLATE", _flag),
             "log_level": ("COURSE_LOG_LEVEL", str),
+            "login_max_failures": ("COURSE_LOGIN_MAX_FAILURES", int),
+            "login_window": ("COURSE_LOGIN_WINDOW", float),
+            "login_concurrency": ("COURSE_LOGIN_CONCURRENCY", int),
+            "cookie_secure": ("COURSE_COOKIE_SECURE", str.lower),
         }
         for field, (variable, parse) in readers.items():
             raw = env.get(variable, "").strip()

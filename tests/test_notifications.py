@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 from conftest import eventually, wait_timeout
+from credentials import bearer
 from fastapi.testclient import TestClient
 
 from course_server import RunningServer
@@ -32,7 +33,8 @@ async def _read_events(response: httpx.Response, n: int) -> list[SSEvent]:
 
 
 async def _publish(client: httpx.AsyncClient, server: RunningServer, title: str) -> int:
-    response = await client.post(server.url("/notifications"), json={"title": title})
+    url = server.url("/notifications")
+    response = await client.post(url, json={"title": title}, headers=bearer(server.app))
     assert response.status_code == 201
     return response.json()["id"]
 
@@ -101,12 +103,14 @@ async def test_leaving_releases_the_subscription(server: RunningServer) -> None:
 
 async def test_an_empty_title_is_refused(server: RunningServer) -> None:
     async with httpx.AsyncClient(timeout=wait_timeout()) as client:
-        response = await client.post(server.url("/notifications"), json={"title": ""})
+        response = await client.post(
+            server.url("/notifications"), json={"title": ""}, headers=bearer(server.app)
+        )
     assert response.status_code == 422
 
 
 def test_without_redis_the_processs_own_feed_gives_the_ids(client: TestClient) -> None:
     assert isinstance(client.app.state.notifier, InProcess)
-    reply = client.post("/notifications", json={"title": "local"})
+    reply = client.post("/notifications", json={"title": "local"}, headers=bearer(client.app))
     assert reply.status_code == 201
     assert reply.json()["id"] == client.app.state.notifications.last_id == 1

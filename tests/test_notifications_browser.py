@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from browser import ms
+from credentials import bearer
 from playwright.sync_api import BrowserContext, Page
 
 from course_server import RunningServer, Settings, create_app, start
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def notifier() -> Iterator[RunningServer]:
-    server = start(create_app(Settings(jwt_secret="t")), name="notifications-browser")
+    settings = Settings(jwt_secret="notifications-browser-test-secret-32b")
+    server = start(create_app(settings), name="notifications-browser")
     try:
         yield server
     finally:
@@ -24,7 +26,9 @@ def notifier() -> Iterator[RunningServer]:
 
 
 def publish(server: RunningServer, title: str) -> int:
-    response = httpx.post(server.url("/notifications"), json={"title": title})
+    response = httpx.post(
+        server.url("/notifications"), json={"title": title}, headers=bearer(server.app)
+    )
     response.raise_for_status()
     return response.json()["id"]
 

@@ -17,6 +17,8 @@ import httpx
 import pytest
 import redis
 from conftest import eventually, wait_timeout
+from credentials import bearer
+from redis_fixtures import SECRET
 
 from course_server import RunningServer, Settings, start
 from course_server.feed import Event, Feed
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def settings(redis_server: RedisServer) -> Settings:
-    return Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_server.url)
+    return Settings(jwt_secret=SECRET, redis_url=redis_server.url)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,8 @@ async def subscribers(server: RunningServer) -> int:
 
 
 async def publish(http: httpx.AsyncClient, server: RunningServer, title: str) -> int:
-    response = await http.post(server.url("/notifications"), json={"title": title})
+    url = server.url("/notifications")
+    response = await http.post(url, json={"title": title}, headers=bearer(server.app))
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -190,7 +193,9 @@ async def test_while_redis_is_down_publish_answers_503_and_afterwards_nothing_is
         async with subscribed(http, b, last_event_id=str(before - 1)) as on_b:
             assert titles(await read(on_b, 1)) == [(before, "before")]
             await asyncio.to_thread(redis_server.stop)
-            refused = await http.post(a.url("/notifications"), json={"title": "lost?"})
+            refused = await http.post(
+                a.url("/notifications"), json={"title": "lost?"}, headers=bearer(a.app)
+            )
             assert refused.status_code == 503
             assert "cannot reach Redis" in refused.json()["detail"]
             assert refused.headers["retry-after"] == "1"

@@ -48,7 +48,7 @@ def token(sub: str = "alice", lifetime: int = 60) -> str:
 
 def forge(secret: str | None = SECRET, algorithm: str = "HS256", **changes: Any) -> str:
     now = int(time.time())
-    claims = {"sub": "alice", "iat": now, "exp": now + 60, **changes}
+    claims = {"sub": "alice", "iat": now, "exp": now + 60, "jti": f"id-{now}", **changes}
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm)
 
 

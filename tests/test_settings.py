@@ -97,3 +97,28 @@ def test_non_positive_values_are_refused(field: str) -> None:
 def test_a_bad_flag_names_the_variable() -> None:
     with pytest.raises(ValueError, match="COURSE_WS_DEFLATE='maybe'"):
         Settings.from_env({"COURSE_WS_DEFLATE": "maybe"})
+
+
+def test_login_throttle_and_cookie_defaults_match_the_spec() -> None:
+    settings = Settings()
+    assert (settings.login_max_failures, settings.login_window) == (5, 60)
+    assert settings.login_concurrency == 2
+    assert settings.cookie_secure == "auto"
+
+
+def test_login_throttle_and_cookie_settings_are_read_from_the_environment() -> None:
+    env = {
+        "COURSE_LOGIN_MAX_FAILURES": "3",
+        "COURSE_LOGIN_WINDOW": "0.5",
+        "COURSE_LOGIN_CONCURRENCY": "1",
+        "COURSE_COOKIE_SECURE": "true",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.login_max_failures, settings.login_window) == (3, 0.5)
+    assert (settings.login_concurrency, settings.cookie_secure) == (1, "true")
+
+
+@pytest.mark.parametrize("field", ["login_max_failures", "login_window", "login_concurrency"])
+def test_login_throttle_numbers_must_be_positive(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Settings(**{field: 0})

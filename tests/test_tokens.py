@@ -2,7 +2,8 @@
 
 Logging in is slow on purpose: the app hashes with argon2 at pwdlib's recommended cost, a
 quarter of a second or more per hash or check. One test checks that the app uses it; the others
-use argon2 at its lowest cost, which behaves the same and takes microseconds.
+use argon2 at its lowest cost (``credentials.CHEAP``), which behaves the same and takes
+microseconds.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import httpx
 import jwt
 import pytest
 from conftest import wait_timeout
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
+from credentials import CHEAP
 
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients import attempt
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.anyio
 # 64 bytes: RFC 7518 wants HS256 keys of at least 32 bytes and HS512 ones of 64 (PyJWT warns
 # below that, and warnings are errors here); the wrong-algorithm test signs with HS512.
 SECRET = "lesson-06-tests-" * 4
-CHEAP = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
 
 
 def forge(secret: str | None = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
@@ -44,16 +43,21 @@ def forge(secret: str | None = SECRET, algorithm: str = "HS256", **claims: Any) 
 
 def valid_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": "alice", "iat": now, "exp": now + 60, **changes}
+    return {"sub": "alice", "iat": now, "exp": now + 60, "jti": "id-1", **changes}
 
 
 # Signing and checking
 
 
-def test_token_carries_sub_iat_and_exp() -> None:
+def test_token_carries_sub_iat_exp_and_jti() -> None:
     token = create_access_token("alice", SECRET, 900, now=1_000_000)
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
-    assert claims == {"sub": "alice", "iat": 1_000_000, "exp": 1_000_900}
+    assert claims == {"sub": "alice", "iat": 1_000_000, "exp": 1_000_900, "jti": claims["jti"]}
+
+
+def test_each_token_has_an_id_of_its_own() -> None:
+    ids = {decode_token(create_access_token("alice", SECRET, 60), SECRET)["jti"] for _ in "ab"}
+    assert len(ids) == 2
 
 
 def test_decode_returns_the_claims_of_a_good_token() -> None:
@@ -73,11 +77,13 @@ REFUSED: dict[str, Callable[[], str]] = {
     "bad-signature": lambda: forge(secret="another-key-" * 6, **valid_claims()),
     "alg-none": lambda: forge(secret=None, algorithm="none", **valid_claims()),
     "wrong-algorithm": lambda: forge(algorithm="HS512", **valid_claims()),
-    "no-sub": lambda: forge(iat=0, exp=time.time() + 60),
+    "no-sub": lambda: forge(iat=0, exp=time.time() + 60, jti="id-1"),
     "empty-sub": lambda: forge(**valid_claims(sub="")),
     "sub-not-a-string": lambda: forge(**valid_claims(sub=42)),
-    "no-exp": lambda: forge(sub="alice", iat=int(time.time())),
-    "no-iat": lambda: forge(sub="alice", exp=int(time.time()) + 60),
+    "no-exp": lambda: forge(sub="alice", iat=int(time.time()), jti="id-1"),
+    "no-iat": lambda: forge(sub="alice", exp=int(time.time()) + 60, jti="id-1"),
+    "no-jti": lambda: forge(sub="alice", iat=int(time.time()), exp=int(time.time()) + 60),
+    "empty-jti": lambda: forge(**valid_claims(jti="")),
 }
 
 
@@ -307,3 +313,45 @@ async def test_signing_out_when_signed_out_is_fine(server: RunningServer) -> Non
     async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
         response = await http.delete(server.url("/session"))
     assert response.status_code == 204
+
+
+# The cookie's Secure flag (COURSE_COOKIE_SECURE): explicit, and right behind a TLS proxy
+
+PROXIED_HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+def cookie_server(policy: str, proxy: str) -> RunningServer:
+    """A server whose ``Secure`` policy is ``policy``, trusting ``X-Forwarded-*`` from ``proxy``."""
+    settings = Settings(jwt_secret=SECRET, cookie_secure=policy)
+    app = create_app(settings)
+    app.state.users = Users(settings.demo_users, hasher=CHEAP)
+    return start(app, name=f"test-{__name__}-cookie", forwarded_allow_ips=proxy)
+
+
+@pytest.mark.parametrize(
+    ("policy", "proxy", "headers", "secure"),
+    [
+        ("auto", "127.0.0.1", {}, False),  # plain http
+        ("auto", "127.0.0.1", PROXIED_HTTPS, True),  # https at a trusted proxy
+        ("auto", "192.0.2.1", PROXIED_HTTPS, False),  # the proxy's address is not trusted
+        ("true", "192.0.2.1", {}, True),  # a proxy uvicorn cannot trust: say so outright
+        ("false", "127.0.0.1", PROXIED_HTTPS, False),
+    ],
+    ids=["auto-http", "auto-trusted-proxy", "auto-untrusted-proxy", "true", "false"],
+)
+async def test_session_cookie_is_secure_as_the_policy_says(
+    policy: str, proxy: str, headers: dict[str, str], secure: bool
+) -> None:
+    with cookie_server(policy, proxy) as server:
+        async with httpx.AsyncClient(timeout=wait_timeout(10), headers=headers) as http:
+            form = {"username": "bob", "password": "builder"}
+            signed_in = await http.post(server.url("/session"), data=form)
+            signed_out = await http.delete(server.url("/session"))
+    assert ("; secure" in signed_in.headers["set-cookie"].lower()) is secure
+    assert ("; secure" in signed_out.headers["set-cookie"].lower()) is secure
+
+
+def test_cookie_secure_setting_is_auto_true_or_false() -> None:
+    assert Settings.from_env({"COURSE_COOKIE_SECURE": "TRUE"}).cookie_secure == "true"
+    with pytest.raises(ValueError, match="cookie_secure must be auto, true or false"):
+        Settings.from_env({"COURSE_COOKIE_SECURE": "yes"})
