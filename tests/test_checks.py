@@ -93,6 +93,17 @@ def test_a_mutant_fails_some_check(
     assert not report.passed, f"{bug!r} passed every check of {exercise_id}"
 
 
+@pytest.mark.parametrize(
+    ("exercise_id", "bug"),
+    [(e, bug) for e in IDS for bug in MUTANTS.get(e, {}) if bug.startswith("cheat: calls the")],
+)
+def test_a_cheat_that_uses_the_courses_reference_is_told_so(
+    reports: dict[tuple[str, str], Report], exercise_id: str, bug: str
+) -> None:
+    report = reports[exercise_id, bug]
+    assert all("the course's own" in v.hint for v in report.verdicts), str(report)
+
+
 def test_every_exercise_has_a_mutant_and_every_mutant_an_exercise() -> None:
     assert set(MUTANTS) == set(IDS)
 

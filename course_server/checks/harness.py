@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import itertools
@@ -175,7 +176,12 @@ class Harness:
             with contextlib.suppress(RuntimeError):  # the check gave up and its loop is gone
                 loop.call_soon_threadsafe(settle, outcome)
 
-        thread = threading.Thread(target=target, name=f"{self._name}-learner", daemon=True)
+        # The thread runs in a copy of this context: what the learner's code calls is charged
+        # to this run of checks (see ``references.current``).
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(target,), name=f"{self._name}-learner", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
         ok, value = await future
