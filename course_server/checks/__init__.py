@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from course_server.checks import references as _references
-from course_server.checks.harness import CheckFailed, Harness, expect
+from course_server.checks.harness import CheckFailed, Harness, expect, expect_close, expect_equal
 from course_server.checks.report import Report, Status, Verdict, failure
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "exercise",
     "exercises",
     "expect",
+    "expect_close",
+    "expect_equal",
     "get",
 ]
 

@@ -52,6 +52,47 @@ def expect(condition: object, hint: str) -> None:
         raise CheckFailed(hint)
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` as a hint quotes it: its ``repr``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expect_equal(actual: object, expected: object, what: str) -> None:
+    """Fail unless ``actual == expected``, saying what was expected and what came back.
+
+    ``expect_equal(reply, "higher", "the reply to 3")`` fails with
+    "the reply to 3: expected 'higher', got 'lower'".
+    """
+    if actual != expected:
+        raise CheckFailed(f"{what}: expected {shown(expected)}, got {shown(actual)}")
+
+
+def _close(code: int | None, reason: str | None) -> str:
+    if code is None:
+        return "no close (the connection is still open)"
+    return f"close {code} {reason!r}" if reason is not None else f"close {code}"
+
+
+def expect_close(
+    closed: Any, code: int, reason: str | None = None, what: str = "the connection"
+) -> None:
+    """Fail unless ``closed`` ended with ``code`` (and ``reason``, when the prompt names one).
+
+    ``closed`` is anything with ``close_code`` and ``close_reason``: a ``clients.Attempt`` or a
+    ``websockets`` connection. The hint gives both closes: "the connection after 5 wrong
+    guesses: expected close 4000 'Out of guesses', got close 1000 'Correct'".
+    """
+    got_code, got_reason = closed.close_code, closed.close_reason
+    if got_code == code and (reason is None or got_reason == reason):
+        return
+    expected = _close(code, reason)
+    got = _close(got_code, got_reason if reason is not None or got_code != code else None)
+    if getattr(closed, "accepted", True) is False:  # an Attempt whose handshake was refused
+        got = f"a refused handshake (HTTP {closed.http_status})"
+    raise CheckFailed(f"{what}: expected {expected}, got {got}")
+
+
 class _QuietCheckServers(logging.Filter):
     """Drop log records from check servers' threads: the verdict reports what went wrong."""
 
