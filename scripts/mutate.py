@@ -281,6 +281,14 @@ def mutants(source: str) -> list[Mutant]:
         begin < node.lineno and node.end_lineno < end for begin, end in spans
     )
     tree = ast.parse(source)
+    # A bare ``return`` ending a function changes nothing when deleted: an equivalent mutant.
+    final_returns = {
+        id(function.body[-1])
+        for function in ast.walk(tree)
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and isinstance(function.body[-1], ast.Return)
+        and (function.body[-1].value is None or ast.unparse(function.body[-1].value) == "None")
+    }
     found: dict[str, Mutant] = {}
     for node in ast.walk(tree):
         if not hasattr(node, "lineno") and not isinstance(node, ast.comprehension):
@@ -292,6 +300,7 @@ def mutants(source: str) -> list[Mutant]:
         if (
             isinstance(node, ast.stmt)
             and not isinstance(node, ast.Pass)
+            and id(node) not in final_returns
             and not _is_docstring(node)
         ):
             candidates.append(_replace("statement deleted", node, "pass"))
@@ -332,6 +341,7 @@ class Score:
     skipped: int  # did not compile
     outcomes: list[Outcome]
     source: str
+    where: str  # the notebook and cell the mutants edit
 
     @property
     def killed(self) -> int:
@@ -355,7 +365,7 @@ class Score:
         lines = [head]
         for outcome in self.survived:
             line = outcome.mutant.start[0]
-            lines.append(f"  survived: {outcome.mutant.operator} (cell line {line})")
+            lines.append(f"  survived: {outcome.mutant.operator} ({self.where}, line {line})")
             lines.extend(f"    {diff}" for diff in outcome.mutant.diff(self.source))
         return lines
 
@@ -394,7 +404,8 @@ def score(exercise_id: str, limit: int | None = None, jobs: int = 4) -> Score:
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         outcomes = list(pool.map(run, chosen))
     skipped = len(found) - len(compiled)
-    return Score(exercise_id, exercise.title, len(found), skipped, outcomes, source)
+    where = f"{path.relative_to(ROOT)} code cell {index + 1}"
+    return Score(exercise_id, exercise.title, len(found), skipped, outcomes, source, where)
 
 
 def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[str]:

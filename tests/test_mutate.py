@@ -84,6 +84,16 @@ def test_an_except_clause_is_narrowed_or_pointed_at_the_wrong_type() -> None:
     assert narrowed == ["+    except KeyError:", "+    except OSError:"]
 
 
+def test_deleting_the_bare_return_that_ends_a_function_is_not_a_mutant() -> None:
+    source = (
+        "def f(x):\n    # BEGIN SOLUTION\n    x.append(1)\n    return None\n    # END SOLUTION\n"
+    )
+    deleted = [
+        m.diff(source)[0] for m in mutate.mutants(source) if m.operator == "statement deleted"
+    ]
+    assert deleted == ["-    x.append(1)"]
+
+
 def test_break_and_continue_swap() -> None:
     source = (
         "def f(xs):\n    # BEGIN SOLUTION\n    for x in xs:\n        break\n    # END SOLUTION\n"
