@@ -126,3 +126,24 @@ def test_every_reference_names_a_course_object(exercise: checks.Exercise) -> Non
         found: Any = references.Reference(spec).resolve()  # raises if the name is gone
         if inspect.isclass(found) or inspect.isfunction(found):
             assert found.__module__ == module, spec
+
+
+def test_a_name_shared_with_an_unrelated_module_is_not_a_use() -> None:
+    """``urllib.parse`` beside ``sse_client.SSEvent``: no ``sse_client.parse`` is read."""
+    import urllib.parse
+
+    def events_with_quoted_data(lines: list[str]) -> list[Any]:
+        return [sse_client.SSEvent(data=urllib.parse.quote(line)) for line in lines]
+
+    parse = references.Reference("course_server.sse_client:parse")
+    assert references.screen(events_with_quoted_data, [parse]) is None
+
+
+def test_a_reference_imported_inside_the_answer_is_a_use() -> None:
+    def parse_events(lines: list[str]) -> list[dict[str, str]]:
+        from course_server.sse_client import parse
+
+        return as_dicts(parse(lines))
+
+    parse = references.Reference("course_server.sse_client:parse")
+    assert references.screen(parse_events, [parse]) == HINT

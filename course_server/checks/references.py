@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import dis
 import functools
 import importlib
 import inspect
@@ -182,19 +183,41 @@ def nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
             yield from nested_codes(const)
 
 
+_MISSING = object()
+
+
+def _looked_up(function: types.FunctionType) -> Iterator[object]:
+    """Every object the function's code (nested functions included) reads by name.
+
+    Read from the bytecode: a global, a closure cell or an import, then each ``.attr`` after it,
+    so ``sse_client.parse`` yields the module and then the function, while ``urllib.parse``
+    next to an unrelated ``sse_client`` yields no ``sse_client.parse``.
+    """
+    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or (), strict=True))
+    for code in nested_codes(function.__code__):
+        value: object = _MISSING
+        for instruction in dis.get_instructions(code):
+            name, op = instruction.argval, instruction.opname
+            if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+                value = function.__globals__.get(name, _MISSING)
+            elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF") and name in cells:
+                value = cells[name].cell_contents if _filled(cells[name]) else _MISSING
+            elif op == "IMPORT_NAME":
+                value = sys.modules.get(name, _MISSING)  # imported in the function: seen loaded
+            elif op in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and value is not _MISSING:
+                value = getattr(value, name, _MISSING)
+            else:
+                value = _MISSING
+                continue
+            if value is not _MISSING:
+                yield value
+
+
 def _named(function: types.FunctionType, table: _Table) -> tuple[Reference, object] | None:
-    """A reference the function's code names: a global, ``module.attr``, or a closure cell."""
-    names = {n for code in nested_codes(function.__code__) for n in code.co_names}
-    values = [function.__globals__[n] for n in names if n in function.__globals__]
-    values += [c.cell_contents for c in function.__closure__ or () if _filled(c)]
-    for _depth in range(3):  # course_server.sse_client.parse: a package, a module, a function
-        modules = []
-        for value in values:
-            if (reference := table.find(value)) is not None:
-                return reference, value
-            if isinstance(value, types.ModuleType):
-                modules.append(value)
-        values = [getattr(m, n) for m in modules for n in names if hasattr(m, n)]
+    """A reference the function's code names: a global, ``module.attr``, a closure cell."""
+    for value in _looked_up(function):
+        if (reference := table.find(value)) is not None:
+            return reference, value
     return None
 
 
