@@ -446,7 +446,9 @@ def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[
     )
     if done.returncode != 0:
         return [f"{exercise_id}: the run failed ({done.returncode}): {done.stderr.strip()[-500:]}"]
-    return done.stdout.rstrip("\n").split("\n")
+    # Only the score's lines: a mutant's server may print (an access log line, say).
+    lines = done.stdout.rstrip("\n").split("\n")
+    return [line for line in lines if line.startswith((exercise_id, "  "))]
 
 
 def main(argv: list[str] | None = None) -> int:
