@@ -147,3 +147,13 @@ def test_a_reference_imported_inside_the_answer_is_a_use() -> None:
 
     parse = references.Reference("course_server.sse_client:parse")
     assert references.screen(parse_events, [parse]) == HINT
+
+
+def test_a_released_guard_lets_the_learner_call_the_reference_again() -> None:
+    """What ``evaluate`` does for checks stuck past their deadline: the notebook goes on."""
+    code = sse_client.parse.__code__
+    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+        references.release(run)
+        assert sse_client.parse.__code__ is code
+        assert sse_client.parse("data: x\n\n")[0].data == "x"
+    assert sse_client.parse.__code__ is code

@@ -253,6 +253,7 @@ class Run:
 
     table: _Table
     codes: frozenset[types.CodeType]
+    functions: list[types.FunctionType]  # the reference functions armed for it
     used: list[str] = dataclasses.field(default_factory=list)
 
     def take(self) -> str | None:
@@ -417,16 +418,15 @@ def enter(key: str) -> types.FunctionType:
 def guard(specs: Iterable[str], implementation: object) -> Iterator[Run]:
     """Arm the tripwires of ``specs`` for one run of checks on ``implementation``; then disarm.
 
-    The run's ``used`` lists the hint for each reference the learner's code called meanwhile;
-    what ``screen`` finds up front is in it from the start.
+    The run's ``take()`` gives the hint for each reference the learner's code called meanwhile.
     """
     references = [Reference(spec) for spec in specs]
     table = _Table(references)
     codes = frozenset(
         code for f in learner_functions(implementation) for code in nested_codes(f.__code__)
     )
-    run = Run(table, codes)
     functions = [f for r in references for f in functions_of(r.resolve())]
+    run = Run(table, codes, functions)
     with _lock:
         for function in functions:
             _arm(function)
@@ -436,7 +436,17 @@ def guard(specs: Iterable[str], implementation: object) -> Iterator[Run]:
         yield run
     finally:
         current.reset(token)
-        with _lock:
+        release(run)
+
+
+def release(run: Run) -> None:
+    """Disarm ``run``'s tripwires now; again is a no-op.
+
+    ``evaluate`` calls it for checks still stuck past their deadline: the notebook goes on, and
+    the course's functions must work normally in its next cells.
+    """
+    with _lock:
+        if run in _runs:
             _runs.remove(run)
-            for function in functions:
+            for function in run.functions:
                 _disarm(function)
