@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -157,3 +158,11 @@ def test_a_released_guard_lets_the_learner_call_the_reference_again() -> None:
         assert sse_client.parse.__code__ is code
         assert sse_client.parse("data: x\n\n")[0].data == "x"
     assert sse_client.parse.__code__ is code
+
+
+def test_a_copy_of_the_reference_function_is_the_reference() -> None:
+    """``FunctionType(parse.__code__, ...)``: a new function object running the course's code."""
+    original = sse_client.parse
+    copy = types.FunctionType(original.__code__, original.__globals__, "parse_events")
+    report = checks.evaluate("08.2", copy)
+    assert hints(report) == {"is the course's own course_server.sse_client.parse: write your own"}

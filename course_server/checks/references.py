@@ -118,19 +118,30 @@ class _Table:
 
     def __init__(self, references: Iterable[Reference]) -> None:
         self.by_id: dict[int, tuple[Reference, object]] = {}
+        self.by_code: dict[types.CodeType, Reference] = {}  # a copy has the same code
         self.classes: list[tuple[Reference, type]] = []
         for reference in references:
             obj = reference.resolve()
             self.by_id[id(obj)] = (reference, obj)
             for function in functions_of(obj):
                 self.by_id.setdefault(id(function), (reference, function))
+                self.by_code.setdefault(function.__code__, reference)
+                with _lock:  # armed by another run now: its original code is kept aside
+                    armed = _armed.get(id(function))
+                if armed is not None:
+                    self.by_code.setdefault(armed.original, reference)
             if isinstance(obj, type):
                 self.classes.append((reference, obj))
 
     def find(self, obj: object) -> Reference | None:
-        entry = self.by_id.get(id(obj)) or self.by_id.get(id(unwrap(obj)))
-        if entry is not None and (entry[1] is obj or entry[1] is unwrap(obj)):
-            return entry[0]
+        """The reference ``obj`` is, wraps or copies (``FunctionType(ref.__code__, ...)``)."""
+        inner = unwrap(obj)
+        for candidate in (obj, inner):
+            entry = self.by_id.get(id(candidate))
+            if entry is not None and entry[1] is candidate:
+                return entry[0]
+        if isinstance(inner, types.FunctionType):
+            return self.by_code.get(inner.__code__)
         return None
 
 
