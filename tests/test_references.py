@@ -6,6 +6,7 @@ the answers are cheats a learner could write, checked as ``check()`` checks them
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import types
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from fastapi import WebSocket
 from test_checks import notebook_namespace
 
 from course_server import checks, heartbeat, ratelimit, sse_client
@@ -166,3 +168,18 @@ def test_a_copy_of_the_reference_function_is_the_reference() -> None:
     copy = types.FunctionType(original.__code__, original.__globals__, "parse_events")
     report = checks.evaluate("08.2", copy)
     assert hints(report) == {"is the course's own course_server.sse_client.parse: write your own"}
+
+
+async def watchdog_scheduled_as_a_task(websocket: WebSocket) -> None:
+    """The course's endpoint, found at run time and run as a task: asyncio starts it, not us."""
+    module = importlib.import_module("course_server." + "heartbeat")
+    endpoint = getattr(module, "websocket_with" + "_heartbeat")
+    await asyncio.create_task(endpoint(websocket, 0.5))
+
+
+def test_a_reference_coroutine_made_by_the_learner_and_run_as_a_task_is_caught() -> None:
+    report = checks.evaluate("09.1", watchdog_scheduled_as_a_task)
+    expected = (
+        "calls the course's own course_server.heartbeat.websocket_with_heartbeat: write your own"
+    )
+    assert hints(report) == {expected}

@@ -224,6 +224,7 @@ def evaluate(exercise_id: str, implementation: Any) -> Report:
     guarded: list[_references.Run] = []
 
     def target() -> None:
+        _references.track_origins()  # this thread is the checks' own
         try:
             asyncio.run(run(exercise_id, implementation, verdicts, guarded))
         except BaseException as exc:  # reported below, in the caller's thread

@@ -21,6 +21,7 @@ is on the stack, and the functions stay armed until the last run that needs them
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import dataclasses
@@ -394,12 +395,12 @@ def _learner_frame(frame: types.FrameType | None) -> types.FrameType | None:
     return None
 
 
-def _runs_of(frame: types.FrameType) -> list[Run]:
+def _runs_of(frame: types.FrameType | None) -> list[Run]:
     """The runs whose learner code is on the stack from ``frame`` up; else the current run."""
     stack = []
     while frame is not None:
         stack.append(frame.f_code)
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     with _lock:
         runs = [run for run in _runs if not run.codes.isdisjoint(stack)]
         if not runs and (run := current.get()) is not None and run in _runs:
@@ -407,11 +408,37 @@ def _runs_of(frame: types.FrameType) -> list[Run]:
         return runs or list(_runs)
 
 
+ORIGIN_DEPTH = 8
+"""Frames kept of where each coroutine was made, in the threads that run checks."""
+
+
+def track_origins() -> None:
+    """Keep where each coroutine is made, in this thread (a thread of the checks, never the
+    notebook's): a reference coroutine that the learner's code hands to ``create_task``
+    starts with only asyncio below it, and only its origin tells who made it."""
+    sys.set_coroutine_origin_tracking_depth(ORIGIN_DEPTH)
+
+
+def _made_by_learner(frame: types.FrameType) -> bool:
+    """Is ``frame`` the first step of a task's coroutine that the learner's code made?"""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread
+        return False
+    coroutine = task.get_coro() if task is not None else None
+    if getattr(coroutine, "cr_frame", None) is not frame:
+        return False
+    for filename, _line, _function in getattr(coroutine, "cr_origin", None) or ():
+        if not _is_library(filename):
+            return not filename.startswith(COURSE)
+    return False
+
+
 def enter(key: str) -> types.FunctionType:
     """The original function behind tripwire ``key``; raises if the learner's code called it."""
     function, twin = _twins[key]
     learner = _learner_frame(sys._getframe(2))
-    if learner is None:
+    if learner is None and not _made_by_learner(sys._getframe(1)):
         return twin
     hints = []
     for run in _runs_of(learner):
