@@ -4,19 +4,24 @@ An exercise names its references (``exercise(..., references=("course_server.sse
 ``"module:qualname"``; a class covers its methods). While its checks run, ``guard`` refuses a
 learner's answer that uses one, however the learner got hold of it:
 
-- up front (``screen``): the answer *is* a reference (or wraps one with ``functools.partial``),
-  subclasses a reference class, borrows a reference method as its own, or its code names a
-  reference (``from x import y``, an alias, ``module.attribute``);
+- up front (``screen``): the answer *is* a reference (or a ``functools.partial`` of one, or a
+  copy running its code object), subclasses a reference class, borrows a reference method as its
+  own, or its code reads a reference by name (``from x import y``, an alias, ``module.attr``);
 - while the checks run (the tripwire): each reference function's ``__code__`` is swapped for a
   stub that asks who called it before running the original. A caller in the ``course_server``
   package (a check reading the learner's SSE stream with the course's client) goes through; any
   other caller (skipping the standard library's and installed packages' frames: ``map``,
-  asyncio) is the learner's code, which gets ``ReferenceUsed`` and the check fails.
+  asyncio) is the learner's code, which gets ``ReferenceUsed`` and the check fails. A reference
+  coroutine run as a task has only asyncio below it: where it was made decides (the checks'
+  threads keep coroutine origins).
 
 Swapping ``__code__`` changes the function object itself, so every alias sees the tripwire, and
 swapping it back restores the function exactly (Python 3.11 has no ``sys.monitoring``). Several
 exercises may be checked at once (the tests do): a call is charged to the run whose learner code
 is on the stack, and the functions stay armed until the last run that needs them ends.
+
+Not caught: the reference's source text pasted into the notebook. That is the learner's own code
+as far as any check can tell.
 """
 
 from __future__ import annotations
@@ -41,13 +46,15 @@ from typing import Any
 
 import course_server
 
-COURSE = str(Path(course_server.__file__).resolve().parent) + os.sep
-LIBRARIES = tuple(
-    {
-        str(Path(path).resolve()) + os.sep
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if (path := sysconfig.get_paths().get(key))
-    }
+
+def _folders(*paths: str) -> tuple[str, ...]:
+    """Each folder as written and resolved (a symlinked checkout has two names), with a slash."""
+    return tuple({str(p) + os.sep for path in paths for p in (Path(path), Path(path).resolve())})
+
+
+COURSE = _folders(str(Path(course_server.__file__).parent))
+LIBRARIES = _folders(
+    *(p for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_path(key)))
 )
 
 
