@@ -19,6 +19,7 @@ from test_checks import notebook_namespace
 
 from course_server import checks, heartbeat, ratelimit, sse_client
 from course_server.checks import Status, references
+from course_server.checks.harness import Harness
 from course_server.sse_client import parse as aliased_parse
 
 HINT = "calls the course's own course_server.sse_client.parse: write your own"
@@ -183,3 +184,11 @@ def test_a_reference_coroutine_made_by_the_learner_and_run_as_a_task_is_caught()
         "calls the course's own course_server.heartbeat.websocket_with_heartbeat: write your own"
     )
     assert hints(report) == {expected}
+
+
+def test_a_call_from_the_course_package_goes_through_while_armed() -> None:
+    """``Harness.call`` (course code) calls ``parse``: a check's own use, not the learner's."""
+    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+        found = asyncio.run(Harness("course-caller").call(sse_client.parse, "data: x\n\n"))
+        assert run.take() is None
+    assert found[0].data == "x"
