@@ -3,6 +3,7 @@
 Usage: python scripts/mutate.py                      (every exercise)
        python scripts/mutate.py --exercise 03.1      (one; repeat the option for more)
        python scripts/mutate.py --limit 20 --jobs 4  (at most 20 mutants each, 4 at a time)
+       python scripts/mutate.py --killers            (also: how many each check killed first)
 
 Each mutant is the solution notebook with one edit inside a solution region (the lines between
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` of the cell that defines the exercise's target, as
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections
 import copy
 import dataclasses
 import difflib
@@ -381,7 +383,8 @@ class Score:
     def percent(self) -> float:
         return 100 * self.killed / len(self.outcomes) if self.outcomes else 100.0
 
-    def lines(self) -> list[str]:
+    def lines(self, killers: bool = False) -> list[str]:
+        """The score, each survivor as a diff, and (``killers``) how many each check killed."""
         head = (
             f"{self.exercise} {self.title}: {self.generated} mutants"
             + (f" ({self.skipped} did not compile)" if self.skipped else "")
@@ -393,6 +396,9 @@ class Score:
             line = outcome.mutant.start[0]
             lines.append(f"  survived: {outcome.mutant.operator} ({self.where}, line {line})")
             lines.extend(f"    {diff}" for diff in outcome.mutant.diff(self.source))
+        if killers:
+            kills = collections.Counter(o.why for o in self.outcomes if o.killed)
+            lines.extend(f"  killed {n} first: {why}" for why, n in kills.most_common())
         return lines
 
 
@@ -434,11 +440,13 @@ def score(exercise_id: str, limit: int | None = None, jobs: int = 4) -> Score:
     return Score(exercise_id, exercise.title, len(found), skipped, outcomes, source, where)
 
 
-def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[str]:
+def score_in_subprocess(
+    exercise_id: str, limit: int | None, jobs: int, killers: bool = False
+) -> list[str]:
     """Run ``score`` for one exercise in a fresh process; its printed lines."""
     command = [sys.executable, __file__, "--exercise", exercise_id, "--jobs", str(jobs)]
-    if limit is not None:
-        command += ["--limit", str(limit)]
+    command += ["--limit", str(limit)] if limit is not None else []
+    command += ["--killers"] if killers else []
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     environment = {**os.environ, "PYTHONPATH": path}  # this checkout's course_server
     done = subprocess.run(
@@ -456,15 +464,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", action="append", help="an exercise id (default: all)")
     parser.add_argument("--limit", type=int, help="check at most N mutants per exercise")
     parser.add_argument("--jobs", type=int, default=4, help="mutants checked at once")
+    parser.add_argument(
+        "--killers", action="store_true", help="also count the mutants each check failed first"
+    )
     args = parser.parse_args(argv)
     from course_server import checks
 
     ids = args.exercise or [e.id for e in checks.exercises()]
     if len(ids) == 1:
-        print("\n".join(score(ids[0], args.limit, args.jobs).lines()), flush=True)
+        found = score(ids[0], args.limit, args.jobs)
+        print("\n".join(found.lines(args.killers)), flush=True)
         return 0
     for exercise_id in ids:
-        print("\n".join(score_in_subprocess(exercise_id, args.limit, args.jobs)), flush=True)
+        lines = score_in_subprocess(exercise_id, args.limit, args.jobs, args.killers)
+        print("\n".join(lines), flush=True)
     return 0
 
 

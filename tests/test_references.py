@@ -108,18 +108,23 @@ def test_the_reference_works_as_before_after_the_checks() -> None:
     assert aliased_parse("data: x\n\n")[0].data == "x"
 
 
-def test_an_armed_reference_raises_for_the_learner_and_keeps_its_shape() -> None:
-    """While armed: a call from outside the course raises; signature and kind are unchanged."""
+def test_an_armed_reference_raises_when_the_learners_code_calls_it() -> None:
+    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+        with pytest.raises(references.ReferenceUsed, match=r"sse_client\.parse"):
+            sse_client.parse("data: x\n\n")
+        assert run.take() == HINT
+
+
+def test_an_armed_endpoint_keeps_its_signature_kind_and_source_for_fastapi() -> None:
     endpoint = heartbeat.websocket_with_heartbeat
-    signature, source = inspect.signature(endpoint), inspect.getsource(endpoint)
-    specs = ["course_server.sse_client:parse", "course_server.heartbeat:websocket_with_heartbeat"]
-    with references.guard(specs, parse_found_at_run_time):
+    code, signature = endpoint.__code__, inspect.signature(endpoint)
+    source = inspect.getsource(endpoint)
+    spec = "course_server.heartbeat:websocket_with_heartbeat"
+    with references.guard([spec], parse_found_at_run_time):
+        assert endpoint.__code__ is not code  # armed: the tripwire runs first
         assert inspect.signature(endpoint) == signature
         assert inspect.iscoroutinefunction(endpoint)
         assert inspect.getsource(endpoint) == source
-        with pytest.raises(references.ReferenceUsed, match=r"sse_client\.parse"):
-            sse_client.parse("data: x\n\n")
-    assert sse_client.parse("data: x\n\n")[0].data == "x"
 
 
 @pytest.mark.parametrize("exercise", checks.exercises(), ids=lambda e: e.id)
