@@ -26,12 +26,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
     parser.add_argument("--redis-url", default=None, help="share rooms through this Redis")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="Host names to answer besides its own, comma-separated ('*': a proxy checks them)",
+    )
+    parser.add_argument(
+        "--teaching-routes",
+        action="store_true",
+        default=None,
+        help="mount the seed's deliberately broken /naive/... endpoints (off by default)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(redis_url=args.redis_url, log_level=args.log_level)
+    environ = dict(os.environ)
+    if args.allowed_hosts is not None:  # read as the variable is, so both spell it the same
+        environ["COURSE_ALLOWED_HOSTS"] = args.allowed_hosts
+    settings = Settings.from_env(
+        environ,
+        redis_url=args.redis_url,
+        log_level=args.log_level,
+        teaching_routes=args.teaching_routes,
+    )
     if not os.environ.get("COURSE_JWT_SECRET"):
         print(
             "warning: COURSE_JWT_SECRET is not set; tokens are signed with a random key "

@@ -20,6 +20,9 @@ override the environment.
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
 | COURSE_WS_DEFLATE | permessage-deflate on WebSockets (costs ~2× CPU per broadcast) | false |
 | COURSE_LOG_LEVEL | uvicorn log level (``warning`` keeps notebooks quiet) | warning |
+| COURSE_ALLOWED_HOSTS | ``Host`` names besides its own (comma-separated; ``*``: any) | its own |
+| COURSE_HEADER_TIMEOUT | seconds a client has to send a request's line and headers | 10 |
+| COURSE_TEACHING_ROUTES | mount the seed's broken ``/naive/…`` endpoints | notebooks only |
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ class Settings:
     # Off: measured in lesson 10, compression doubles the server's CPU per broadcast delivery.
     ws_deflate: bool = False
     log_level: str = "warning"
+    # Empty means "its own names only" (127.0.0.1, localhost, [::1] at its port): DNS rebinding.
+    allowed_hosts: tuple[str, ...] = ()
+    header_timeout: float = 10.0
+    # None: the launcher decides: the notebook runner mounts them, ``create_app`` alone does not.
+    teaching_routes: bool | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +96,7 @@ class Settings:
             (self.send_queue_size > 0, "send_queue_size must be > 0"),
             (self.ws_ping_interval >= 0, "ws_ping_interval must be >= 0 (0 turns pings off)"),
             (self.ws_ping_timeout > 0, "ws_ping_timeout must be > 0"),
+            (self.header_timeout > 0, "header_timeout must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -113,6 +122,9 @@ class Settings:
             "ws_ping_timeout": ("COURSE_WS_PING_TIMEOUT", float),
             "ws_deflate": ("COURSE_WS_DEFLATE", _flag),
             "log_level": ("COURSE_LOG_LEVEL", str),
+            "allowed_hosts": ("COURSE_ALLOWED_HOSTS", _csv),
+            "header_timeout": ("COURSE_HEADER_TIMEOUT", float),
+            "teaching_routes": ("COURSE_TEACHING_ROUTES", _flag),
         }
         for field, (variable, parse) in readers.items():
             raw = env.get(variable, "").strip()
