@@ -32,6 +32,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Host names to answer besides its own, comma-separated ('*': a proxy checks them)",
     )
     parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxy addresses whose X-Forwarded-For/-Proto to trust (uvicorn's; default 127.0.0.1)",
+    )
+    parser.add_argument(
         "--teaching-routes",
         action="store_true",
         default=None,
@@ -62,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"course_server serving on http://{shown}:{port} (Ctrl+C to stop)", flush=True)
-    server = CourseServer(make_config(app, settings), app)
+    proxies = {"forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips else {}
+    server = CourseServer(make_config(app, settings, **proxies), app)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

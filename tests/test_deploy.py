@@ -76,6 +76,12 @@ def root_location() -> list[Any]:
     return location[2]
 
 
+def app_options() -> dict[str, str]:
+    """The app's command-line options (after ``python -m course_server``), name → value."""
+    args = command(compose()["services"]["app"])
+    return dict(zip(args[3::2], args[4::2], strict=True))
+
+
 def seconds(value: str) -> float:
     number, unit = re.fullmatch(r"(\d+)(ms|s|m)?", value).groups()  # type: ignore[union-attr]
     return int(number) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[unit]
@@ -93,7 +99,7 @@ def test_the_app_replicas_run_the_course_server_module_on_its_port_with_redis() 
     args = command(app)
     assert args[:3] == ["python", "-m", "course_server"]
     assert importlib.util.find_spec(args[2]) is not None
-    options = dict(zip(args[3::2], args[4::2], strict=True))
+    options = app_options()
     assert options["--host"] == "0.0.0.0" and options["--port"] == PORT
     assert options["--redis-url"] == "redis://redis:6379/0"
     assert app["deploy"]["replicas"] > 1
@@ -159,6 +165,62 @@ def test_nginx_does_not_buffer_event_streams() -> None:
 
 def test_nginx_keeps_the_host_with_its_port_for_the_origin_check() -> None:
     assert find(root_location(), "proxy_set_header", "Host", "$http_host")
+
+
+def locations() -> list[Directive]:
+    [server] = find(nginx_conf(), "server")
+    return find(server[2], "location")
+
+
+def test_every_proxied_location_passes_the_browsers_host() -> None:
+    """nginx's default Host is the upstream's name ("course_app"): the app would answer 400."""
+    for location in locations():
+        if find(location[2], "proxy_pass"):
+            assert find(location[2], "proxy_set_header", "Host", "$http_host"), location[1]
+
+
+def test_the_compose_hosts_are_the_names_nginx_is_published_under() -> None:
+    services = compose()["services"]
+    hosts = services["app"]["environment"]["COURSE_ALLOWED_HOSTS"]
+    allowed = re.fullmatch(r"\$\{COURSE_ALLOWED_HOSTS:-(.*)\}", hosts)[1].split(",")  # type: ignore[index]
+    published = {port.split(":")[0] for port in services["nginx"]["ports"]}
+    assert {host.rsplit(":", 1)[1] for host in allowed} == published
+    assert Settings.from_env({"COURSE_ALLOWED_HOSTS": ",".join(allowed)}).allowed_hosts
+
+
+def test_the_app_trusts_forwarded_headers_from_nginx_alone() -> None:
+    services = compose()["services"]
+    nginx_address = services["nginx"]["networks"]["front"]["ipv4_address"]
+    assert app_options()["--forwarded-allow-ips"] == nginx_address
+    for name in ("app", "redis"):
+        assert "front" in services[name]["networks"]
+
+
+def test_nginx_throttles_the_login_posts() -> None:
+    [login] = [d for d in locations() if d[1][:1] == ["~"]]
+    assert all(re.fullmatch(login[1][1], path) for path in ("/token", "/session"))
+    [limit] = find(login[2], "limit_req")
+    zone = limit[1][0].removeprefix("zone=")
+    assert find(nginx_conf(), "limit_req_zone", "$login_attempt", f"zone={zone}:10m")
+    [by_method] = find(nginx_conf(), "map", "$request_method", "$login_attempt")
+    keys = {d[0]: d[1] for d in by_method[2]}
+    assert keys == {"POST": ["$binary_remote_addr"], "default": ['""']}
+    [server] = find(nginx_conf(), "server")
+    assert find(server[2], "limit_req_status", "429")
+
+
+def test_nginx_caps_connections_per_address() -> None:
+    [server] = find(nginx_conf(), "server")
+    assert find(nginx_conf(), "limit_conn_zone", "$binary_remote_addr")
+    assert find(server[2], "limit_conn")
+
+
+def test_nginx_cuts_slow_headers_and_big_bodies_as_the_app_does() -> None:
+    [server] = find(nginx_conf(), "server")
+    [header_timeout] = find(server[2], "client_header_timeout")
+    assert seconds(header_timeout[1][0]) <= Settings().header_timeout
+    [body] = find(server[2], "client_max_body_size")
+    assert int(body[1][0].removesuffix("k")) * 1024 == Settings().max_message_bytes
 
 
 def test_nginx_balances_over_the_app_service_and_port() -> None:
