@@ -91,24 +91,29 @@ class AllowedHosts:
         self.any = "*" in entries
         self.rules = tuple(HostRule.parse(entry) for entry in entries if entry != "*")
 
-    def own(self, server: Server) -> tuple[HostRule, ...]:
-        """Loopback names at the server's port, and the address the connection reached."""
-        if not server:
-            return tuple(HostRule(name, None) for name in LOOPBACK_NAMES)
-        address, port = server
-        names = {*LOOPBACK_NAMES, _bracketed(address).lower()}
+    def own(self, server: Server, *, any_port: bool = False) -> tuple[HostRule, ...]:
+        """Loopback names and the address the connection reached: at the server's port, or any."""
+        names = {*LOOPBACK_NAMES, *([_bracketed(server[0]).lower()] if server else [])}
+        port = None if any_port or not server else server[1]
         return tuple(HostRule(name, port) for name in sorted(names))
 
-    def named(self, name: str, port: int | None, server: Server) -> bool:
+    def named(self, name: str, port: int | None, server: Server, *, any_port: bool = False) -> bool:
         """Is ``name:port`` this server, by its own names or a configured one (not ``*``)?"""
-        return any(rule.matches(name, port) for rule in (*self.own(server), *self.rules))
+        rules = (*self.own(server, any_port=any_port), *self.rules)
+        return any(rule.matches(name, port) for rule in rules)
 
     def allows(self, host: str | None, scheme: str, server: Server) -> bool:
-        """May a request with this ``Host`` header reach the app?"""
+        """May a request with this ``Host`` header reach the app?
+
+        The server's own names count at any port: a loopback name cannot be rebound, and a
+        client reaching the server through a forwarded port (a TCP proxy such as lesson 01's
+        byte counter, ``docker run -p 8080:8000``) names the port it connected to. An *origin*
+        must be at the server's own port (``origins``): another local app's page is not ours.
+        """
         if self.any:
             return True
         parsed = split_host(host or "", scheme)
-        return parsed is not None and self.named(*parsed, server)
+        return parsed is not None and self.named(*parsed, server, any_port=True)
 
 
 def header(scope: Scope, name: bytes) -> str | None:

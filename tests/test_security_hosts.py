@@ -97,8 +97,15 @@ async def test_the_servers_own_names_upgrade_with_their_own_origin(
     assert await handshake_status(server.port, "/ws/echo", host, origin=f"http://{host}") == 101
 
 
-async def test_an_own_name_at_another_port_is_refused(server: RunningServer) -> None:
-    assert await handshake_status(server.port, "/ws/echo", f"localhost:{server.port + 1}") == 400
+async def test_an_own_name_through_a_forwarded_port_is_answered(server: RunningServer) -> None:
+    """A loopback name cannot be rebound; a TCP proxy or a published port changes the port."""
+    assert await handshake_status(server.port, "/ws/echo", f"localhost:{server.port + 1}") == 101
+
+
+async def test_but_a_page_at_another_port_is_another_origin(server: RunningServer) -> None:
+    other = f"http://localhost:{server.port + 1}"
+    status = await handshake_status(server.port, "/ws/echo", f"localhost:{server.port}", other)
+    assert status == 403
 
 
 async def test_http_requests_with_a_rebound_host_get_400(server: RunningServer) -> None:
