@@ -8,21 +8,28 @@ the replicas run, its port and health endpoint, its settings, its ping intervals
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import shlex
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from conftest import wait_timeout
 from fastapi import sse
 from fastapi.testclient import TestClient
 
 import course_server.settings
-from course_server import Settings, create_app
+from course_server import RunningServer, Settings, create_app, start
+from course_server.redis_server import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PORT = "8000"
@@ -248,3 +255,62 @@ def test_nginx_itself_accepts_the_config(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+@contextlib.contextmanager
+def nginx_in_front(app_port: int, tmp_path: Path) -> Iterator[int]:
+    """The real nginx with ``deploy/nginx.conf``, on a free port, proxying to ``app_port``."""
+    port = free_port()
+    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    conf = conf.replace("server app:8000;", f"server 127.0.0.1:{app_port};")
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (tmp_path / "default.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\n"
+        f"events {{}}\nhttp {{ access_log off; include {tmp_path}/default.conf; }}\n"
+    )
+    command = ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait_timeout(10)
+        while not ping_port(port):
+            assert process.poll() is None, (tmp_path / "error.log").read_text()
+            assert time.monotonic() < deadline, "nginx did not listen in time"
+            time.sleep(0.02)  # another process: no event to wait on
+        yield port
+    finally:
+        process.terminate()
+        process.wait(wait_timeout(10))
+
+
+def ping_port(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[RunningServer, int]]:
+    """A course server behind the real nginx, which browsers reach as ``localhost:PORT``."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed")
+    with start(name="behind-nginx", settings=Settings(jwt_secret="t")) as server:
+        with nginx_in_front(server.port, tmp_path) as port:
+            yield server, port
+
+
+def test_behind_nginx_the_app_answers_the_browsers_host(proxied: tuple[RunningServer, int]) -> None:
+    _, port = proxied
+    for path in ("/healthz", "/readyz", "/"):
+        assert (
+            httpx.get(f"http://localhost:{port}{path}", timeout=wait_timeout()).status_code == 200
+        )
+
+
+def test_behind_nginx_a_flood_of_login_posts_gets_429(proxied: tuple[RunningServer, int]) -> None:
+    _, port = proxied
+    wrong = {"username": "alice", "password": "guess"}
+    with httpx.Client(base_url=f"http://localhost:{port}", timeout=wait_timeout(10)) as http:
+        statuses = [http.post("/token", data=wrong).status_code for _ in range(12)]
+        assert statuses.count(429) >= 12 - 6  # 5 in the burst, perhaps one more from the rate
+        assert {http.get("/session").status_code for _ in range(10)} == {401}  # GETs are free
