@@ -26,7 +26,7 @@ from course_server import (
     secure,
     tokens,
 )
-from course_server.hosts import HostGuard
+from course_server.hosts import AllowedHosts, HostGuard
 from course_server.origins import OriginGuard
 from course_server.peers import Peers
 from course_server.sessions import SessionRegistry, TrackSessions
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Real-time Python with FastAPI: course server", lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = SessionRegistry()
+    app.state.hosts = AllowedHosts(settings.allowed_hosts)  # a bad entry fails here, not later
     app.state.naive = naive.NaiveManagers()
     app.state.users = tokens.Users(settings.demo_users)
     app.state.feed = feed.Feed()

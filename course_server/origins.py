@@ -63,9 +63,9 @@ def same_site(request: Request) -> None:
     (login CSRF), whose chat the visitor would then use unawares.
     """
     origin = request.headers.get("origin")
-    settings = request.app.state.settings
-    hosts = AllowedHosts(settings.allowed_hosts)
-    if not allowed_here(origin, settings.allowed_origins, hosts, request.scope.get("server")):
+    configured = request.app.state.settings.allowed_origins
+    hosts = request.app.state.hosts
+    if not allowed_here(origin, configured, hosts, request.scope.get("server")):
         raise HTTPException(403, f"Origin {origin!r} is not allowed")
 
 

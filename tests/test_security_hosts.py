@@ -17,8 +17,9 @@ from conftest import wait_timeout
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import BaseRoute
 
-from course_server import RunningServer, Settings, processes, start
+from course_server import RunningServer, Settings, create_app, processes, start
 from course_server.handshake import SAMPLE_KEY
+from course_server.hosts import AllowedHosts, split_host
 
 pytestmark = pytest.mark.anyio
 
@@ -164,3 +165,51 @@ def test_allowed_hosts_come_from_the_command_line_too() -> None:
             process.url("/healthz"), headers={"Host": "chat.example"}, timeout=wait_timeout()
         )
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("LocalHost:8000", ("localhost", 8000)),
+        ("localhost", ("localhost", 80)),
+        ("[::1]:8000", ("[::1]", 8000)),
+        ("[::1]", ("[::1]", 80)),
+        ("", None),
+        ("localhost:0", None),
+        ("localhost:99999", None),
+        ("localhost:80x", None),
+        ("::1", None),  # an IPv6 address needs its brackets in a Host header
+        ("[::1", None),
+        ("evil.example/x", None),
+        ("user@localhost", None),
+    ],
+)
+def test_split_host(value: str, parsed: tuple[str, int] | None) -> None:
+    assert split_host(value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("chat.example", True),
+        ("chat.example:8443", True),  # no port in the entry: any port
+        ("api.example:9000", True),
+        ("api.example:9001", False),
+        ("a.b.wild.example", True),
+        ("wild.example", False),  # *.wild.example means its subdomains
+        ("chat.example.attacker.example", False),
+    ],
+)
+def test_configured_host_entries(host: str, allowed: bool) -> None:
+    hosts = AllowedHosts(["chat.example", "api.example:9000", "*.wild.example"])
+    assert hosts.allows(host, "http", ("127.0.0.1", 8000)) is allowed
+
+
+def test_a_bad_allowed_hosts_entry_fails_when_the_app_is_made() -> None:
+    with pytest.raises(ValueError, match="not a host name"):
+        create_app(Settings(allowed_hosts=("http://chat.example",)))
+
+
+def test_the_settings_are_read_from_the_environment() -> None:
+    settings = Settings.from_env({"COURSE_ALLOWED_HOSTS": "a.example, b.example:8080"})
+    assert settings.allowed_hosts == ("a.example", "b.example:8080")

@@ -127,3 +127,13 @@ async def test_the_command_line_server_cuts_slow_clients() -> None:
     with processes.spawn(env={"COURSE_HEADER_TIMEOUT": str(TIMEOUT)}) as process:
         port = int(process.http_url.rsplit(":", 1)[1])
         assert await trickle(port, request_head(port))
+
+
+def test_the_header_timeout_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"COURSE_HEADER_TIMEOUT": "2.5"}).header_timeout == 2.5
+    assert Settings().header_timeout == 10
+
+
+def test_a_header_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="header_timeout"):
+        Settings(header_timeout=0)

@@ -109,3 +109,9 @@ async def test_a_tiny_robust_timeout_still_serves(lesson_server: RunningServer) 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
 async def test_non_finite_intervals_are_refused(lesson_server: RunningServer, value: str) -> None:
     assert not await opens(lesson_server.ws(f"/naive/ws/heartbeat?interval={value}"))
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("off", False)])
+def test_the_teaching_routes_setting_is_read_from_the_environment(raw: str, value: bool) -> None:
+    assert Settings.from_env({"COURSE_TEACHING_ROUTES": raw}).teaching_routes is value
+    assert Settings().teaching_routes is None  # unset: the launcher decides
