@@ -26,12 +26,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
     parser.add_argument("--redis-url", default=None, help="share rooms through this Redis")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="Host names to answer besides its own, comma-separated ('*': a proxy checks them)",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxy addresses whose X-Forwarded-For/-Proto to trust (uvicorn's; default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--teaching-routes",
+        action="store_true",
+        default=None,
+        help="mount the seed's deliberately broken /naive/... endpoints (off by default)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(redis_url=args.redis_url, log_level=args.log_level)
+    environ = dict(os.environ)
+    if args.allowed_hosts is not None:  # read as the variable is, so both spell it the same
+        environ["COURSE_ALLOWED_HOSTS"] = args.allowed_hosts
+    settings = Settings.from_env(
+        environ,
+        redis_url=args.redis_url,
+        log_level=args.log_level,
+        teaching_routes=args.teaching_routes,
+    )
     if not os.environ.get("COURSE_JWT_SECRET"):
         print(
             "warning: COURSE_JWT_SECRET is not set; tokens are signed with a random key "
@@ -43,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"course_server serving on http://{shown}:{port} (Ctrl+C to stop)", flush=True)
-    server = CourseServer(make_config(app, settings), app)
+    proxies = {"forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips else {}
+    server = CourseServer(make_config(app, settings, **proxies), app)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

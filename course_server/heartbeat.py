@@ -21,18 +21,33 @@ themselves. A page that wants to know the server still hears it sends the chat p
 
 Changes from the chapter: the intervals come from the query string (``?interval=``,
 ``?timeout=``; the chapter's 30 and 60 seconds are the defaults) so a lesson can wait
-milliseconds instead of minutes, and ``print`` became a DEBUG log.
+milliseconds instead of minutes, clamped to ``MIN_SECONDS``–``MAX_SECONDS`` (``timeout=1e-7``
+made one connection spin a core), and ``print`` became a DEBUG log. Being broken on purpose,
+these endpoints are mounted only when ``COURSE_TEACHING_ROUTES`` is on (the notebook runner).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from pydantic import AfterValidator
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["lesson 09: the seed's liveness patterns"])
+
+MIN_SECONDS = 0.01  # lesson 09 waits 10 ms between heartbeats; shorter only burns CPU
+MAX_SECONDS = 3600.0
+
+
+def clamp_seconds(value: float) -> float:
+    """An interval from the query string, held between ``MIN_SECONDS`` and ``MAX_SECONDS``."""
+    return min(max(value, MIN_SECONDS), MAX_SECONDS)
+
+
+Seconds = Annotated[float, Query(allow_inf_nan=False), AfterValidator(clamp_seconds)]
 
 
 async def heartbeat(websocket: WebSocket, interval: float = 30):
@@ -46,7 +61,7 @@ async def heartbeat(websocket: WebSocket, interval: float = 30):
 
 
 @router.websocket("/naive/ws/heartbeat")
-async def websocket_with_heartbeat(websocket: WebSocket, interval: float = 30):
+async def websocket_with_heartbeat(websocket: WebSocket, interval: Seconds = 30):
     await websocket.accept()
 
     # Start heartbeat task
@@ -61,7 +76,7 @@ async def websocket_with_heartbeat(websocket: WebSocket, interval: float = 30):
 
 
 @router.websocket("/naive/ws/robust")
-async def robust_websocket(websocket: WebSocket, timeout: float = 60.0):
+async def robust_websocket(websocket: WebSocket, timeout: Seconds = 60.0):
     await websocket.accept()
 
     try:

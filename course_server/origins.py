@@ -5,6 +5,10 @@ apply to WebSockets: a page on ``evil.example`` may open ``ws://your-server/…`
 will attach your user's cookies. The one thing it cannot forge is the ``Origin`` header, so the
 server checks it. Non-browser clients send no ``Origin`` at all and are let through: they carry no
 one else's cookies. ``Origin: null`` (sandboxed iframes, ``file://`` pages) is refused.
+
+Unless ``COURSE_ALLOWED_ORIGINS`` names them, the allowed origins are the server's own: http(s) on
+one of its names (``hosts``). Never the request's ``Host`` header: after DNS rebinding, an
+attacker's page sends ``Host`` and ``Origin`` of the same foreign name, and would pass.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from course_server.hosts import AllowedHosts, Server, header, reject_handshake, split_host
 
-def own_origins(host_header: str, server_port: int | None) -> set[str]:
-    """The origins that count as "this server": the Host it was reached by, and loopback names."""
-    origins = {f"http://{host_header}", f"https://{host_header}"} if host_header else set()
-    if server_port is not None:
-        for name in ("127.0.0.1", "localhost"):
-            origins.add(f"http://{name}:{server_port}")
-    return origins
+__all__ = ["OriginGuard", "origin_allowed", "reject_handshake", "same_site", "server_origin"]
+
+
+def server_origin(origin: str, hosts: AllowedHosts, server: Server) -> bool:
+    """Is ``origin`` a page of this server: http(s) on one of its names (``*`` does not count)?
+
+    The names come from the server itself (``hosts``), never from the request's ``Host``.
+    """
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return False
+    parsed = split_host(parts.netloc, parts.scheme)
+    return parsed is not None and hosts.named(*parsed, server)
 
 
 def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
@@ -34,6 +45,16 @@ def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
     return normalised in {a.rstrip("/").lower() for a in allowed}
 
 
+def allowed_here(
+    origin: str | None, configured: Iterable[str], hosts: AllowedHosts, server: Server
+) -> bool:
+    """The configured origins if any, else this server's own (see ``server_origin``)."""
+    configured = tuple(configured)
+    if configured or origin is None:
+        return origin_allowed(origin, configured)
+    return server_origin(origin, hosts, server)
+
+
 def same_site(request: Request) -> None:
     """A dependency for forms that set a cookie: refuse (403) a post from another site's page.
 
@@ -42,48 +63,28 @@ def same_site(request: Request) -> None:
     (login CSRF), whose chat the visitor would then use unawares.
     """
     origin = request.headers.get("origin")
-    server = request.scope.get("server") or (None, None)
     configured = request.app.state.settings.allowed_origins
-    allowed = configured or own_origins(request.headers.get("host", ""), server[1])
-    if not origin_allowed(origin, allowed):
+    hosts = request.app.state.hosts
+    if not allowed_here(origin, configured, hosts, request.scope.get("server")):
         raise HTTPException(403, f"Origin {origin!r} is not allowed")
 
 
 class OriginGuard:
     """ASGI middleware answering a disallowed WebSocket ``Origin`` with HTTP 403 and a reason."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_origins: Iterable[str] = (), allowed_hosts: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.configured = tuple(allowed_origins)
+        self.hosts = AllowedHosts(allowed_hosts)  # the server's names: its own origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
-        server = scope.get("server") or (None, None)
-        allowed = self.configured or own_origins(headers.get("host", ""), server[1])
-        if origin_allowed(origin, allowed):
+        origin = header(scope, b"origin")
+        if allowed_here(origin, self.configured, self.hosts, scope.get("server")):
             await self.app(scope, receive, send)
             return
         await reject_handshake(scope, send, 403, f"Origin {origin!r} is not allowed")
-
-
-async def reject_handshake(scope: Scope, send: Send, status: int, body: str) -> None:
-    """Refuse a WebSocket handshake with a real HTTP status and a plain-text body.
-
-    Servers without the ASGI denial-response extension can only close before accept, which the
-    client sees as a bare 403.
-    """
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": body.encode()})
-    else:
-        await send({"type": "websocket.close", "code": 1008, "reason": body})

@@ -36,8 +36,15 @@ from course_server.shared_room import (
     parse_event,
 )
 
-IDLE_SECONDS = 86400
-"""How long an emptied room's id counter is kept, so its ids do not start again at 1."""
+IDLE_SECONDS = 3600
+"""How long an emptied room's id counter is kept, so its ids do not start again at 1.
+
+An emptied room's history goes at once; only this counter stays, for the clients that come back
+with ``?last_id=N`` (a client that saw ids restart at 1 would drop them as already seen). They
+come back within seconds (``reconnecting`` backs off 5 s at most); an hour also covers a
+laptop's nap. Every room name anyone tried holds one key this long, so it is kept short: a day
+made it 24 times as many keys for a flood of made-up names.
+"""
 
 Kind = Literal["join", "rejoin", "post", "leave"]
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any, Self, TypeVar
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[standard] has it
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from course_server.app import create_app
@@ -28,23 +32,112 @@ from course_server.settings import Settings
 from course_server.urls import ServerURLs
 
 T = TypeVar("T")
+P = TypeVar("P", bound="HeaderDeadline")
 
 _running: dict[str, RunningServer] = {}
 _running_lock = threading.Lock()
 
 
-class SansIOProtocol(WebSocketsSansIOProtocol):
+class HeaderDeadline:
+    """Cuts a connection whose request line and headers are not in within ``header_timeout``.
+
+    uvicorn has no such timeout: a client that sends one header byte every few seconds (a
+    slowloris) holds its connection, and the memory and file descriptor behind it, forever, and a
+    few hundred of them take every descriptor the process has. The timer starts when the
+    connection is made and again when a new request begins on a kept-alive one (between
+    requests, uvicorn's own keep-alive timeout applies), and stops once the headers are in.
+    """
+
+    header_timeout: float = 10.0  # COURSE_HEADER_TIMEOUT; ``make_config`` sets it per server
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _start_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        # abort, not close: a slow client may not be reading either, and close waits for it.
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+
+class HttpToolsDeadline(HeaderDeadline, HttpToolsProtocol):
+    """uvicorn's HTTP protocol of choice (httptools, what "auto" picks), with the deadline."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._stop_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+
+class H11Deadline(HeaderDeadline, H11Protocol):
+    """uvicorn's pure-Python HTTP protocol (h11), with the deadline: ``start(http=H11Deadline)``."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:  # these bytes begin a request (h11 has no callback)
+            self._start_header_timer()
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # a whole request line and headers were read
+            self._stop_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+
+class SansIOProtocol(HeaderDeadline, WebSocketsSansIOProtocol):
     """uvicorn's fastest WebSocket implementation, minus a false alarm on denial responses.
 
     Without this, every refused handshake (a 403 for a foreign Origin, a 401 for a bad token)
     also logs "ASGI callable returned without completing handshake." at ERROR level
     (uvicorn PR #3138 fixes it upstream; the wsproto implementation already behaves).
+
+    The HTTP protocol hands a WebSocket over with its headers complete; the header deadline then
+    bounds the handshake itself: an upgrade that neither opens nor is refused in time is cut.
     """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._start_header_timer()
 
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True
+        if self.handshake_complete:
+            self._stop_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+
+def with_header_timeout(protocol: type[P], seconds: float) -> type[P]:
+    """A subclass of ``protocol`` (a ``HeaderDeadline``) whose deadline is ``seconds``."""
+    return type(protocol.__name__, (protocol,), {"header_timeout": seconds})
 
 
 class CourseServer(uvicorn.Server):
@@ -113,8 +206,10 @@ def make_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.C
     """The uvicorn configuration the course runs with, from the app's settings."""
     options: dict[str, Any] = {
         "log_level": settings.log_level,
+        # Both cut clients that are too slow to send their headers (COURSE_HEADER_TIMEOUT).
+        "http": with_header_timeout(HttpToolsDeadline, settings.header_timeout),
         # The sans-I/O implementation is markedly faster at broadcast than the legacy one.
-        "ws": SansIOProtocol,
+        "ws": with_header_timeout(SansIOProtocol, settings.header_timeout),
         "ws_max_size": settings.max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval or None,
         "ws_ping_timeout": settings.ws_ping_timeout,
@@ -241,11 +336,15 @@ def start(
     """Serve ``app`` (default: ``create_app(settings)``) in a background thread.
 
     Returns once the server accepts connections. A server already running under ``name`` is
-    stopped first. Extra keyword arguments go to ``uvicorn.Config``.
+    stopped first. Extra keyword arguments go to ``uvicorn.Config``. The default app mounts the
+    teaching routes (``/naive/…``, for the lessons to break) unless ``settings`` turns them off.
     """
     stop(name)
     if app is None:
-        app = create_app(settings or Settings())
+        settings = settings or Settings()
+        if settings.teaching_routes is None:  # lessons 03 and 09 break the seed's endpoints
+            settings = dataclasses.replace(settings, teaching_routes=True)
+        app = create_app(settings)
     settings = app.state.settings if hasattr(app.state, "settings") else (settings or Settings())
     sock = bind_socket(host, port)
     server = CourseServer(make_config(app, settings, **uvicorn_options), app)

@@ -24,6 +24,9 @@ override the environment.
 | COURSE_LOGIN_WINDOW | seconds failed logins are counted for (and the 429 lasts) | 60 |
 | COURSE_LOGIN_CONCURRENCY | password hashes run at once (argon2: ~64 MiB each) | 2 |
 | COURSE_COOKIE_SECURE | ``Secure`` session cookie: ``auto`` (if https), true, false | auto |
+| COURSE_ALLOWED_HOSTS | ``Host`` names besides its own (comma-separated; ``*``: any) | its own |
+| COURSE_HEADER_TIMEOUT | seconds a client has to send a request's line and headers | 10 |
+| COURSE_TEACHING_ROUTES | mount the seed's broken ``/naive/…`` endpoints | notebooks only |
 """
 
 from __future__ import annotations
@@ -88,6 +91,11 @@ class Settings:
     # Each argon2 hash holds ~64 MiB while it runs: this caps the memory a login flood costs.
     login_concurrency: int = 2
     cookie_secure: str = "auto"
+    # Empty means "its own names only" (127.0.0.1, localhost, [::1] at its port): DNS rebinding.
+    allowed_hosts: tuple[str, ...] = ()
+    header_timeout: float = 10.0
+    # None: the launcher decides: the notebook runner mounts them, ``create_app`` alone does not.
+    teaching_routes: bool | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -103,6 +111,7 @@ class Settings:
             (self.login_window > 0, "login_window must be > 0"),
             (self.login_concurrency > 0, "login_concurrency must be > 0"),
             (self.cookie_secure in COOKIE_SECURE, "cookie_secure must be auto, true or false"),
+            (self.header_timeout > 0, "header_timeout must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -132,6 +141,9 @@ class Settings:
             "login_window": ("COURSE_LOGIN_WINDOW", float),
             "login_concurrency": ("COURSE_LOGIN_CONCURRENCY", int),
             "cookie_secure": ("COURSE_COOKIE_SECURE", str.lower),
+            "allowed_hosts": ("COURSE_ALLOWED_HOSTS", _csv),
+            "header_timeout": ("COURSE_HEADER_TIMEOUT", float),
+            "teaching_routes": ("COURSE_TEACHING_ROUTES", _flag),
         }
         for field, (variable, parse) in readers.items():
             raw = env.get(variable, "").strip()

@@ -8,21 +8,28 @@ the replicas run, its port and health endpoint, its settings, its ping intervals
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import shlex
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from conftest import wait_timeout
 from fastapi import sse
 from fastapi.testclient import TestClient
 
 import course_server.settings
-from course_server import Settings, create_app
+from course_server import RunningServer, Settings, create_app, start
+from course_server.redis_server import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PORT = "8000"
@@ -76,6 +83,12 @@ def root_location() -> list[Any]:
     return location[2]
 
 
+def app_options() -> dict[str, str]:
+    """The app's command-line options (after ``python -m course_server``), name → value."""
+    args = command(compose()["services"]["app"])
+    return dict(zip(args[3::2], args[4::2], strict=True))
+
+
 def seconds(value: str) -> float:
     number, unit = re.fullmatch(r"(\d+)(ms|s|m)?", value).groups()  # type: ignore[union-attr]
     return int(number) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[unit]
@@ -93,7 +106,7 @@ def test_the_app_replicas_run_the_course_server_module_on_its_port_with_redis() 
     args = command(app)
     assert args[:3] == ["python", "-m", "course_server"]
     assert importlib.util.find_spec(args[2]) is not None
-    options = dict(zip(args[3::2], args[4::2], strict=True))
+    options = app_options()
     assert options["--host"] == "0.0.0.0" and options["--port"] == PORT
     assert options["--redis-url"] == "redis://redis:6379/0"
     assert app["deploy"]["replicas"] > 1
@@ -161,6 +174,62 @@ def test_nginx_keeps_the_host_with_its_port_for_the_origin_check() -> None:
     assert find(root_location(), "proxy_set_header", "Host", "$http_host")
 
 
+def locations() -> list[Directive]:
+    [server] = find(nginx_conf(), "server")
+    return find(server[2], "location")
+
+
+def test_every_proxied_location_passes_the_browsers_host() -> None:
+    """nginx's default Host is the upstream's name ("course_app"): the app would answer 400."""
+    for location in locations():
+        if find(location[2], "proxy_pass"):
+            assert find(location[2], "proxy_set_header", "Host", "$http_host"), location[1]
+
+
+def test_the_compose_hosts_are_the_names_nginx_is_published_under() -> None:
+    services = compose()["services"]
+    hosts = services["app"]["environment"]["COURSE_ALLOWED_HOSTS"]
+    allowed = re.fullmatch(r"\$\{COURSE_ALLOWED_HOSTS:-(.*)\}", hosts)[1].split(",")  # type: ignore[index]
+    published = {port.split(":")[0] for port in services["nginx"]["ports"]}
+    assert {host.rsplit(":", 1)[1] for host in allowed} == published
+    assert Settings.from_env({"COURSE_ALLOWED_HOSTS": ",".join(allowed)}).allowed_hosts
+
+
+def test_the_app_trusts_forwarded_headers_from_nginx_alone() -> None:
+    services = compose()["services"]
+    nginx_address = services["nginx"]["networks"]["front"]["ipv4_address"]
+    assert app_options()["--forwarded-allow-ips"] == nginx_address
+    for name in ("app", "redis"):
+        assert "front" in services[name]["networks"]
+
+
+def test_nginx_throttles_the_login_posts() -> None:
+    [login] = [d for d in locations() if d[1][:1] == ["~"]]
+    assert all(re.fullmatch(login[1][1], path) for path in ("/token", "/session"))
+    [limit] = find(login[2], "limit_req")
+    zone = limit[1][0].removeprefix("zone=")
+    assert find(nginx_conf(), "limit_req_zone", "$login_attempt", f"zone={zone}:10m")
+    [by_method] = find(nginx_conf(), "map", "$request_method", "$login_attempt")
+    keys = {d[0]: d[1] for d in by_method[2]}
+    assert keys == {"POST": ["$binary_remote_addr"], "default": ['""']}
+    [server] = find(nginx_conf(), "server")
+    assert find(server[2], "limit_req_status", "429")
+
+
+def test_nginx_caps_connections_per_address() -> None:
+    [server] = find(nginx_conf(), "server")
+    assert find(nginx_conf(), "limit_conn_zone", "$binary_remote_addr")
+    assert find(server[2], "limit_conn")
+
+
+def test_nginx_cuts_slow_headers_and_big_bodies_as_the_app_does() -> None:
+    [server] = find(nginx_conf(), "server")
+    [header_timeout] = find(server[2], "client_header_timeout")
+    assert seconds(header_timeout[1][0]) <= Settings().header_timeout
+    [body] = find(server[2], "client_max_body_size")
+    assert int(body[1][0].removesuffix("k")) * 1024 == Settings().max_message_bytes
+
+
 def test_nginx_balances_over_the_app_service_and_port() -> None:
     upstreams = find(nginx_conf(), "upstream")
     [upstream] = upstreams
@@ -186,3 +255,62 @@ def test_nginx_itself_accepts_the_config(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+@contextlib.contextmanager
+def nginx_in_front(app_port: int, tmp_path: Path) -> Iterator[int]:
+    """The real nginx with ``deploy/nginx.conf``, on a free port, proxying to ``app_port``."""
+    port = free_port()
+    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    conf = conf.replace("server app:8000;", f"server 127.0.0.1:{app_port};")
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (tmp_path / "default.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\n"
+        f"events {{}}\nhttp {{ access_log off; include {tmp_path}/default.conf; }}\n"
+    )
+    command = ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait_timeout(10)
+        while not ping_port(port):
+            assert process.poll() is None, (tmp_path / "error.log").read_text()
+            assert time.monotonic() < deadline, "nginx did not listen in time"
+            time.sleep(0.02)  # another process: no event to wait on
+        yield port
+    finally:
+        process.terminate()
+        process.wait(wait_timeout(10))
+
+
+def ping_port(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[RunningServer, int]]:
+    """A course server behind the real nginx, which browsers reach as ``localhost:PORT``."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed")
+    with start(name="behind-nginx", settings=Settings(jwt_secret="t")) as server:
+        with nginx_in_front(server.port, tmp_path) as port:
+            yield server, port
+
+
+def test_behind_nginx_the_app_answers_the_browsers_host(proxied: tuple[RunningServer, int]) -> None:
+    _, port = proxied
+    for path in ("/healthz", "/readyz", "/"):
+        assert (
+            httpx.get(f"http://localhost:{port}{path}", timeout=wait_timeout()).status_code == 200
+        )
+
+
+def test_behind_nginx_a_flood_of_login_posts_gets_429(proxied: tuple[RunningServer, int]) -> None:
+    _, port = proxied
+    wrong = {"username": "alice", "password": "guess"}
+    with httpx.Client(base_url=f"http://localhost:{port}", timeout=wait_timeout(10)) as http:
+        statuses = [http.post("/token", data=wrong).status_code for _ in range(12)]
+        assert statuses.count(429) >= 12 - 6  # 5 in the burst, perhaps one more from the rate
+        assert {http.get("/session").status_code for _ in range(10)} == {401}  # GETs are free

@@ -9,18 +9,33 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.origins import origin_allowed, own_origins
+from course_server.hosts import AllowedHosts
+from course_server.origins import origin_allowed, server_origin
 
 pytestmark = pytest.mark.anyio
 
 
-def test_own_origins_cover_the_host_header_and_loopback_names() -> None:
-    assert own_origins("example.test:8000", 8000) == {
-        "http://example.test:8000",
-        "https://example.test:8000",
-        "http://127.0.0.1:8000",
-        "http://localhost:8000",
-    }
+@pytest.mark.parametrize(
+    ("origin", "own"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:8000", True),
+        ("http://[::1]:8000", True),
+        ("http://LOCALHOST:8000", True),
+        ("http://localhost:8001", False),
+        ("http://attacker.example:8000", False),  # whatever its Host header said
+        ("ftp://localhost:8000", False),
+        ("null", False),
+    ],
+)
+def test_own_origins_are_the_loopback_names_at_the_servers_port(origin: str, own: bool) -> None:
+    assert server_origin(origin, AllowedHosts(), ("127.0.0.1", 8000)) is own
+
+
+def test_configured_hosts_are_own_origins_too_but_a_star_is_not() -> None:
+    hosts = AllowedHosts(["chat.example", "*"])
+    assert server_origin("https://chat.example", hosts, ("10.0.0.5", 8000))
+    assert not server_origin("https://other.example", hosts, ("10.0.0.5", 8000))
 
 
 @pytest.mark.parametrize(
