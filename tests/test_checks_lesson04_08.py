@@ -144,6 +144,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "json.loads and dict lookups: a list or null first frame crashes (1011)": (
             'a first message that is not an auth frame closes with 4001 "Authentication required"'
         ),
+        "no return after closing for a bad token: the code goes on and raises": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
         "a deadline in milliseconds read as seconds: 0.1 s, not AUTH_TIMEOUT": (
             "a first message sent just before the deadline is still in time"
         ),

@@ -10,6 +10,7 @@ quiet for longer than that. Every close is compared by code and reason; users ar
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from course_server.checks.cases import seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
 from course_server.clients import Attempt, attempt
+from course_server.waiting import eventually
 
 SECRET = "exercise-secret-not-for-production"
 AUTH_TIMEOUT = 1.0
@@ -51,10 +53,28 @@ def parsed(text: Any) -> Any:
         return text
 
 
-async def serve(h: Harness, endpoint: Any) -> str:
-    h.websocket("/auth", endpoint)
+class Calls:
+    """The learner's endpoint, counting its calls still running: a close must end its call."""
+
+    def __init__(self, endpoint: Any) -> None:
+        self.running = 0
+
+        @functools.wraps(endpoint)  # the same parameters, for FastAPI to inject
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.running += 1
+            try:
+                return await endpoint(*args, **kwargs)
+            finally:
+                self.running -= 1
+
+        self.endpoint = call
+
+
+async def serve(h: Harness, endpoint: Any) -> tuple[str, Calls]:
+    calls = Calls(endpoint)
+    h.websocket("/auth", calls.endpoint)
     server = await h.serve()
-    return server.ws("/auth")
+    return server.ws("/auth"), calls
 
 
 async def closed_after(url: str, *messages: Any, what: str, within: float = 1.5) -> Attempt:
@@ -104,7 +124,7 @@ async def answered(h: Harness, client: ClientConnection, user: str, said: str) -
 
 @first_message.check("a valid token in the first message is welcomed, and the connection stays")
 async def _welcome(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, _ = await serve(h, endpoint)
     user, said = someone("welcome")
     async with dial(url) as client:
         await welcomed(h, client, user, said)
@@ -114,21 +134,31 @@ def closed_with(seen: Attempt, code: int, reason: str) -> bool:
     return (seen.close_code, seen.close_reason, seen.received) == (code, reason, [])
 
 
+async def stopped(h: Harness, calls: Calls, what: str) -> None:
+    """After its close, the endpoint must return: code that goes on raises (or worse, serves)."""
+    try:
+        await eventually(lambda: calls.running == 0, timeout=1)
+    except TimeoutError:
+        raise CheckFailed(f"{what} was closed, but your code is still running: return") from None
+    expect(not h.errors, f"{what} was closed as it should, but then your code went on: return")
+
+
 @first_message.check('silence past the deadline closes with 4002 "Authentication timeout"')
 async def _silence(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, calls = await serve(h, endpoint)
     started = time.monotonic()
     seen = await closed_after(url, what="a client that sent nothing", within=AUTH_TIMEOUT + 2)
     took = time.monotonic() - started
     expected = 'closed 4002 "Authentication timeout"'
     ok = closed_with(seen, 4002, "Authentication timeout")
     expect(ok, f"a client that sent nothing should be {expected}, but was {seen}")
+    await stopped(h, calls, "a client that sent nothing")
     expect(took >= AUTH_TIMEOUT * 0.8, f"closed after {took:.1f} s: wait AUTH_TIMEOUT first")
 
 
 @first_message.check("a first message sent just before the deadline is still in time")
 async def _in_time(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, _ = await serve(h, endpoint)
     user, said = someone("in time")
     async with dial(url) as client:
         await asyncio.sleep(AUTH_TIMEOUT * 0.6)  # the quiet period is what is checked
@@ -140,7 +170,7 @@ async def _in_time(h: Harness, endpoint: Any) -> None:
 
 @first_message.check("the deadline is for the first message only: a quiet user stays in")
 async def _quiet(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, _ = await serve(h, endpoint)
     user, said = someone("quiet")
     async with dial(url) as client:
         await welcomed(h, client, user, said)
@@ -156,7 +186,7 @@ async def _quiet(h: Harness, endpoint: Any) -> None:
     'a first message that is not an auth frame closes with 4001 "Authentication required"'
 )
 async def _not_auth(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, calls = await serve(h, endpoint)
     good = token(someone("not auth")[0])
     firsts = [
         "hello",
@@ -175,16 +205,18 @@ async def _not_auth(h: Harness, endpoint: Any) -> None:
         expected = 'closed 4001 "Authentication required", having sent nothing'
         ok = closed_with(seen, 4001, "Authentication required")
         expect(ok, f"a first message {first!r} should be {expected}, but was {seen}")
+        await stopped(h, calls, f"a first message {first!r}")
 
 
 @first_message.check('a binary first frame closes with 4001 "Authentication required"')
 async def _binary(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, calls = await serve(h, endpoint)
     frame = json.dumps({"type": "auth", "token": token(someone("binary")[0])}).encode()
     seen = await closed_after(url, frame, "more", what="a binary first frame")
     expected = 'closed 4001 "Authentication required", having sent nothing'
     ok = closed_with(seen, 4001, "Authentication required")
     expect(ok, f"an auth frame sent as bytes should be {expected}, but was {seen}")
+    await stopped(h, calls, "a binary first frame")
 
 
 def unsigned(user: str) -> str:
@@ -194,7 +226,7 @@ def unsigned(user: str) -> str:
 
 @first_message.check('a bad or expired token closes with 4003 "Invalid token"')
 async def _bad_token(h: Harness, endpoint: Any) -> None:
-    url = await serve(h, endpoint)
+    url, calls = await serve(h, endpoint)
     user = someone("bad token")[0]
     bad = {
         "a token signed with another secret": token(
@@ -207,6 +239,6 @@ async def _bad_token(h: Harness, endpoint: Any) -> None:
     for what, value in bad.items():
         seen = await closed_after(url, {"type": "auth", "token": value}, "more", what=what)
         expected = 'closed 4003 "Invalid token", having sent nothing'
-        expect(
-            closed_with(seen, 4003, "Invalid token"), f"{what} should be {expected}, but was {seen}"
-        )
+        ok = closed_with(seen, 4003, "Invalid token")
+        expect(ok, f"{what} should be {expected}, but was {seen}")
+        await stopped(h, calls, what)

@@ -196,3 +196,27 @@ async def dict_lookup_auth(websocket: WebSocket) -> None:
 @mutant("06.1", "a deadline in milliseconds read as seconds: 0.1 s, not AUTH_TIMEOUT")
 async def hasty_auth(websocket: WebSocket) -> None:
     await make_auth(timeout=0.1)(websocket)
+
+
+@mutant("06.1", "no return after closing for a bad token: the code goes on and raises")
+async def unstopped_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            first = await websocket.receive_text()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    try:
+        auth = Auth.model_validate_json(first)
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    user = None
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
