@@ -252,13 +252,18 @@ def run_script(bucket_class: Any, script: Script) -> str:
     rate, burst, steps = script
     clock = FakeClock()
     tokens = bucket_class(rate=rate, burst=burst, clock=clock)
-    said: list[bool] = []
+    said: list[object] = []
     for step in steps:
         if isinstance(step, float):
             clock.advance(step)
         else:
             said.extend(tokens.allow() for _ in range(step))
-    return "".join("Y" if answer else "n" for answer in said)
+    return "".join(map(written, said))
+
+
+def written(answer: object) -> str:
+    """``Y`` for True, ``n`` for False; anything else, even falsy, shown as it is: ``[None]``."""
+    return "Y" if answer is True else "n" if answer is False else f"[{answer!r}]"
 
 
 def bucket_model(script: Script) -> str:

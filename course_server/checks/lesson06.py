@@ -219,6 +219,22 @@ async def _binary(h: Harness, endpoint: Any) -> None:
     await stopped(h, calls, "a binary first frame")
 
 
+@first_message.check("a client that leaves before a word ends the call quietly")
+async def _left(h: Harness, endpoint: Any) -> None:
+    url, calls = await serve(h, endpoint)
+    async with dial(url):
+        pass  # connect, then leave at once: a closed tab
+
+    try:
+        await eventually(lambda: calls.running == 0, timeout=AUTH_TIMEOUT / 2)
+    except TimeoutError:
+        raise CheckFailed(
+            "a client left before sending anything, and your code still waits for it: return "
+            'on a message of type "websocket.disconnect"'
+        ) from None
+    expect(not h.errors, "a client left before sending anything, and your code raised")
+
+
 def unsigned(user: str) -> str:
     """A token with no signature at all (``alg: none``): anyone can write one."""
     return jwt.encode({"sub": user, "exp": int(time.time()) + 60}, None, algorithm="none")
