@@ -220,3 +220,10 @@ async def unstopped_auth(websocket: WebSocket) -> None:
     await websocket.send_json({"type": "auth_success", "user_id": user})
     while True:
         await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+# Equivalent mutants that scripts/mutate.py reports as survivors (no check can kill them):
+# - deleting `if first["type"] == "websocket.disconnect": return` (or only its `return`): the
+#   code then closes 4001 a connection the client has already closed, which sends nothing and
+#   raises nothing a client or the server could see ("a client that leaves before a word ends
+#   the call quietly" passes either way).
