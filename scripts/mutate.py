@@ -213,21 +213,47 @@ def _is_close_call(node: ast.AST) -> bool:
     )
 
 
+def _text(source: str, start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The text of ``source`` from ``start`` to ``end`` ((line, UTF-8 byte column))."""
+    lines = source.split("\n")[start[0] - 1 : end[0]]
+    lines[-1] = _chars(lines[-1], end[1])
+    lines[0] = lines[0][_chars_len(lines[0], start[1]) :]
+    return "\n".join(lines)
+
+
+def _swap(operator: str, source: str, left: ast.AST, right: ast.AST, old: str, new: str) -> Mutant:
+    """Swap the operator ``old`` between two operands for ``new``, touching nothing else."""
+    start = (left.end_lineno, left.end_col_offset)  # type: ignore[attr-defined]
+    end = (right.lineno, right.col_offset)  # type: ignore[attr-defined]
+    gap = _text(source, start, end)  # " < ", ") and (": the operator, spaces, parentheses
+    return Mutant(operator, start, end, gap.replace(old, new, 1))
+
+
 def node_mutants(node: ast.AST, source: str) -> Iterator[Mutant]:
     """The mutants of one node (not of its children)."""
     if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
         for i, op in enumerate(node.ops):
             for new in COMPARISONS.get(type(op), []):
-                twin = _edited(node, lambda n, i=i, new=new: n.ops.__setitem__(i, new()))
-                yield _replace(f"`{SYMBOLS[type(op)]}` → `{SYMBOLS[new]}`", node, twin)
+                old_symbol, new_symbol = SYMBOLS[type(op)], SYMBOLS[new]
+                what = f"`{old_symbol}` → `{new_symbol}`"
+                yield _swap(what, source, operands[i], operands[i + 1], old_symbol, new_symbol)
     elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+        left, right = (
+            (node.left, node.right) if isinstance(node, ast.BinOp) else (node.target, node.value)
+        )
         for new in ARITHMETIC.get(type(node.op), []):
-            twin = _edited(node, lambda n, new=new: setattr(n, "op", new()))
-            yield _replace(f"`{SYMBOLS[type(node.op)]}` → `{SYMBOLS[new]}`", node, twin)
+            old_symbol, new_symbol = SYMBOLS[type(node.op)], SYMBOLS[new]
+            what = f"`{old_symbol}` → `{new_symbol}`"
+            yield _swap(what, source, left, right, old_symbol, new_symbol)
     elif isinstance(node, ast.BoolOp):
-        new_op, name = (ast.Or(), "or") if isinstance(node.op, ast.And) else (ast.And(), "and")
-        twin = _edited(node, lambda n: setattr(n, "op", new_op))
-        yield _replace(f"`{'and' if name == 'or' else 'or'}` → `{name}`", node, twin)
+        old_name, name = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+        if len(node.values) == 2:
+            yield _swap(f"`{old_name}` → `{name}`", source, *node.values, old_name, name)
+        else:
+            new_op = ast.Or() if name == "or" else ast.And()
+            twin = _edited(node, lambda n: setattr(n, "op", new_op))
+            yield _replace(f"`{old_name}` → `{name}`", node, twin)
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         yield _replace(f"`{node.value}` → `{not node.value}`", node, repr(not node.value))
     elif isinstance(node, ast.Constant) and type(node.value) is int:
@@ -420,7 +446,9 @@ def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[
     )
     if done.returncode != 0:
         return [f"{exercise_id}: the run failed ({done.returncode}): {done.stderr.strip()[-500:]}"]
-    return done.stdout.rstrip("\n").split("\n")
+    # Only the score's lines: a mutant's server may print (an access log line, say).
+    lines = done.stdout.rstrip("\n").split("\n")
+    return [line for line in lines if line.startswith((exercise_id, "  "))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,3 +121,13 @@ def test_a_sample_is_the_same_every_time_and_in_source_order() -> None:
     assert len(first) == 4
     assert first == mutate.sample(found, 4, "04.2")
     assert first == sorted(first, key=found.index)
+
+
+def test_an_operator_swap_changes_the_operator_only() -> None:
+    source = (
+        "def f(event, last_id):\n    # BEGIN SOLUTION\n"
+        '    return event["id"] > (last_id + 1)  # a gap\n    # END SOLUTION\n'
+    )
+    swapped = {m.operator: m.diff(source)[-1] for m in mutate.mutants(source)}
+    assert swapped["`>` → `>=`"] == '+    return event["id"] >= (last_id + 1)  # a gap'
+    assert swapped["`+` → `-`"] == '+    return event["id"] > (last_id - 1)  # a gap'
