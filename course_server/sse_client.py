@@ -1,18 +1,24 @@
 """A small Server-Sent Events client for notebooks and tests: parse the stream as a browser does.
 
-The parsing follows the HTML standard's rules for ``text/event-stream``: lines are
-``field: value`` (one optional space after the colon), ``data`` lines of one event are joined with
-``\\n``, a blank line dispatches the event, lines starting with ``:`` are comments. Comments are
-kept here (browsers drop them) so a lesson can show the keep-alive pings.
+The parsing follows the HTML standard's rules for ``text/event-stream``: a leading byte order
+mark is dropped; lines end with CR, LF or CRLF (and nothing else); a line is ``field: value``
+(one optional space after the colon), or ``field`` alone (an empty value); ``data`` lines of one
+event are joined with ``\\n``; a blank line dispatches the event; lines starting with ``:`` are
+comments; an event that the stream's end cuts off (no blank line after it) is not dispatched.
+Comments are kept here (browsers drop them) so a lesson can show the keep-alive pings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Iterable
 
 import httpx
+
+BOM = "\ufeff"
+_LINE_END = re.compile(r"\r\n|\r|\n")  # str.splitlines() would also split on \x85, \u2028, …
 
 
 @dataclasses.dataclass
@@ -24,6 +30,29 @@ class SSEvent:
     id: str | None = None
     retry: int | None = None
     comment: str | None = None
+
+
+class LineSplitter:
+    """Feed it the stream's text in chunks; it returns the lines each chunk completes.
+
+    A chunk may end between the CR and the LF of one CRLF: the CR ends the line at once, and a
+    LF that starts the next chunk is then the rest of that line end, not an empty line.
+    """
+
+    def __init__(self) -> None:
+        self._rest = ""
+        self._after_cr = False
+        self._started = False
+
+    def feed(self, chunk: str) -> list[str]:
+        if not self._started and chunk:
+            chunk, self._started = chunk.removeprefix(BOM), True
+        if self._after_cr and chunk.startswith("\n"):
+            chunk, self._after_cr = chunk[1:], False
+        if chunk:
+            self._after_cr = chunk.endswith("\r")
+        *lines, self._rest = _LINE_END.split(self._rest + chunk)
+        return lines
 
 
 class SSEParser:
@@ -48,7 +77,7 @@ class SSEParser:
             self._event = value
         elif name == "id" and "\0" not in value:
             self.last_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # not "²" or "١"
             self._retry = int(value)
         return None  # unknown fields are ignored, as the standard says
 
@@ -61,10 +90,14 @@ class SSEParser:
 
 
 def parse(text: str | Iterable[str]) -> list[SSEvent]:
-    """Every event and comment in a complete stream body (or an iterable of its lines)."""
-    lines = text.splitlines() if isinstance(text, str) else text
+    """Every event and comment in a stream body (or in its lines, line ends removed).
+
+    What follows the last line end is an unfinished line, and an event with no blank line after
+    it is unfinished too: the stream's end discards both, as a browser does.
+    """
+    lines = LineSplitter().feed(text) if isinstance(text, str) else text
     parser = SSEParser()
-    return [event for line in [*lines, ""] if (event := parser.feed(line)) is not None]
+    return [event for line in lines if (event := parser.feed(line)) is not None]
 
 
 async def events(
@@ -80,10 +113,12 @@ async def events(
         headers["Last-Event-ID"] = last_event_id
     async with client.stream("GET", url, headers=headers, params=params) as response:
         response.raise_for_status()
-        parser = SSEParser()
-        async for line in response.aiter_lines():
-            if (event := parser.feed(line)) is not None:
-                yield event
+        # Not aiter_lines(): httpx splits lines as str.splitlines() does, on \x85 and others.
+        splitter, parser = LineSplitter(), SSEParser()
+        async for chunk in response.aiter_text():
+            for line in splitter.feed(chunk):
+                if (event := parser.feed(line)) is not None:
+                    yield event
 
 
 async def take(

@@ -1,14 +1,19 @@
 """Checks for lesson 04's exercises: resume by ``last_id``, and a token bucket.
 
-``catch_up`` is plugged into a small chat endpoint (history in a ``deque(maxlen=5)``, ids 1, 2,
-3, …) and driven by real clients. The token bucket runs on a fake clock that the check moves, so
-"one second later" takes no second and never depends on the machine's speed.
+``catch_up`` is plugged into a small chat endpoint (history in a ``deque(maxlen=5)``, ids
+counted from a drawn first id, as in a room that restarted) and driven by real clients; then it
+is called directly on every ``last_id`` around histories that start anywhere, full or not. The
+token bucket runs on a fake clock that the check moves, so "one second later" takes no second
+and never depends on the machine's speed; its answers are compared with the prompt's rule on
+fixed scripts, on floods (where refusals are many), and on 300 random scripts.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import random
 from collections import deque
 from typing import Any
 
@@ -16,6 +21,7 @@ from fastapi import WebSocket
 from websockets.asyncio.client import ClientConnection
 
 from course_server.checks import CheckFailed, exercise, expect
+from course_server.checks.cases import agree, answers, seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
 from course_server.waiting import eventually
@@ -34,12 +40,15 @@ MARKER = "-- live --"
 
 
 class Chat:
-    """The check's chat endpoint around the learner's ``catch_up``; its state, for the check."""
+    """The check's chat endpoint around the learner's ``catch_up``; its state, for the check.
 
-    def __init__(self, h: Harness, catch_up: Any) -> None:
+    Its ids start at ``first_id``, drawn by each check: the room restarted, and kept counting.
+    """
+
+    def __init__(self, h: Harness, catch_up: Any, first_id: int) -> None:
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self.members: list[WebSocket] = []
-        ids = itertools.count(1)
+        ids = itertools.count(first_id)
 
         async def chat(websocket: WebSocket, last_id: int | None = None) -> None:
             await websocket.accept()
@@ -88,15 +97,20 @@ async def reconnect(h: Harness, chat: Chat, poster: ClientConnection, last_id: i
 
 
 async def scenario(
-    h: Harness, catch_up: Any, posted: int, last_id: int
-) -> tuple[dict[str, Any], list[int]]:
-    chat = Chat(h, catch_up)
+    h: Harness, catch_up: Any, check: str, posted: int, seen: int
+) -> tuple[dict[str, Any], list[int], int]:
+    """Post ``posted`` messages, then resume after the ``seen``-th; the first id is drawn.
+
+    Returns the resume frame, the ids replayed, and the first id (for the expected ids).
+    """
+    first_id = seeded(f"04.1 {check}").randint(2, 900)
+    chat = Chat(h, catch_up, first_id)
     server = await h.serve()
     async with dial(server.ws("/chat")) as poster:
         await post(poster, posted)
-        first, ids = await reconnect(h, chat, poster, last_id)
+        first, ids = await reconnect(h, chat, poster, first_id + seen - 1)
     expect(first.get("type") == "resume", f"catch_up raised, or returned {first}")
-    return first, ids
+    return first, ids, first_id
 
 
 def said(first: dict[str, Any], ids: list[int], complete: bool, expected: list[int]) -> str:
@@ -106,36 +120,104 @@ def said(first: dict[str, Any], ids: list[int], complete: bool, expected: list[i
     )
 
 
+async def resumes(
+    h: Harness, catch_up: Any, check: str, posted: int, seen: int, complete: bool
+) -> None:
+    """After ``posted`` messages, a client that saw ``seen`` of them gets the rest still held."""
+    first, ids, start = await scenario(h, catch_up, check, posted, seen)
+    newest = start + posted - 1
+    expected = list(range(max(start + seen, newest - HISTORY + 1), newest + 1))
+    ok = first["complete"] is complete and ids == expected
+    expect(ok, said(first, ids, complete, expected))
+
+
 @resume.check("sends exactly the messages after last_id")
 async def _after(h: Harness, catch_up: Any) -> None:
-    first, ids = await scenario(h, catch_up, posted=4, last_id=2)
-    expect(first["complete"] is True and ids == [3, 4], said(first, ids, True, [3, 4]))
+    await resumes(h, catch_up, "after", posted=4, seen=2, complete=True)
 
 
 @resume.check("a client that is up to date gets nothing old")
 async def _up_to_date(h: Harness, catch_up: Any) -> None:
-    first, ids = await scenario(h, catch_up, posted=4, last_id=4)
-    expect(first["complete"] is True and ids == [], said(first, ids, True, []))
+    await resumes(h, catch_up, "up to date", posted=4, seen=4, complete=True)
 
 
 @resume.check("counts by id, not by position, once old messages are dropped")
 async def _by_id(h: Harness, catch_up: Any) -> None:
-    first, ids = await scenario(h, catch_up, posted=8, last_id=5)  # the history holds 4…8
-    expect(first["complete"] is True and ids == [6, 7, 8], said(first, ids, True, [6, 7, 8]))
+    await resumes(h, catch_up, "by id", posted=8, seen=5, complete=True)  # 4th to 8th held
 
 
 @resume.check("says when messages were lost, and sends what is left")
 async def _lost(h: Harness, catch_up: Any) -> None:
-    first, ids = await scenario(h, catch_up, posted=8, last_id=1)  # 2 and 3 are gone
-    expected = [4, 5, 6, 7, 8]
-    expect(first["complete"] is False and ids == expected, said(first, ids, False, expected))
+    await resumes(h, catch_up, "lost", posted=8, seen=1, complete=False)  # 2nd and 3rd gone
 
 
 @resume.check("nothing is lost when the first message held is the next one")
 async def _boundary(h: Harness, catch_up: Any) -> None:
-    first, ids = await scenario(h, catch_up, posted=8, last_id=3)  # 4 is the oldest held
-    expected = [4, 5, 6, 7, 8]
-    expect(first["complete"] is True and ids == expected, said(first, ids, True, expected))
+    await resumes(h, catch_up, "boundary", posted=8, seen=3, complete=True)  # 4th is the oldest
+
+
+def history_of(first_id: int, posted: int) -> deque[dict[str, Any]]:
+    """The history after ``posted`` messages numbered from ``first_id``."""
+    history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+    history.extend({"id": n, "content": f"message {n}"} for n in range(first_id, first_id + posted))
+    return history
+
+
+def resumed(history: deque[dict[str, Any]], last_id: int) -> tuple[bool, list[int]]:
+    """What a resume after ``last_id`` must give: complete, and the ids to send."""
+    complete = not history or last_id >= history[0]["id"] - 1
+    return complete, [m["id"] for m in history if m["id"] > last_id]
+
+
+def case(x: tuple[int, int, int]) -> str:
+    first_id, posted, last_id = x
+    ids = [m["id"] for m in history_of(first_id, posted)]
+    return f"a history holding ids {ids} and last_id={last_id}"
+
+
+def calls(catch_up: Any) -> Any:
+    """``catch_up`` on one case, its answer made comparable: (complete, the ids it returned)."""
+
+    def call(x: tuple[int, int, int]) -> tuple[Any, list[Any]]:
+        first_id, posted, last_id = x
+        complete, messages = catch_up(history_of(first_id, posted), last_id)
+        return complete, [m["id"] if isinstance(m, dict) else m for m in messages]
+
+    return call
+
+
+@resume.check("an empty history has lost nothing and has nothing to send")
+async def _empty(h: Harness, catch_up: Any) -> None:
+    cases = [(1, 0, 0), (1, 0, seeded("04.1 empty").randint(2, 900))]
+    await agree(h, calls(catch_up), cases, lambda x: (True, []), shown=case)
+
+
+@resume.check("leaves the history as it was: other clients read it too")
+async def _unchanged(h: Harness, catch_up: Any) -> None:
+    rng = seeded("04.1 unchanged")
+    first_id = rng.randint(2, 900)
+    cases = [(first_id, posted, first_id + seen) for posted, seen in ((3, 0), (5, 2), (8, 6))]
+
+    def changed(x: tuple[int, int, int]) -> list[int] | None:
+        """None if ``catch_up`` left the history as it was; else the ids it holds now."""
+        history = history_of(*x[:2])
+        catch_up(history, x[2])
+        return None if history == history_of(*x[:2]) else [m.get("id") for m in history]
+
+    for x, after in zip(cases, await answers(h, changed, cases, shown=case), strict=True):
+        expect(after is None, f"for {case(x)}, catch_up changed the history to ids {after}")
+
+
+@resume.check("right for every last_id, whatever id the history starts at, full or not")
+async def _every(h: Harness, catch_up: Any) -> None:
+    rng = seeded("04.1 every")
+    cases = [
+        (first_id, posted, last_id)
+        for first_id in (1, rng.randint(2, 40), rng.randint(100, 900))
+        for posted in (1, 2, 4, 5, 6, 9)
+        for last_id in range(max(0, first_id - 3), first_id + posted + 1)
+    ]
+    await agree(h, calls(catch_up), cases, lambda x: resumed(history_of(*x[:2]), x[2]), shown=case)
 
 
 # --- 04.2 a token bucket ---------------------------------------------------------------------
@@ -161,49 +243,117 @@ class FakeClock:
         self.now += seconds
 
 
-def answers(bucket_class: Any, steps: list[float | int]) -> list[bool]:
-    """Run a script on a bucket (rate 2, burst 5): a float advances the clock, an int is
-    that many ``allow()`` calls. Returns the answers in order."""
+Script = tuple[float, int, tuple[float | int, ...]]
+"""A bucket's rate and burst, and steps: a float advances the clock, an int is that many calls."""
+
+
+def run_script(bucket_class: Any, script: Script) -> str:
+    """Run a script on a new bucket on a fake clock; its answers, ``Y`` or ``n`` per call."""
+    rate, burst, steps = script
     clock = FakeClock()
-    tokens = bucket_class(rate=2, burst=5, clock=clock)
-    said: list[bool] = []
+    tokens = bucket_class(rate=rate, burst=burst, clock=clock)
+    said: list[object] = []
     for step in steps:
         if isinstance(step, float):
             clock.advance(step)
         else:
             said.extend(tokens.allow() for _ in range(step))
+    return "".join(map(written, said))
+
+
+def written(answer: object) -> str:
+    """``Y`` for True, ``n`` for False; anything else, even falsy, shown as it is: ``[None]``."""
+    return "Y" if answer is True else "n" if answer is False else f"[{answer!r}]"
+
+
+def bucket_model(script: Script) -> str:
+    """What a token bucket answers to the script: the rule of the prompt, step by step."""
+    rate, burst, steps = script
+    tokens, said = float(burst), ""
+    for step in steps:
+        if isinstance(step, float):
+            tokens = min(burst, tokens + step * rate)
+            continue
+        for _ in range(step):
+            said += "Y" if tokens >= 1 else "n"
+            tokens -= tokens >= 1
     return said
 
 
-def allowed(said: list[bool]) -> str:
-    return "".join("Y" if answer else "n" for answer in said)
+def told(script: Script) -> str:
+    rate, burst, steps = script
+    said = ", ".join(
+        f"{s:g} s" if isinstance(s, float) else f"{s} call{'s' if s > 1 else ''}" for s in steps
+    )
+    return f"a bucket with rate={rate:g}, burst={burst:g}, then {said}"
+
+
+def scripts(bucket_class: Any) -> Any:
+    return functools.partial(run_script, bucket_class)
 
 
 @bucket.check("a full bucket lets a burst through, then refuses")
 async def _burst(h: Harness, bucket_class: Any) -> None:
-    said = await h.call(answers, bucket_class, [7])
-    expect(said == [True] * 5 + [False] * 2, f"7 calls at once: {allowed(said)}, not YYYYYnn")
+    rng = seeded("04.2 burst")
+    cases: list[Script] = [(2, 5, (7,)), (rng.choice((1, 4)), rng.randint(2, 9), (12,))]
+    await agree(h, scripts(bucket_class), cases, bucket_model, shown=told)
 
 
 @bucket.check("refills at rate tokens per second, fractions included")
 async def _refill(h: Harness, bucket_class: Any) -> None:
-    said = await h.call(answers, bucket_class, [5, 1.0, 3, 0.25, 1, 0.25, 1])
-    expected = [True] * 5 + [True, True, False] + [False] + [True]
-    expect(
-        said == expected,
-        f"5 calls, 1 s, 3 calls, 0.25 s, 1 call, 0.25 s, 1 call: {allowed(said)}, not "
-        f"{allowed(expected)}",
-    )
+    rng = seeded("04.2 refill")
+    cases: list[Script] = [
+        (2, 5, (5, 1.0, 3, 0.25, 1, 0.25, 1)),
+        (rng.choice((0.5, 4)), rng.randint(3, 6), (6, 0.125, 1, 0.375, 1, 0.5, 2, 1.0, 3)),
+    ]
+    await agree(h, scripts(bucket_class), cases, bucket_model, shown=told)
 
 
 @bucket.check("never holds more than burst tokens")
 async def _cap(h: Harness, bucket_class: Any) -> None:
-    said = await h.call(answers, bucket_class, [5, 100.0, 7])
-    expect(said[5:] == [True] * 5 + [False] * 2, f"after 100 s idle, 7 calls: {allowed(said[5:])}")
+    burst = seeded("04.2 cap").randint(2, 8)
+    cases: list[Script] = [(2, 5, (5, 100.0, 7)), (1, burst, (1, 3.0, burst + 2))]
+    await agree(h, scripts(bucket_class), cases, bucket_model, shown=told)
+
+
+@bucket.check("a refused call neither loses nor counts twice the tokens flowing in")
+async def _flood(h: Harness, bucket_class: Any) -> None:
+    """A flood: refusals between the allowed calls must not change how many get through."""
+    floods = [(2, 5, 0.125), (1, 3, 0.25), (4, 2, 0.0625)]
+    for rate, burst, every in floods:
+        script: Script = (rate, burst, (burst, *[every, 1] * int(10 / every)))
+        got = await h.call(run_script, bucket_class, script)
+        expected = bucket_model(script)
+        if got == expected:
+            continue
+        wrong = next(n for n, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+        answer = {"Y": "allowed", "n": "refused"}.get(got[wrong : wrong + 1], "not answered")
+        raise CheckFailed(
+            f"after the burst, a flood of one call every {every:g} s for 10 s (rate={rate:g}, "
+            f"burst={burst}): you let {got[burst:].count('Y')} through, a token bucket lets "
+            f"{expected[burst:].count('Y')} (rate × 10 s); the first wrong answer: call "
+            f"{wrong + 1}, {answer}"
+        )
+
+
+def random_script(rng: random.Random) -> Script:
+    """Calls and pauses of whole eighths of a second, exact in floating point."""
+    steps = [
+        rng.randint(1, 4) if rng.random() < 0.5 else rng.randint(1, 24) / 8
+        for _ in range(rng.randint(2, 8))
+    ]
+    return rng.choice((0.5, 1, 2, 4)), rng.randint(1, 6), tuple(steps)
+
+
+@bucket.check("answers 300 random scripts of calls and pauses as a token bucket does")
+async def _random(h: Harness, bucket_class: Any) -> None:
+    rng = seeded("04.2 random")
+    cases = [random_script(rng) for _ in range(300)]
+    await agree(h, scripts(bucket_class), cases, bucket_model, shown=told)
 
 
 @bucket.check("limits a flood on a real WebSocket")
-async def _flood(h: Harness, bucket_class: Any) -> None:
+async def _websocket(h: Harness, bucket_class: Any) -> None:
     clock = FakeClock()
 
     async def limited(websocket: WebSocket) -> None:

@@ -3,6 +3,8 @@
 The learner's ``Lobby`` sits behind a lobby endpoint like lesson 05's: JSON frames ``join``,
 ``leave`` and ``message``, each member a ``fanout.Peer`` (its ``send`` only queues). To show
 that something did *not* arrive, a check sends a marker after it and expects the marker next.
+Besides switching, the checks leave from no room, leave a room others stay in, come back to a
+room after leaving it, and listen from another room; room names are drawn (``cases.seeded``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import WebSocket
 from websockets.asyncio.client import ClientConnection
 
 from course_server.checks import CheckFailed, exercise, expect
+from course_server.checks.cases import seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
 from course_server.fanout import Peer
@@ -30,6 +33,13 @@ switching = exercise(
 
 JOINED = {"type": "system", "message": "A user joined the room"}
 LEFT = {"type": "system", "message": "A user left the room"}
+
+
+def room_names(check: str, count: int = 3) -> list[str]:
+    """``count`` different room names, drawn for the check (not the prompt's red and blue)."""
+    rng = seeded(f"05.1 {check}")
+    names = ("red", "blue", "green", "café", "部屋", "lobby 2", "general")
+    return [f"{name}-{rng.randint(1, 99)}" for name in rng.sample(names, count)]
 
 
 def serve_lobby(h: Harness, lobby_class: Any) -> Any:
@@ -176,3 +186,90 @@ async def _empty(h: Harness, lobby_class: Any) -> None:
     except TimeoutError:
         seen = await rooms(h, lobby)
         raise CheckFailed(f"after the last client disconnected, lobby.rooms held {seen}") from None
+
+
+async def left(member: Member) -> None:
+    """``member`` leaves its room, and the check waits until the server has done it."""
+    await member.client.send(json.dumps({"type": "leave"}))
+    await member.expect_next({"type": "left"}, "left")
+
+
+@switching.check("leaving when in no room changes nothing")
+async def _leave_nowhere(h: Harness, lobby_class: Any) -> None:
+    lobby = serve_lobby(h, lobby_class)
+    await h.serve()
+    (red,) = room_names("leave nowhere", 1)
+    async with members(h, "alice", "bob") as (alice, bob):
+        await left(alice)
+        await bob.join(red)
+        await alice.join(red)
+        await bob.expect_next(JOINED, "heard that alice joined")
+        seen = await rooms(h, lobby)
+        expect(seen == {red: 2}, f"after alice left no room, then joined {red}: lobby.rooms {seen}")
+    async with members(h, "carol") as (carol,):
+        await carol.client.close()  # the endpoint calls leave() for a member in no room
+
+    async def freed() -> bool:
+        return await rooms(h, lobby) == {} or bool(h.errors)
+
+    try:
+        await eventually(freed, timeout=2)
+    except TimeoutError:
+        raise CheckFailed(
+            f"after everyone left, lobby.rooms held {await rooms(h, lobby)}"
+        ) from None
+    expect(not h.errors, "leave() raised: for a member leaving, or for carol, in no room")
+
+
+@switching.check("a room keeps its other members when one leaves")
+async def _others_stay(h: Harness, lobby_class: Any) -> None:
+    lobby = serve_lobby(h, lobby_class)
+    await h.serve()
+    (red,) = room_names("others stay", 1)
+    async with members(h, "alice", "bob", "carol") as (alice, bob, carol):
+        await alice.join(red)
+        await bob.join(red)
+        await alice.expect_next(JOINED, "heard that bob joined")
+        await left(bob)
+        await alice.expect_next(LEFT, "heard that bob left")
+        seen = await rooms(h, lobby)
+        expect(seen == {red: 1}, f"after bob left {red}, alice still in it: lobby.rooms {seen}")
+        await carol.join(red)
+        await alice.expect_next(JOINED, "heard that carol joined")
+
+
+@switching.check("a member that left can join the same room again")
+async def _back(h: Harness, lobby_class: Any) -> None:
+    lobby = serve_lobby(h, lobby_class)
+    await h.serve()
+    (red,) = room_names("back", 1)
+    async with members(h, "alice", "bob") as (alice, bob):
+        await alice.join(red)
+        await bob.join(red)
+        await alice.expect_next(JOINED, "heard that bob joined")
+        await left(bob)
+        await alice.expect_next(LEFT, "heard that bob left")
+        await bob.join(red)
+        await alice.expect_next(JOINED, "heard that bob joined again")
+        await alice.say("welcome back")
+        await bob.expect_next(
+            {"type": "message", "content": "welcome back"}, "heard alice, back in the room"
+        )
+        seen = await rooms(h, lobby)
+        expect(seen == {red: 2}, f"after bob came back to {red}: lobby.rooms {seen}")
+
+
+@switching.check("members of other rooms hear nothing of it")
+async def _elsewhere(h: Harness, lobby_class: Any) -> None:
+    serve_lobby(h, lobby_class)
+    await h.serve()
+    red, blue, green = room_names("elsewhere")
+    async with members(h, "alice", "bob", "carol") as (alice, bob, carol):
+        await carol.join(green)
+        await alice.join(red)
+        await bob.join(red)
+        await alice.expect_next(JOINED, f"heard that bob joined {red}")
+        await bob.join(blue)
+        await alice.expect_next(LEFT, f"heard that bob left {red} for {blue}")
+        await left(bob)
+        await carol.say("marker")  # fails if carol, in another room, heard any of it first

@@ -94,3 +94,95 @@ class RestlessLobby(BaseLobby):
             other.send(JOINED)
         members.add(member)
         self.room_of[member] = room
+
+
+@mutant("05.1", "leave() raises KeyError for a member in no room")
+class StrictLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if member in self.room_of:  # join guards its own call; the endpoint's leave() does not
+            super().join(member, room)
+            return
+        members = self.rooms.setdefault(room, set())
+        for other in members:
+            other.send(JOINED)
+        members.add(member)
+        self.room_of[member] = room
+
+    def leave(self, member: Any) -> None:
+        room = self.room_of.pop(member)
+        members = self.rooms[room]
+        members.discard(member)
+        if not members:
+            del self.rooms[room]
+        for other in members:
+            other.send(LEFT)
+
+
+@mutant("05.1", "a member leaving deletes the room, others and all")
+class DemolishingLobby(BaseLobby):
+    def leave(self, member: Any) -> None:
+        room = self.room_of.pop(member, None)
+        if room is None:
+            return
+        members = self.rooms.pop(room)
+        members.discard(member)
+        for other in members:
+            other.send(LEFT)
+
+
+@mutant("05.1", "leave() keeps room_of: a member that left cannot come back")
+class ClingyLobby(BaseLobby):
+    def leave(self, member: Any) -> None:
+        room = self.room_of.get(member)
+        if room is None or member not in self.rooms.get(room, set()):
+            return
+        members = self.rooms[room]
+        members.discard(member)
+        if not members:
+            del self.rooms[room]
+        for other in members:
+            other.send(LEFT)
+
+
+@mutant("05.1", "JOINED goes to the whole lobby, not the room")
+class LoudLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if self.room_of.get(member) == room:
+            return
+        self.leave(member)
+        for members in self.rooms.values():
+            for other in members:
+                other.send(JOINED)
+        self.rooms.setdefault(room, set()).add(member)
+        self.room_of[member] = room
+
+
+@mutant("05.1", "switching leaves the old room by hand and keeps it when it empties")
+class HalfLeavingLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        old = self.room_of.get(member)
+        if old == room:
+            return
+        if old is not None:
+            self.rooms[old].discard(member)
+            for other in self.rooms[old]:
+                other.send(LEFT)
+        members = self.rooms.setdefault(room, set())
+        for other in members:
+            other.send(JOINED)
+        members.add(member)
+        self.room_of[member] = room
+
+
+@mutant("05.1", "the leaver hears LEFT too: told before it is taken out")
+class EchoingLobby(BaseLobby):
+    def leave(self, member: Any) -> None:
+        room = self.room_of.pop(member, None)
+        if room is None:
+            return
+        members = self.rooms[room]
+        for other in members:
+            other.send(LEFT)
+        members.discard(member)
+        if not members:
+            del self.rooms[room]

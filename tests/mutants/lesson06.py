@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Literal
 
 import jwt
@@ -21,29 +22,50 @@ class Auth(BaseModel):
     token: str
 
 
-def make_auth(*, timeout: float | None = 1.0, verify_exp: bool = True, bad_code: int = 4003):
+REASONS = {4001: "Authentication required", 4002: "Authentication timeout", 4003: "Invalid token"}
+
+
+def make_auth(
+    *,
+    timeout: float | None = 1.0,
+    verify_exp: bool = True,
+    verify_signature: bool = True,
+    bad_code: int = 4003,
+    reasons: dict[int, str] = REASONS,
+    text_only: bool = False,
+    user: str | None = None,
+):
+    """The solution's rules; ``text_only`` reads the first frame with ``receive_text()``."""
+
     async def first_message_auth(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             async with asyncio.timeout(timeout):
-                first = await websocket.receive_text()
+                if text_only:
+                    first = await websocket.receive_text()  # KeyError on a binary frame
+                else:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    first = message.get("text") or ""
         except TimeoutError:
-            await websocket.close(4002, "Authentication timeout")
+            await websocket.close(4002, reasons[4002])
             return
         try:
             auth = Auth.model_validate_json(first)
         except ValidationError:
-            await websocket.close(4001, "Authentication required")
+            await websocket.close(4001, reasons[4001])
             return
         try:
-            options = {"verify_exp": verify_exp}
-            user = jwt.decode(auth.token, SECRET, algorithms=["HS256"], options=options)["sub"]
+            options = {"verify_exp": verify_exp, "verify_signature": verify_signature}
+            name = jwt.decode(auth.token, SECRET, algorithms=["HS256"], options=options)["sub"]
         except jwt.InvalidTokenError:
-            await websocket.close(bad_code, "Invalid token")
+            await websocket.close(bad_code, reasons[bad_code])
             return
-        await websocket.send_json({"type": "auth_success", "user_id": user})
+        name = user or name
+        await websocket.send_json({"type": "auth_success", "user_id": name})
         while True:
-            await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+            await websocket.send_text(f"{name}: {await websocket.receive_text()}")
 
     return first_message_auth
 
@@ -81,3 +103,127 @@ async def crashing_auth(websocket: WebSocket) -> None:
     await websocket.send_json({"type": "auth_success", "user_id": user})
     while True:
         await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+mutant("06.1", "receive_text(): a binary first frame crashes the endpoint (1011)")(
+    make_auth(text_only=True)
+)
+mutant("06.1", "the token's signature is not checked")(make_auth(verify_signature=False))
+mutant("06.1", "close reasons swapped between 4001 and 4003")(
+    make_auth(reasons={**REASONS, 4001: "Invalid token", 4003: "Authentication required"})
+)
+mutant("06.1", "the timeout's reason is left out")(make_auth(reasons={**REASONS, 4002: ""}))
+mutant("06.1", "shaped like the prompt's example: welcomes everyone as alice")(
+    make_auth(user="alice")
+)
+
+
+@mutant("06.1", "the deadline wraps the whole session: users are cut off after AUTH_TIMEOUT")
+async def session_deadline_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            first = await websocket.receive_text()
+            try:
+                auth = Auth.model_validate_json(first)
+            except ValidationError:
+                await websocket.close(4001, "Authentication required")
+                return
+            try:
+                user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+            except jwt.InvalidTokenError:
+                await websocket.close(4003, "Invalid token")
+                return
+            await websocket.send_json({"type": "auth_success", "user_id": user})
+            while True:
+                await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+
+
+@mutant("06.1", "every message has AUTH_TIMEOUT to come, not only the first")
+async def every_message_deadline_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    user = None
+    while True:
+        try:
+            async with asyncio.timeout(1.0):
+                text = await websocket.receive_text()
+        except TimeoutError:
+            await websocket.close(4002, "Authentication timeout")
+            return
+        if user is not None:
+            await websocket.send_text(f"{user}: {text}")
+            continue
+        try:
+            auth = Auth.model_validate_json(text)
+        except ValidationError:
+            await websocket.close(4001, "Authentication required")
+            return
+        try:
+            user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+        except jwt.InvalidTokenError:
+            await websocket.close(4003, "Invalid token")
+            return
+        await websocket.send_json({"type": "auth_success", "user_id": user})
+
+
+@mutant("06.1", "json.loads and dict lookups: a list or null first frame crashes (1011)")
+async def dict_lookup_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            frame = json.loads(await websocket.receive_text())
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    except ValueError:
+        await websocket.close(4001, "Authentication required")
+        return
+    if frame.get("type") != "auth" or "token" not in frame:
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        user = jwt.decode(frame["token"], SECRET, algorithms=["HS256"])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "a deadline in milliseconds read as seconds: 0.1 s, not AUTH_TIMEOUT")
+async def hasty_auth(websocket: WebSocket) -> None:
+    await make_auth(timeout=0.1)(websocket)
+
+
+@mutant("06.1", "no return after closing for a bad token: the code goes on and raises")
+async def unstopped_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            first = await websocket.receive_text()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    try:
+        auth = Auth.model_validate_json(first)
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    user = None
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+# Equivalent mutants that scripts/mutate.py reports as survivors (no check can kill them):
+# - deleting `if first["type"] == "websocket.disconnect": return` (or only its `return`): the
+#   code then closes 4001 a connection the client has already closed, which sends nothing and
+#   raises nothing a client or the server could see ("a client that leaves before a word ends
+#   the call quietly" passes either way).

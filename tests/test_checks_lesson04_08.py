@@ -1,0 +1,252 @@
+"""Which check catches which mistake, for exercises 04.1 to 08.2: each mutant fails its check.
+
+``test_checks`` asks only that a mutant fail *some* check. Here each mutant of these lessons
+names the check written to catch its mistake, so a check that stops pinning its behaviour (or a
+mutant that stops making its mistake) shows up by name.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from mutants import MUTANTS
+
+from course_server import checks
+from course_server.checks import Report
+
+KILLED_BY: dict[str, dict[str, str]] = {
+    "04.1": {
+        "resends the last message the client saw (>= instead of >)": (
+            "a client that is up to date gets nothing old"
+        ),
+        "counts by position in the deque, not by id": (
+            "counts by id, not by position, once old messages are dropped"
+        ),
+        "always says complete": "says when messages were lost, and sends what is left",
+        "off by one on complete: the oldest held message counts as a loss": (
+            "nothing is lost when the first message held is the next one"
+        ),
+        "assumes ids start at 1: a history that is not full lost nothing": (
+            "right for every last_id, whatever id the history starts at, full or not"
+        ),
+        "reads history[0] even when the history is empty": (
+            "an empty history has lost nothing and has nothing to send"
+        ),
+        "pops what the client has seen off the shared history": (
+            "leaves the history as it was: other clients read it too"
+        ),
+        "complete only when last_id is still in the history": (
+            "nothing is lost when the first message held is the next one"
+        ),
+        "counts back from the newest id, as if the history were always full": (
+            "right for every last_id, whatever id the history starts at, full or not"
+        ),
+        "shaped like the prompt's example: complete unless last_id is 1": (
+            "says when messages were lost, and sends what is left"
+        ),
+    },
+    "04.2": {
+        "starts empty": "a full bucket lets a burst through, then refuses",
+        "no cap: an idle bucket fills past burst": "never holds more than burst tokens",
+        "a fixed window: full again every second": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "whole tokens only: fractions of a token are lost": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "a refused event still takes a token": (
+            "a refused call neither loses nor counts twice the tokens flowing in"
+        ),
+        "a refusal keeps the time of the last refill: the same seconds refill twice": (
+            "a refused call neither loses nor counts twice the tokens flowing in"
+        ),
+        "a refusal moves the time on but drops the tokens that flowed in": (
+            "a refused call neither loses nor counts twice the tokens flowing in"
+        ),
+        "the last token is never used: refuses at tokens <= 1": (
+            "a full bucket lets a burst through, then refuses"
+        ),
+        "caps before adding the flow: min(burst, tokens) + flow": (
+            "never holds more than burst tokens"
+        ),
+        "reads time.monotonic(), not the clock it is given": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "rate read as seconds per token: elapsed / rate": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "shaped like the check's example: rate 2 and burst 5 written in": (
+            "a full bucket lets a burst through, then refuses"
+        ),
+    },
+    "05.1": {
+        "switching joins the new room without leaving the old one": (
+            "switching rooms leaves the old room"
+        ),
+        "the joiner hears about itself": "joining a room tells its members, not the joiner",
+        "empty rooms are kept: the seed's leak": "the last member out deletes the room",
+        "rejoining the same room leaves and joins again": (
+            "joining the room you are in changes nothing"
+        ),
+        "leave() raises KeyError for a member in no room": (
+            "leaving when in no room changes nothing"
+        ),
+        "a member leaving deletes the room, others and all": (
+            "a room keeps its other members when one leaves"
+        ),
+        "leave() keeps room_of: a member that left cannot come back": (
+            "a member that left can join the same room again"
+        ),
+        "JOINED goes to the whole lobby, not the room": "members of other rooms hear nothing of it",
+        "switching leaves the old room by hand and keeps it when it empties": (
+            "the last member out deletes the room"
+        ),
+        "the leaver hears LEFT too: told before it is taken out": (
+            "a room keeps its other members when one leaves"
+        ),
+    },
+    "06.1": {
+        "no deadline: a silent client waits forever": (
+            'silence past the deadline closes with 4002 "Authentication timeout"'
+        ),
+        "expired tokens are let in": 'a bad or expired token closes with 4003 "Invalid token"',
+        "a bad token closes with 4001, like a missing one": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+        "the seed's way: the token in the query string, closed before accept": (
+            "a valid token in the first message is welcomed, and the connection stays"
+        ),
+        "receive_json(): a first message that is not JSON crashes the endpoint": (
+            'a first message that is not an auth frame closes with 4001 "Authentication required"'
+        ),
+        "receive_text(): a binary first frame crashes the endpoint (1011)": (
+            'a binary first frame closes with 4001 "Authentication required"'
+        ),
+        "the token's signature is not checked": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+        "close reasons swapped between 4001 and 4003": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+        "the timeout's reason is left out": (
+            'silence past the deadline closes with 4002 "Authentication timeout"'
+        ),
+        "shaped like the prompt's example: welcomes everyone as alice": (
+            "a valid token in the first message is welcomed, and the connection stays"
+        ),
+        "the deadline wraps the whole session: users are cut off after AUTH_TIMEOUT": (
+            "the deadline is for the first message only: a quiet user stays in"
+        ),
+        "every message has AUTH_TIMEOUT to come, not only the first": (
+            "the deadline is for the first message only: a quiet user stays in"
+        ),
+        "json.loads and dict lookups: a list or null first frame crashes (1011)": (
+            'a first message that is not an auth frame closes with 4001 "Authentication required"'
+        ),
+        "no return after closing for a bad token: the code goes on and raises": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+        "a deadline in milliseconds read as seconds: 0.1 s, not AUTH_TIMEOUT": (
+            "a first message sent just before the deadline is still in time"
+        ),
+    },
+    "08.1": {
+        "reads Last-Event-ID from the query string, so never sees the header": (
+            "Last-Event-ID: N resumes at N + 1"
+        ),
+        "resends the event the client already has": "Last-Event-ID: N resumes at N + 1",
+        "ignores Last-Event-ID: starts over": "a client that has seen every event gets none again",
+        "unnamed events": "events 1 to count, each named square, with its id and data",
+        "retry on every event": "only the first event carries retry: 2000",
+        "the last event is left out: range(first, count)": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+        "retry only on a fresh stream's first event, not a resumed one's": (
+            "Last-Event-ID: N resumes at N + 1"
+        ),
+        "ids start at 0": "events 1 to count, each named square, with its id and data",
+        "resumes one event late: Last-Event-ID N starts at N + 2": (
+            "Last-Event-ID: N resumes at N + 1"
+        ),
+        "data JSON-encoded by hand: the client reads a string": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+        "shaped like the prompt's example: always 5 events": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+        "no ids: a browser cannot resume": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+    },
+    "08.2": {
+        "keeps only the last data line": "joins the data lines of one event with newlines",
+        "reads comments as data": "skips comments, such as keep-alive pings",
+        "strips every space around the value": (
+            "the colon needs no space after it; one space is dropped, no more"
+        ),
+        "forgets the id after each event": "an event without an id keeps the last id seen",
+        "dispatches events with no data": (
+            "a blank line after no data dispatches nothing, and forgets the event name"
+        ),
+        "an event name outlives a blank line with no data": (
+            "a blank line after no data dispatches nothing, and forgets the event name"
+        ),
+        "splits only on ': ', so data:x is no data line": (
+            "the colon needs no space after it; one space is dropped, no more"
+        ),
+        "str.splitlines(): \\x85, \\u2028 and others end lines too": (
+            "no other character ends a line (not as str.splitlines() does)"
+        ),
+        "splits on LF only: a lone CR ends no line": "CR, LF and CRLF each end a line",
+        "splits on CR and LF alike: CRLF ends two lines": "CR, LF and CRLF each end a line",
+        "the end of the text dispatches the event in progress": (
+            "an event the stream's end cuts off is not dispatched"
+        ),
+        "keeps the byte order mark": "a byte order mark at the very start is dropped",
+        "drops every byte order mark, not only the first": (
+            "a byte order mark at the very start is dropped"
+        ),
+        "an id with a NULL character still counts": (
+            "an id that contains a NULL character is ignored"
+        ),
+        "field names are trimmed and lowercased": (
+            "ignores other fields: retry, unknown names, names with spaces or capitals"
+        ),
+    },
+}
+
+CASES = [(exercise, bug) for exercise, bugs in KILLED_BY.items() for bug in bugs]
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[tuple[str, str], Report]:
+    """Every mutant's report, eight at a time (most of a check is waiting)."""
+    with ThreadPoolExecutor(8) as pool:
+        futures = {
+            (exercise, bug): pool.submit(checks.evaluate, exercise, MUTANTS[exercise][bug])
+            for exercise, bug in CASES
+        }
+        return {key: future.result() for key, future in futures.items()}
+
+
+def lesson_mutants(exercise_id: str) -> set[str]:
+    """The exercise's mutants from its lesson's module (not the shared reference cheats)."""
+    module = f"mutants.lesson{exercise_id[:2]}"
+    return {bug for bug, m in MUTANTS[exercise_id].items() if m.__module__ == module}
+
+
+@pytest.mark.parametrize("exercise_id", list(KILLED_BY))
+def test_every_mutant_of_the_exercise_names_its_check(exercise_id: str) -> None:
+    assert set(KILLED_BY[exercise_id]) == lesson_mutants(exercise_id)
+    names = {check.name for check in checks.get(exercise_id).checks}
+    assert set(KILLED_BY[exercise_id].values()) <= names
+
+
+@pytest.mark.parametrize(("exercise_id", "bug"), CASES)
+def test_the_mutant_fails_the_check_named_for_its_mistake(
+    reports: dict[tuple[str, str], Report], exercise_id: str, bug: str
+) -> None:
+    report = reports[exercise_id, bug]
+    (verdict,) = [v for v in report.verdicts if v.check == KILLED_BY[exercise_id][bug]]
+    assert not verdict.passed, str(report)
