@@ -126,7 +126,11 @@ parser = exercise(
     "08.2",
     "Read an SSE stream as a browser does",
     target="parse_events",
-    references=("course_server.sse_client:parse", "course_server.sse_client:SSEParser"),
+    references=(
+        "course_server.sse_client:parse",
+        "course_server.sse_client:SSEParser",
+        "course_server.sse_client:LineSplitter",
+    ),
 )
 
 WORDS = ("apple", "zoë", "kiwi", "naïve", "日本", "plum pie", "a:b", "x=1")
