@@ -213,14 +213,16 @@ async def channel_floods(t: Target) -> list[Row]:
         json.dumps({"type": "message", "content": "x"}),
         floods.is_type("message"),
         seconds,
+        pace=1.2 / rate,  # each name stays under its own limit: only a shared budget holds
     )
     per_second = chat / seconds
+    shared = 2 * rate + 2 * rate / seconds  # one client's budget, its burst spread over the flood
     rows.append(
         Row(
-            "20 guest names flood one room",
-            f"≤ {20 * rate * 2}/s (per-connection)",
+            "20 guest names from one client, each under the limit",
+            f"≤ {shared:.0f}/s (one budget)",
             f"{per_second:.0f}/s",
-            per_second <= 20 * rate * 2,
+            per_second <= shared,
         )
     )
     return rows
@@ -380,7 +382,7 @@ async def secrets_in_logs(server: ServerProcess) -> tuple[list[str], Callable[[]
     await clients.refusal(server, "/secure/ws/cookie", headers={"Cookie": f"session={cookie}"})
 
     def rows() -> list[Row]:
-        log = server.stderr()
+        log = server.stderr() + server.stdout()  # the error log and the access log
         leaked = [name for name, value in [("token", jwt), ("cookie", cookie)] if value in log]
         lines = len(log.splitlines())
         got = f"leaked: {', '.join(leaked)}" if leaked else f"none in {lines} debug lines"

@@ -14,6 +14,7 @@ processes behind one load balancer must accept each other's tokens.
 from __future__ import annotations
 
 import atexit
+import collections
 import concurrent.futures
 import os
 import queue
@@ -36,6 +37,8 @@ _SECRET = secrets.token_urlsafe(32)
 _URL_LINE = re.compile(r"serving on (http://\S+)")
 _running: set[ServerProcess] = set()
 _readers: dict[int, threading.Thread] = {}  # pid → the thread draining its stdout
+_stdout: dict[int, collections.deque[str]] = {}  # pid → its latest stdout lines (the access log)
+STDOUT_LINES = 10_000  # kept per process: a long benchmark's access log must not grow forever
 POLL_INTERVAL = 0.02  # seconds between /healthz tries: another process has no event to wait on
 
 
@@ -62,6 +65,10 @@ class ServerProcess(ServerURLs):
             return self._log
         self._stderr.seek(0)
         return self._stderr.read()
+
+    def stdout(self) -> str:
+        """Its latest stdout lines after the URL line (uvicorn's access log goes there)."""
+        return "".join(_stdout.get(self.pid, ()))
 
     def stop(self, timeout: float = 10.0) -> int:
         """Ctrl+C, then SIGKILL if it has not exited after ``timeout`` s; return the exit code."""
@@ -173,10 +180,16 @@ def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
     lines: queue.Queue[str] = queue.Queue()
     stdout = process.stdout
     assert stdout is not None
+    kept = _stdout[process.pid] = collections.deque(maxlen=STDOUT_LINES)
 
     def pump() -> None:
+        first = True
         for line in stdout:
-            lines.put(line)
+            if first:
+                lines.put(line)
+                first = False
+            else:
+                kept.append(line)
         lines.put("")  # end of output: the process exited
 
     reader = _readers[process.pid] = threading.Thread(target=pump, daemon=True)
