@@ -11,11 +11,12 @@ The clock is ``time.monotonic`` (wall-clock time can jump back and forth); tests
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 Clock = Callable[[], float]
 
@@ -67,6 +68,10 @@ class TokenBucket:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
+
+
+RATE_LIMIT_EXCEEDED = 1008
+"""The close code for a flood: "policy violation" (RFC 6455 §7.4.1)."""
 
 
 class Verdict(enum.Enum):
@@ -155,6 +160,20 @@ class UserBuckets:
             del self._buckets[user]
         else:
             self._buckets[user] = (bucket, connections - 1)
+
+
+@contextlib.contextmanager
+def flood_guard(buckets: UserBuckets, budget: str, rate: float) -> Iterator[FloodGuard]:
+    """A connection's ``FloodGuard``, sharing ``budget``'s bucket while the connection lasts.
+
+    Every channel (chat, lobby, broadcast, private messages) takes one per connection, with the
+    budget key of ``identity.Identity.budget``: a user's connections share one budget.
+    """
+    bucket = buckets.acquire(budget)
+    try:
+        yield FloodGuard(rate, user=bucket)
+    finally:
+        buckets.release(budget)
 
 
 # The naive version, from the source chapter (for lesson 09 to break) --------------------------

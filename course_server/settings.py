@@ -14,12 +14,13 @@ override the environment.
 | COURSE_ALLOWED_ORIGINS | origins allowed on WebSocket handshakes (comma-separated) | its own |
 | COURSE_HISTORY_SIZE | chat messages kept per room | 50 |
 | COURSE_MAX_MESSAGE_BYTES | largest WebSocket frame accepted (1009 beyond it) | 65536 |
-| COURSE_RATE_LIMIT | chat messages per second per connection, twice that per user; 0 = off | 20 |
+| COURSE_RATE_LIMIT | messages/s per connection (any channel); 2× per user or guest IP; 0=off | 20 |
 | COURSE_SEND_QUEUE_SIZE | frames queued per connection before it is cut off (4008) | 256 |
 | COURSE_WS_PING_INTERVAL | seconds between protocol pings; 0 = no pings | 20 |
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
 | COURSE_WS_DEFLATE | permessage-deflate on WebSockets (costs ~2× CPU per broadcast) | false |
 | COURSE_LOG_LEVEL | uvicorn log level (``warning`` keeps notebooks quiet) | warning |
+| COURSE_GUESTS | non-demo-user names are open to anyone (false: sign in for every name) | true |
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Settings:
     # Off: measured in lesson 10, compression doubles the server's CPU per broadcast delivery.
     ws_deflate: bool = False
     log_level: str = "warning"
+    guests: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -113,6 +115,7 @@ class Settings:
             "ws_ping_timeout": ("COURSE_WS_PING_TIMEOUT", float),
             "ws_deflate": ("COURSE_WS_DEFLATE", _flag),
             "log_level": ("COURSE_LOG_LEVEL", str),
+            "guests": ("COURSE_GUESTS", _flag),
         }
         for field, (variable, parse) in readers.items():
             raw = env.get(variable, "").strip()
