@@ -7,9 +7,9 @@ Every wait in the suite is bounded by ``wait_timeout(seconds)``; set
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 import os
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient

@@ -240,7 +240,9 @@ async def test_rooms_are_freed_when_their_members_leave(unlimited_server: Runnin
     assert stats(unlimited_server) == {"rooms": 0, "members": 0}
 
 
-async def test_rooms_are_freed_when_their_members_disconnect(unlimited_server: RunningServer) -> None:
+async def test_rooms_are_freed_when_their_members_disconnect(
+    unlimited_server: RunningServer,
+) -> None:
     async with clients(unlimited_server, 100) as many:
         for i, client in enumerate(many):
             await client.join(f"room-{i}")
