@@ -565,7 +565,7 @@ function guestName() {
   return `guest-${Math.floor(Math.random() * 9000) + 1000}`;
 }
 
-// Name and room from the query string (?room=general&name=alice) join at once, once the page
+// Name and room from the query string (?room=general&name=ana) join at once, once the page
 // knows whether it is signed in. Signed in, it joins as its user without a name too; with one
 // that is not its user's, it joins as asked, and the server refuses (4003).
 async function start() {
