@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -26,12 +27,11 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from course_server import secure
 from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
 from course_server.names import BadName, plain_name
 from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
-from course_server.secure import INVALID_TOKEN, identify
+from course_server.secure import INVALID_TOKEN, claim_problem, identify
 
 router = APIRouter(tags=["lesson 05: lobby"])
 
@@ -292,13 +292,13 @@ def handle(
     peer: Peer,
     message: dict[str, Any],
     guard: FloodGuard,
-    claim_problem: Callable[[str], str | None],
+    claim: Callable[[str], str | None],
 ) -> None:
     """Act on one frame from ``peer``; anything wrong gets an error frame back.
 
     Two things close the connection instead: a flood that goes on after ``rate_limited``
-    errors (1008), and a join under a name this connection may not use (4003, the reason that
-    ``claim_problem`` gives), so an impostor never takes a seat under a registered name.
+    errors (1008), and a join under a name this connection may not use (4003, with the reason
+    ``claim(name)`` gives), so an impostor never takes a seat under a registered name.
     """
     if peer.state is not PeerState.OPEN:
         return  # closing: what arrives meanwhile is dropped
@@ -321,7 +321,7 @@ def handle(
         manager.reply(peer, error(*describe(exc)))
         return
     if isinstance(frame, Join):
-        problem = claim_problem(frame.name) if frame.name is not None else None
+        problem = claim(frame.name) if frame.name is not None else None
         if problem is not None:
             peer.close(INVALID_TOKEN, problem)
             return
@@ -343,16 +343,13 @@ async def lobby_socket(websocket: WebSocket) -> None:
     identity = await identify(websocket)
     peer = Peer(websocket, queue_size=settings.send_queue_size)
     peer.start()
-
-    def claim_problem(name: str) -> str | None:
-        return secure.claim_problem(websocket, identity, name)
-
+    claim = functools.partial(claim_problem, websocket, identity)
     try:
         # Lesson 09: the same budget as the user's chat, whichever channel the flood comes on.
         buckets = websocket.app.state.user_buckets
         with flood_guard(buckets, identity.budget, settings.rate_limit) as guard:
             async for message in peer.incoming():
-                handle(manager, peer, message, guard, claim_problem)
+                handle(manager, peer, message, guard, claim)
     finally:
         # Whatever ended the connection (the client, a 4008 cut-off, shutdown), free its seat.
         manager.forget(peer)

@@ -74,12 +74,10 @@ def plain_name(kind: str, value: str) -> str:
     name = unicodedata.normalize("NFKC", value)
     if NAME_PATTERN.fullmatch(name) is None:
         raise BadName(pattern_problem(kind))
-    # What is left passed ``\w``: letters that render as nothing, or code points with no glyph.
+    # What is left passed ``\w``, which takes the fillers: letters that render as nothing.
     for char in value + name:  # the client's own character first, in the reason
-        category = unicodedata.category(char)
-        if category in _INVISIBLE_CATEGORIES or char in FILLERS:
-            what = "unassigned" if category == "Cn" else "invisible"
-            raise BadName(f"Invalid {kind}: {what} character U+{ord(char):04X}")
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES or char in FILLERS:
+            raise BadName(f"Invalid {kind}: invisible character U+{ord(char):04X}")
     found = scripts(name)
     if len(found) > 1 and not any(found <= mix for mix in _ALLOWED_MIXES):
         raise BadName(f"Invalid {kind}: mixes scripts ({', '.join(sorted(found)).lower()})")

@@ -121,7 +121,9 @@ class FloodGuard:
 
 
 class UserBuckets:
-    """One token bucket per user, shared by all of that user's connections, freed with the last.
+    """One token bucket per budget, shared by all of its connections, freed with the last.
+
+    A budget is a user's, or a guest address's (``identity.Identity.budget`` says which).
 
     ``acquire(user)`` when a connection opens and ``release(user)`` when it ends (in a
     ``finally``): the bucket exists while the user has a connection, so memory follows the users
