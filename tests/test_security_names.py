@@ -369,6 +369,23 @@ async def test_without_guests_an_anonymous_guest_name_is_closed_4003(
     assert "Sign in" in reason
 
 
+async def test_without_guests_an_anonymous_private_message_listener_is_closed_4003(
+    members_only: RunningServer,
+) -> None:
+    code, _, frames = await refused(members_only.ws("/ws/users/ana"))
+    assert (code, frames) == (IMPOSTOR, [])
+
+
+async def test_without_guests_a_lobby_join_under_a_guest_name_is_closed_4003(
+    members_only: RunningServer,
+) -> None:
+    async with connect(members_only.ws("/ws/lobby")) as client:
+        await client.send(json.dumps({"type": "join", "room": "blue", "name": "ana"}))
+        async with asyncio.timeout(wait_timeout()):
+            await client.wait_closed()
+    assert client.close_code == IMPOSTOR
+
+
 async def test_without_guests_a_signed_in_user_chats(members_only: RunningServer) -> None:
     token = create_access_token("bob", SECRET, 60)
     async with member(members_only.ws(with_token("/chat/general/bob", token))) as bob:
