@@ -116,6 +116,18 @@ def test_user_buckets_memory_follows_the_users_online_not_all_ever_seen() -> Non
     assert len(buckets) == 0
 
 
+def test_a_spent_bucket_outlives_its_last_connection_until_it_has_refilled() -> None:
+    clock = FakeClock()
+    buckets = UserBuckets(rate=1, clock=clock)  # a burst of 2, refilled in 2 s
+    assert buckets.acquire("ana").allow(2)
+    buckets.release("ana")
+    again = buckets.acquire("ana")  # a reconnect at once: the same, empty bucket
+    assert not again.allow()
+    buckets.release("ana")
+    clock.now = 2.0
+    assert len(buckets) == 0  # refilled: forgotten, as a newcomer would get a full one anyway
+
+
 def test_the_seed_limiter_keeps_every_user_ever_seen() -> None:
     limiter = SeedRateLimiter(max_messages=10, window_seconds=60)
     for n in range(1_000):

@@ -97,6 +97,26 @@ async def test_a_broadcast_flood_is_closed_1008_and_relays_at_most_the_burst(
     assert relayed <= bound(RATE, CONNECTION_BURST, seconds)
 
 
+async def test_reconnecting_after_each_1008_does_not_refill_the_budget(
+    slow: RunningServer,
+) -> None:
+    url = slow.ws("/ws/broadcast")
+    # The bystander signs in: its budget is its own, so the flooder's address has no other
+    # connection holding its budget open between two of the flooder's connections.
+    async with connect(slow.ws(signed_in("/ws/broadcast", "bob"))) as bystander:
+        began, sent = time.monotonic(), 0
+        for _ in range(20):
+            async with connect(url) as flooder:
+                sent += (await flood(flooder, "spam"))[0]
+                await closed(flooder)
+        seconds = time.monotonic() - began
+        await bystander.send("end")
+        frames = await recv_until(bystander, "Someone said: end")
+    relayed = frames.count("Someone said: spam")
+    print(f"/ws/broadcast, 20 reconnects: {relayed} relayed of {sent} sent in {seconds:.3f} s")
+    assert relayed <= bound(USER_RATE, USER_BURST, seconds)
+
+
 # --- /ws/lobby: rate_limited errors, then 1008 ----------------------------------------------
 
 
