@@ -24,12 +24,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, WebSocket
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
-from course_server.names import BadName, plain_name
+from course_server.names import plain
 from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
 from course_server.secure import INVALID_TOKEN, claim_problem, identify
 
@@ -37,18 +36,6 @@ router = APIRouter(tags=["lesson 05: lobby"])
 
 
 # --- Frames a client sends: a discriminated union on "type" ---------------------------------
-
-
-def plain(kind: str) -> Callable[[str], str]:
-    """A validator that applies the app's one name rule (``names.plain_name``) to a field."""
-
-    def validate(value: str) -> str:
-        try:
-            return plain_name(kind, value)
-        except BadName as exc:  # its reason as the whole message: "room: Invalid room name: …"
-            raise PydanticCustomError("invalid_name", str(exc)) from None
-
-    return validate
 
 
 class Join(BaseModel):
@@ -60,8 +47,8 @@ class Join(BaseModel):
     """
 
     type: Literal["join"] = "join"
-    room: Annotated[str, AfterValidator(plain("room name"))]
-    name: Annotated[str, AfterValidator(plain("name"))] | None = None
+    room: Annotated[str, plain("room name")]
+    name: Annotated[str, plain("name")] | None = None
 
 
 class Leave(BaseModel):

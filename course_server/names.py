@@ -20,6 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
 MAX_NAME_CHARS = 32
 """Longest room name or username, in characters (the browser page asks the same)."""
 
@@ -91,3 +94,18 @@ def name_problem(kind: str, value: str) -> str | None:
     except BadName as exc:
         return str(exc)
     return None
+
+
+def plain(kind: str) -> AfterValidator:
+    """For a pydantic field, ``Annotated[str, plain("room name")]``: the rule, as validation.
+
+    A refused name fails validation with the rule's reason as its whole message.
+    """
+
+    def validate(value: str) -> str:
+        try:
+            return plain_name(kind, value)
+        except BadName as exc:
+            raise PydanticCustomError("invalid_name", str(exc)) from None
+
+    return AfterValidator(validate)
