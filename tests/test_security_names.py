@@ -259,11 +259,17 @@ async def test_an_anonymous_join_named_alice_in_the_lobby_is_closed_4003_unseate
         assert await recv_json(watcher) == {"type": "message", "content": "next"}
 
 
+@pytest.mark.parametrize("how", ["token", "cookie"])
 async def test_a_signed_in_alice_joins_the_lobby_under_her_name(
-    site: RunningServer, tokens: dict[str, str]
+    site: RunningServer, tokens: dict[str, str], alice_cookie: str, how: str
 ) -> None:
-    async with connect(site.ws(with_token("/ws/lobby", tokens["alice"]))) as alice:
-        await alice.send(json.dumps({"type": "join", "room": "owned-lobby-2", "name": "alice"}))
+    path, headers = "/ws/lobby", {}
+    if how == "token":
+        path = with_token(path, tokens["alice"])
+    else:
+        headers = cookie(alice_cookie)
+    async with connect(site.ws(path), additional_headers=headers) as alice:
+        await alice.send(json.dumps({"type": "join", "room": f"lobby-{how}", "name": "alice"}))
         presence = await recv_json(alice)
     assert presence["names"] == ["alice"]
 
