@@ -5,6 +5,7 @@ the messages the server relayed. A token bucket lets through at most its burst p
 times the time the flood lasted; the bound asserted is exactly that, from the flood's measured
 duration (on main, 91,215 messages went through ``/ws/lobby`` in 3 s). The server runs at
 ``rate_limit=1``: each connection a burst of 2, each user (or guest address) 2/s, a burst of 4.
+The last test runs the flood command, ``python -m benchmarks.floods``, short.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from conftest import wait_timeout
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from benchmarks import floods
 from course_server import RunningServer, Settings, start
 from course_server.tokens import create_access_token
 
@@ -218,3 +220,21 @@ async def test_a_signed_in_users_budget_is_hers_not_her_addresss(slow: RunningSe
             answer = json.loads((await recv_until(alice, '"content":"hi"'))[-1])
     assert json.loads(frames[-1])["code"] == "rate_limited"
     assert (answer["type"], answer["username"]) == ("message", "alice")
+
+
+# --- the flood command (benchmarks/floods.py), run short ------------------------------------
+
+
+async def test_the_flood_command_finds_every_channel_within_its_bound() -> None:
+    seconds = 0.3
+    settings = Settings(jwt_secret=floods.SECRET)
+    with start(name="test-floods", settings=settings) as server:
+        rows = await floods.measure(server, seconds)
+    limit = bound(2 * settings.rate_limit, 4 * settings.rate_limit, seconds)
+    assert [label for label, _, _ in rows] == [
+        "/ws/broadcast",
+        "/ws/lobby",
+        "/ws/users/{id}",
+        "chat, 20 guest names",
+    ]
+    assert all(relayed <= limit < sent for _, relayed, sent in rows), rows
