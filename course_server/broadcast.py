@@ -12,18 +12,23 @@ The state lives on the app (``app.state.broadcast``), one per server, never in m
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, Field, ValidationError
 
-from course_server.fanout import Group, Peer
+from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
+from course_server.names import BadName, plain_name
+from course_server.ratelimit import RATE_LIMIT_EXCEEDED, Verdict, flood_guard
+from course_server.secure import identify, refuse_impostor
 
 router = APIRouter()
 
 UNSUPPORTED_DATA = 1003
 """Close code for a frame type the endpoint does not take (RFC 6455): these speak text only."""
+INVALID_NAME = 1008  # a user id that names.plain_name refuses, as in the chat
 
 
 class UserDirectory:
@@ -87,10 +92,9 @@ class PrivateMessage(BaseModel):
     message: str
 
 
-async def open_peer(websocket: WebSocket) -> Peer:
-    """Accept, and give the connection its queue and writer, sized by the app's settings."""
+def open_peer(websocket: WebSocket) -> Peer:
+    """Give an accepted connection its queue and writer, sized by the app's settings."""
     settings = websocket.app.state.settings
-    await websocket.accept()
     # A peer cut off as a slow consumer gets its 4008 once its buffers drain; how long we wait
     # for that is how long we wait for any sign of life from a peer: the ping timeout.
     peer = Peer(
@@ -100,18 +104,41 @@ async def open_peer(websocket: WebSocket) -> Peer:
     return peer
 
 
-@router.websocket("/ws/broadcast")
-async def broadcast_endpoint(websocket: WebSocket) -> None:
-    """Text ``X`` reaches everyone as ``Someone said: X``; a leaver's goodbye reaches the rest."""
-    everyone: Group = websocket.app.state.broadcast.everyone
-    peer = await open_peer(websocket)
-    everyone.add(peer)
-    try:
+async def guarded(websocket: WebSocket, peer: Peer, *, error_frames: bool) -> AsyncIterator[str]:
+    """The text frames ``peer`` sends within its rate budget (lesson 09), as they arrive.
+
+    A binary frame closes with 1003. Over the budget, a protocol with ``error_frames``
+    (``/ws/users``) answers ``rate_limited`` and closes with 1008 if the flood goes on; one
+    without (``/ws/broadcast``) closes with 1008 at the first frame over the budget.
+    """
+    settings = websocket.app.state.settings
+    budget = (await identify(websocket)).budget
+    with flood_guard(websocket.app.state.user_buckets, budget, settings.rate_limit) as guard:
         async for message in peer.incoming():
+            if peer.state is not PeerState.OPEN:
+                continue  # closing: what arrives meanwhile is dropped
             text = message.get("text")
             if text is None:
                 peer.close(UNSUPPORTED_DATA, "text frames only")
                 continue
+            verdict = guard.check()
+            if verdict is Verdict.ALLOW:
+                yield text
+            elif verdict is Verdict.DROP and error_frames:
+                peer.send(error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+            else:
+                peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
+
+
+@router.websocket("/ws/broadcast")
+async def broadcast_endpoint(websocket: WebSocket) -> None:
+    """Text ``X`` reaches everyone as ``Someone said: X``; a leaver's goodbye reaches the rest."""
+    everyone: Group = websocket.app.state.broadcast.everyone
+    await websocket.accept()
+    peer = open_peer(websocket)
+    everyone.add(peer)
+    try:
+        async for text in guarded(websocket, peer, error_frames=False):
             everyone.broadcast(f"Someone said: {text}")
     finally:
         everyone.discard(peer)
@@ -123,25 +150,35 @@ async def broadcast_endpoint(websocket: WebSocket) -> None:
 async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
     """Private messages to every device of a user; other users hear ``{user_id} joined!``.
 
-    A message that is not a valid ``PrivateMessage`` gets one JSON error frame back and the
-    connection stays open. A message to a user who is offline goes nowhere, as in the seed.
+    ``user_id`` is a name like the chat's: a registered user's needs that user's token
+    (``secure.refuse_impostor``, 4003), a bad one closes with 1008. A message that is not a
+    valid ``PrivateMessage`` gets one JSON error frame back and the connection stays open. A
+    message to a user who is offline goes nowhere, as in the seed.
     """
     users: UserDirectory = websocket.app.state.broadcast.users
-    peer = await open_peer(websocket)
+    await websocket.accept()
+    try:
+        user_id = plain_name("username", user_id)
+    except BadName as exc:
+        await websocket.close(INVALID_NAME, str(exc))
+        return
+    if await refuse_impostor(websocket, user_id):  # before it can receive anyone's messages
+        return
+    peer = open_peer(websocket)
     users.send_to_all_but(user_id, f"{user_id} joined!")
     users.add(user_id, peer)
     try:
-        async for message in peer.incoming():
-            text = message.get("text")
-            if text is None:
-                peer.close(UNSUPPORTED_DATA, "text frames only")
-                continue
+        async for text in guarded(websocket, peer, error_frames=True):
             try:
                 private = PrivateMessage.model_validate_json(text)
+                to = plain_name("username", private.to)
             except ValidationError as exc:
                 peer.send(error(ErrorCode.INVALID_MESSAGE, _problems(exc)))
                 continue
-            users.send_to(private.to, f"From {user_id}: {private.message}")
+            except BadName as exc:
+                peer.send(error(ErrorCode.INVALID_MESSAGE, f"to: {exc}"))
+                continue
+            users.send_to(to, f"From {user_id}: {private.message}")
     finally:
         users.remove(user_id, peer)
         await peer.aclose()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, HTTPException, Query, WebSocket
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
@@ -38,18 +38,17 @@ from course_server.messages import (
     ResumeFrame,
     SendMessage,
     error,
-    name_problem,
     parse,
 )
-from course_server.ratelimit import FloodGuard, Verdict
+from course_server.names import BadName, plain_name
+from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
 from course_server.roomlog import E, MemoryLog, RoomLog
-from course_server.secure import refuse_impostor
+from course_server.secure import identify, refuse_impostor
 
 router = APIRouter(tags=["lesson 04: chat"])
 
 USERNAME_TAKEN = 4000
-RATE_LIMIT_EXCEEDED = 1008  # "policy violation" (RFC 6455 §7.4.1)
-INVALID_NAME = 1008  # a room name or username outside messages.NAME_PATTERN
+INVALID_NAME = 1008  # a room name or username that names.plain_name refuses
 MIN_REMEMBERED_MSG_IDS = 256
 
 
@@ -270,11 +269,12 @@ async def chat(
     settings = websocket.app.state.settings
     rooms = get_rooms(websocket)
     await websocket.accept()
-    problem = name_problem("room name", room) or name_problem("username", username)
-    if problem is not None:  # lesson 09: refused after accept(), so the client reads why
-        await websocket.close(INVALID_NAME, problem)
+    try:  # lesson 09: refused after accept(), so the client reads why
+        room, username = plain_name("room name", room), plain_name("username", username)
+    except BadName as exc:
+        await websocket.close(INVALID_NAME, str(exc))
         return
-    if await refuse_impostor(websocket, username):  # lesson 06: a token must name this user
+    if await refuse_impostor(websocket, username):  # lesson 06: a registered name needs proof
         return
     if rooms.taken(room, username):
         # After accept(), so the client gets the code; before it, it would only see HTTP 403.
@@ -284,16 +284,15 @@ async def chat(
     peer.start()
     # No await since the check above, so nobody can have taken the name in between.
     chat_room = rooms.join(room, username, peer, last_id)
-    # Lesson 09: a user's connections (one per room) also share one bucket, freed with the last.
-    user_buckets = websocket.app.state.user_buckets
-    guard = FloodGuard(settings.rate_limit, user=user_buckets.acquire(username))
+    # Lesson 09: a user's connections (rooms, tabs, other channels) share one budget.
+    budget = (await identify(websocket)).budget
     try:
-        async for message in peer.incoming():
-            text = message.get("text")
-            frame = text if text is not None else message["bytes"]
-            receive(chat_room, username, peer, guard, frame)
+        with flood_guard(websocket.app.state.user_buckets, budget, settings.rate_limit) as guard:
+            async for message in peer.incoming():
+                text = message.get("text")
+                frame = text if text is not None else message["bytes"]
+                receive(chat_room, username, peer, guard, frame)
     finally:
-        user_buckets.release(username)
         rooms.leave(chat_room, username, peer)
         await peer.aclose()
 
@@ -301,4 +300,8 @@ async def chat(
 @router.get("/rooms/{room}/users")
 async def room_users(room: str, connection: HTTPConnection) -> RoomUsers:
     """Who is in ``room`` now, in join order (an unknown room is just empty)."""
+    try:
+        room = plain_name("room name", room)
+    except BadName as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
     return RoomUsers(users=await get_rooms(connection).fetch_users(room))

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from course_server.fanout import Group, Peer
+from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
+from course_server.names import plain
+from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
+from course_server.secure import INVALID_TOKEN, claim_problem, identify
 
 router = APIRouter(tags=["lesson 05: lobby"])
 
@@ -37,11 +42,13 @@ class Join(BaseModel):
     """``{"type": "join", "room": R}``, with an optional display name for the presence list.
 
     The name holds for this stay in the room: joining again without one makes you anonymous.
+    Room and name follow the app's name rule; a registered user's name needs that user's token
+    (``secure.refuse_impostor``), or the connection is closed with 4003.
     """
 
     type: Literal["join"] = "join"
-    room: str = Field(min_length=1, max_length=64)
-    name: str | None = Field(default=None, min_length=1, max_length=32)
+    room: Annotated[str, plain("room name")]
+    name: Annotated[str, plain("name")] | None = None
 
 
 class Leave(BaseModel):
@@ -267,8 +274,28 @@ def describe(exc: ValidationError) -> tuple[ErrorCode, str]:
     return code, message
 
 
-def handle(manager: RoomManager, peer: Peer, message: dict[str, Any]) -> None:
-    """Act on one frame from ``peer``; anything wrong gets an error frame back, never a close."""
+def handle(
+    manager: RoomManager,
+    peer: Peer,
+    message: dict[str, Any],
+    guard: FloodGuard,
+    claim: Callable[[str], str | None],
+) -> None:
+    """Act on one frame from ``peer``; anything wrong gets an error frame back.
+
+    Two things close the connection instead: a flood that goes on after ``rate_limited``
+    errors (1008), and a join under a name this connection may not use (4003, with the reason
+    ``claim(name)`` gives), so an impostor never takes a seat under a registered name.
+    """
+    if peer.state is not PeerState.OPEN:
+        return  # closing: what arrives meanwhile is dropped
+    verdict = guard.check()
+    if verdict is Verdict.CLOSE:
+        peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
+        return
+    if verdict is Verdict.DROP:
+        manager.reply(peer, error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+        return
     text = message.get("text")
     if text is None:
         manager.reply(
@@ -281,6 +308,10 @@ def handle(manager: RoomManager, peer: Peer, message: dict[str, Any]) -> None:
         manager.reply(peer, error(*describe(exc)))
         return
     if isinstance(frame, Join):
+        problem = claim(frame.name) if frame.name is not None else None
+        if problem is not None:
+            peer.close(INVALID_TOKEN, problem)
+            return
         manager.join(peer, frame.room, frame.name)
     elif isinstance(frame, Leave):
         if manager.leave(peer) is None:
@@ -294,12 +325,18 @@ async def lobby_socket(websocket: WebSocket) -> None:
     """Join, leave and talk in rooms; see the module docstring and the frame models."""
     # A RoomManager, or with a Redis URL its shared twin (lesson 07's redis_lobby.RedisLobby).
     manager: RoomManager = websocket.app.state.lobby
+    settings = websocket.app.state.settings
     await websocket.accept()
-    peer = Peer(websocket, queue_size=websocket.app.state.settings.send_queue_size)
+    identity = await identify(websocket)
+    peer = Peer(websocket, queue_size=settings.send_queue_size)
     peer.start()
+    claim = functools.partial(claim_problem, websocket, identity)
     try:
-        async for message in peer.incoming():
-            handle(manager, peer, message)
+        # Lesson 09: the same budget as the user's chat, whichever channel the flood comes on.
+        buckets = websocket.app.state.user_buckets
+        with flood_guard(buckets, identity.budget, settings.rate_limit) as guard:
+            async for message in peer.incoming():
+                handle(manager, peer, message, guard, claim)
     finally:
         # Whatever ended the connection (the client, a 4008 cut-off, shutdown), free its seat.
         manager.forget(peer)

@@ -18,22 +18,20 @@ models, echoes the input and links to the library's version-specific docs.
 from __future__ import annotations
 
 import enum
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+# The name rule lives in names.py; re-exported here, where the chat protocol always had it.
+from course_server.names import MAX_NAME_CHARS as MAX_NAME_CHARS
+from course_server.names import NAME_PATTERN as NAME_PATTERN
+from course_server.names import name_problem as name_problem
+
 MAX_CONTENT_CHARS = 2000
 """Longest ``content`` a client may send, in characters (not a setting: part of the protocol)."""
 
 MAX_CLIENT_MSG_ID_CHARS = 64
-
-MAX_NAME_CHARS = 32
-"""Longest room name or username in a chat URL, in characters (the browser page asks the same)."""
-
-NAME_PATTERN = re.compile(rf"[\w.-]{{1,{MAX_NAME_CHARS}}}")
-"""Letters and digits of any script, ``_``, ``.`` and ``-``: what the chat page allows too."""
 
 _MAX_ECHO_CHARS = 32  # of a client's own input quoted back in an error message
 
@@ -201,17 +199,6 @@ def _explain(problem: Any) -> ErrorFrame:
 def _shorten(text: str) -> str:
     """A client's own words, quoted back no longer than needed to recognise them."""
     return text if len(text) <= _MAX_ECHO_CHARS else text[: _MAX_ECHO_CHARS - 1] + "…"
-
-
-def name_problem(kind: str, value: str) -> str | None:
-    """Why ``value`` cannot be a room name or username (``kind`` says which), or None if it can.
-
-    Letters and digits of any script are fine; spaces, control and invisible characters (a
-    zero-width space after "alice" looks like "alice"), markup and slashes are not.
-    """
-    if NAME_PATTERN.fullmatch(value) is None:
-        return f"Invalid {kind}: 1-{MAX_NAME_CHARS} letters, digits, '_', '.' or '-'"
-    return None
 
 
 # The naive version, from the source chapter (for lesson 09 to break) --------------------------

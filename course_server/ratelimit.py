@@ -11,11 +11,12 @@ The clock is ``time.monotonic`` (wall-clock time can jump back and forth); tests
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 Clock = Callable[[], float]
 
@@ -69,6 +70,10 @@ class TokenBucket:
         self._updated = now
 
 
+RATE_LIMIT_EXCEEDED = 1008
+"""The close code for a flood: "policy violation" (RFC 6455 §7.4.1)."""
+
+
 class Verdict(enum.Enum):
     ALLOW = "allow"  # handle the frame
     DROP = "drop"  # drop it and tell the client (error ``rate_limited``)
@@ -116,12 +121,17 @@ class FloodGuard:
 
 
 class UserBuckets:
-    """One token bucket per user, shared by all of that user's connections, freed with the last.
+    """One token bucket per budget, shared by all of its connections, freed once unused and full.
+
+    A budget is a user's, or a guest address's (``identity.Identity.budget`` says which).
 
     ``acquire(user)`` when a connection opens and ``release(user)`` when it ends (in a
-    ``finally``): the bucket exists while the user has a connection, so memory follows the users
-    online now, however many come and go. A user who reconnects at once gets a full bucket
-    again, which costs little: the per-connection limit and the 1008 rule still hold.
+    ``finally``). After the last connection a bucket is kept until it has refilled: forgetting
+    it sooner would hand a client that hangs up and reconnects a full bucket each time (a
+    reconnect loop got 11,000 messages through ``/ws/broadcast`` in 3 s that way). A full
+    bucket is what a newcomer gets anyway, so forgetting it then loses nothing, and memory
+    follows the users online now and those who spent tokens in the last ``burst / rate``
+    seconds, however many come and go.
     """
 
     def __init__(
@@ -129,32 +139,62 @@ class UserBuckets:
     ) -> None:
         self.rate, self.burst, self._clock = rate, burst, clock
         self._buckets: dict[str, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
+        self._idle: dict[str, None] = {}  # users with no connection, in the order they left
 
     def __len__(self) -> int:
+        self._forget_refilled()
         return len(self._buckets)
 
     def __contains__(self, user: object) -> bool:
+        self._forget_refilled()
         return user in self._buckets
 
     def acquire(self, user: str) -> TokenBucket:
-        """The user's bucket, made on their first connection; count one more connection."""
+        """The user's bucket (a full one if none is kept); count one more connection."""
+        self._forget_refilled()
         held = self._buckets.get(user)
         if held is None:
             held = (TokenBucket(self.rate, self.burst, clock=self._clock), 0)
         bucket, connections = held
         self._buckets[user] = (bucket, connections + 1)
+        self._idle.pop(user, None)
         return bucket
 
     def release(self, user: str) -> None:
-        """Count one connection fewer; forget the user's bucket with their last connection."""
+        """Count one connection fewer; with the last, keep the bucket until it has refilled."""
         held = self._buckets.get(user)
-        if held is None:
+        if held is None or held[1] == 0:
             return
         bucket, connections = held
-        if connections <= 1:
+        self._buckets[user] = (bucket, connections - 1)
+        if connections == 1:
+            self._idle[user] = None
+        self._forget_refilled()
+
+    def _forget_refilled(self) -> None:
+        # Every bucket refills at one rate to one burst, so the earliest to leave are (nearly)
+        # the first to be full: look from the front and stop at the first still refilling.
+        while self._idle:
+            user = next(iter(self._idle))
+            bucket, _ = self._buckets[user]
+            if bucket.rate and bucket.tokens < bucket.burst:
+                return
+            del self._idle[user]
             del self._buckets[user]
-        else:
-            self._buckets[user] = (bucket, connections - 1)
+
+
+@contextlib.contextmanager
+def flood_guard(buckets: UserBuckets, budget: str, rate: float) -> Iterator[FloodGuard]:
+    """A connection's ``FloodGuard``, sharing ``budget``'s bucket while the connection lasts.
+
+    Every channel (chat, lobby, broadcast, private messages) takes one per connection, with the
+    budget key of ``identity.Identity.budget``: a user's connections share one budget.
+    """
+    bucket = buckets.acquire(budget)
+    try:
+        yield FloodGuard(rate, user=bucket)
+    finally:
+        buckets.release(budget)
 
 
 # The naive version, from the source chapter (for lesson 09 to break) --------------------------

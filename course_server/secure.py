@@ -32,6 +32,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from course_server.identity import Identity
 from course_server.tokens import SESSION_COOKIE, TokenError, verify
 
 router = APIRouter(tags=["lesson 06: authentication"])
@@ -161,23 +162,47 @@ async def serve(websocket: WebSocket, claims: dict[str, Any]) -> None:
         await websocket.send_json({"type": "refresh_success"})
 
 
-async def refuse_impostor(websocket: WebSocket, username: str) -> bool:
-    """For endpoints that take a username in the path: close 4003 if a token says otherwise.
+async def identify(websocket: WebSocket) -> Identity:
+    """Who the connection proved to be: the user its token names (``?token=``, else the cookie).
 
-    Call it right after ``accept()``. A token (``?token=`` or the session cookie) is optional;
-    when one is given it must be valid and its ``sub`` must be ``username``. Returns True if it
-    closed the connection, so the caller stops.
+    The one place a WebSocket's handshake token is checked for the endpoints that take a name
+    (and for their rate-limit budgets); the answer is kept on the connection, so it is checked
+    once however many names the connection claims.
     """
+    known = websocket.scope.get("course.identity")
+    if known is not None:
+        return known
+    client = websocket.client
+    address = client.host if client is not None else ""
     token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
-    if not token:
+    identity = Identity(address=address)
+    if token:
+        try:
+            claims = await check(websocket, token)
+        except TokenError as exc:
+            identity = Identity(refused=exc.reason, address=address)
+        else:
+            identity = Identity(user=claims["sub"], address=address)
+    websocket.scope["course.identity"] = identity
+    return identity
+
+
+def claim_problem(websocket: WebSocket, identity: Identity, name: str) -> str | None:
+    """Why ``identity`` may not go by ``name`` on this app (see ``identity.py``), or None."""
+    settings = websocket.app.state.settings
+    return identity.claim_problem(name, settings.demo_users, guests=settings.guests)
+
+
+async def refuse_impostor(websocket: WebSocket, username: str) -> bool:
+    """For endpoints that take a username: close 4003 unless this connection may use it.
+
+    Call it right after ``accept()``. A registered user's name needs a token naming that user
+    (``?token=`` or the session cookie); a guest name needs none, but a token given must be
+    good and name it (and with ``COURSE_GUESTS=false`` every name needs one). Returns True if
+    it closed the connection, so the caller stops before taking a seat.
+    """
+    reason = claim_problem(websocket, await identify(websocket), username)
+    if reason is None:
         return False
-    try:
-        claims = await check(websocket, token)
-    except TokenError as exc:
-        reason = exc.reason
-    else:
-        if claims["sub"] == username:
-            return False
-        reason = "Token does not match username"
     await websocket.close(INVALID_TOKEN, reason)
     return True

@@ -14,7 +14,7 @@ override the environment.
 | COURSE_ALLOWED_ORIGINS | origins allowed on WebSocket handshakes (comma-separated) | its own |
 | COURSE_HISTORY_SIZE | chat messages kept per room | 50 |
 | COURSE_MAX_MESSAGE_BYTES | largest WebSocket frame accepted (1009 beyond it) | 65536 |
-| COURSE_RATE_LIMIT | chat messages per second per connection, twice that per user; 0 = off | 20 |
+| COURSE_RATE_LIMIT | messages/s per connection (any channel); 2× per user or guest IP; 0=off | 20 |
 | COURSE_SEND_QUEUE_SIZE | frames queued per connection before it is cut off (4008) | 256 |
 | COURSE_WS_PING_INTERVAL | seconds between protocol pings; 0 = no pings | 20 |
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
@@ -27,6 +27,7 @@ override the environment.
 | COURSE_ALLOWED_HOSTS | ``Host`` names besides its own (comma-separated; ``*``: any) | its own |
 | COURSE_HEADER_TIMEOUT | seconds a client has to send a request's line and headers | 10 |
 | COURSE_TEACHING_ROUTES | mount the seed's broken ``/naive/…`` endpoints | notebooks only |
+| COURSE_GUESTS | non-demo-user names are open to anyone (false: sign in for every name) | true |
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Settings:
     header_timeout: float = 10.0
     # None: the launcher decides: the notebook runner mounts them, ``create_app`` alone does not.
     teaching_routes: bool | None = None
+    guests: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -144,6 +146,7 @@ class Settings:
             "allowed_hosts": ("COURSE_ALLOWED_HOSTS", _csv),
             "header_timeout": ("COURSE_HEADER_TIMEOUT", float),
             "teaching_routes": ("COURSE_TEACHING_ROUTES", _flag),
+            "guests": ("COURSE_GUESTS", _flag),
         }
         for field, (variable, parse) in readers.items():
             raw = env.get(variable, "").strip()

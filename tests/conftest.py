@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -64,3 +65,17 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """Starlette's in-process TestClient over the full app (lifespan included)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def unlimited_server(settings: Settings) -> Iterator[RunningServer]:
+    """``server`` with the rate limit off: for tests that send faster than a person types.
+
+    Every channel is rate-limited, and guests on one address share one budget; a test about
+    something else (fan-out, freeing rooms) would otherwise be measuring the limiter.
+    """
+    running = start(name=f"test-{next(_names)}", settings=replace(settings, rate_limit=0))
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -86,9 +86,9 @@ async def test_a_dead_client_is_pruned_without_disturbing_the_sender(
 
 
 async def test_a_stalled_client_is_cut_off_with_4008_while_the_others_get_everything(
-    server: RunningServer,
+    unlimited_server: RunningServer,
 ) -> None:
-    url = server.ws("/ws/broadcast")
+    url = unlimited_server.ws("/ws/broadcast")
     count, text = 100, "x" * 60_000  # ~6 MB: more than the stalled client's buffers can hold
     stalled = await misbehave.stalled_reader(url)
     async with stalled, connect(url, max_size=None) as sender, connect(url, max_size=None) as other:
@@ -116,51 +116,51 @@ async def test_a_private_message_reaches_every_device_of_the_recipient(
     server: RunningServer,
 ) -> None:
     async with (
-        connect(server.ws("/ws/users/alice")) as phone,
-        connect(server.ws("/ws/users/alice")) as laptop,
-        connect(server.ws("/ws/users/bob")) as bob,
+        connect(server.ws("/ws/users/ana")) as phone,
+        connect(server.ws("/ws/users/ana")) as laptop,
+        connect(server.ws("/ws/users/ben")) as ben,
     ):
-        assert [await recv(phone), await recv(laptop)] == ["bob joined!", "bob joined!"]
-        await bob.send(json.dumps({"type": "private_message", "to": "alice", "message": "hi"}))
-        assert await recv(phone) == "From bob: hi"
-        assert await recv(laptop) == "From bob: hi"
+        assert [await recv(phone), await recv(laptop)] == ["ben joined!", "ben joined!"]
+        await ben.send(json.dumps({"type": "private_message", "to": "ana", "message": "hi"}))
+        assert await recv(phone) == "From ben: hi"
+        assert await recv(laptop) == "From ben: hi"
 
 
 async def test_other_users_hear_who_joined_but_the_newcomer_does_not(
     server: RunningServer,
 ) -> None:
-    async with connect(server.ws("/ws/users/alice")) as alice:
-        async with connect(server.ws("/ws/users/bob")) as bob:
-            assert await recv(alice) == "bob joined!"
-            await alice.send(json.dumps({"type": "private_message", "to": "bob", "message": "?"}))
-            assert await recv(bob) == "From alice: ?"  # nothing came before it
+    async with connect(server.ws("/ws/users/ana")) as ana:
+        async with connect(server.ws("/ws/users/ben")) as ben:
+            assert await recv(ana) == "ben joined!"
+            await ana.send(json.dumps({"type": "private_message", "to": "ben", "message": "?"}))
+            assert await recv(ben) == "From ana: ?"  # nothing came before it
 
 
 async def test_an_invalid_private_message_gets_an_error_and_the_connection_stays(
     server: RunningServer,
 ) -> None:
-    async with connect(server.ws("/ws/users/alice")) as alice:
-        await alice.send('{"type": "private_message", "to": "bob"}')
-        error = json.loads(await recv(alice))
+    async with connect(server.ws("/ws/users/ana")) as ana:
+        await ana.send('{"type": "private_message", "to": "ben"}')
+        error = json.loads(await recv(ana))
         assert error == {
             "type": "error",
             "code": "invalid_message",
             "message": "message: Field required",
         }
-        await alice.send(json.dumps({"type": "private_message", "to": "alice", "message": "me"}))
-        assert await recv(alice) == "From alice: me"
+        await ana.send(json.dumps({"type": "private_message", "to": "ana", "message": "me"}))
+        assert await recv(ana) == "From ana: me"
 
 
 async def test_a_user_entry_lives_while_a_device_does_and_is_freed_with_the_last(
     server: RunningServer,
 ) -> None:
-    phone = await connect(server.ws("/ws/users/alice"))
-    async with connect(server.ws("/ws/users/alice")):
-        assert await users_online(server) == ["alice"]
+    phone = await connect(server.ws("/ws/users/ana"))
+    async with connect(server.ws("/ws/users/ana")):
+        assert await users_online(server) == ["ana"]
         await phone.close()
         async with asyncio.timeout(wait_timeout()):
             await misbehave.settled(server, remaining=1)
-        assert await users_online(server) == ["alice"]
+        assert await users_online(server) == ["ana"]
     async with asyncio.timeout(wait_timeout()):
         await misbehave.settled(server)
     assert await users_online(server) == []

@@ -44,6 +44,6 @@ async def test_in_process_rooms_need_no_serving_and_list_users_directly() -> Non
 def test_an_app_with_a_redis_url_chats_through_redis(redis_url: str) -> None:
     settings = Settings(jwt_secret="test-secret-not-for-production", redis_url=redis_url)
     with TestClient(create_app(settings)) as client:
-        with client.websocket_connect("/chat/lobby/alice") as websocket:
+        with client.websocket_connect("/chat/lobby/ana") as websocket:
             assert websocket.receive_json()["id"] == 1
-            assert client.get("/rooms/lobby/users").json() == {"users": ["alice"]}
+            assert client.get("/rooms/lobby/users").json() == {"users": ["ana"]}

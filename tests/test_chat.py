@@ -104,37 +104,37 @@ def registry(server: RunningServer) -> ChatRooms:
 
 
 async def test_first_member_sees_only_its_own_join_with_id_1(server: RunningServer) -> None:
-    async with member(server, "general", "alice") as alice:
-        assert [(f["type"], f["id"]) for f in alice.history] == [("join", 1)]
+    async with member(server, "general", "ana") as ana:
+        assert [(f["type"], f["id"]) for f in ana.history] == [("join", 1)]
 
 
 async def test_join_reaches_everyone_and_newcomer_gets_history_first(
     server: RunningServer,
 ) -> None:
-    async with member(server, "general", "alice") as alice:
-        await alice.say("hello")
-        await alice.recv()
-        async with member(server, "general", "bob") as bob:
-            assert summary(bob.history) == [
-                ("join", 1, "alice", "alice joined the room"),
-                ("message", 2, "alice", "hello"),
-                ("join", 3, "bob", "bob joined the room"),
+    async with member(server, "general", "ana") as ana:
+        await ana.say("hello")
+        await ana.recv()
+        async with member(server, "general", "ben") as ben:
+            assert summary(ben.history) == [
+                ("join", 1, "ana", "ana joined the room"),
+                ("message", 2, "ana", "hello"),
+                ("join", 3, "ben", "ben joined the room"),
             ]
-            assert summary([await alice.recv()]) == [("join", 3, "bob", "bob joined the room")]
+            assert summary([await ana.recv()]) == [("join", 3, "ben", "ben joined the room")]
 
 
 async def test_message_reaches_every_member_with_a_utc_timestamp(server: RunningServer) -> None:
-    async with member(server, "general", "alice") as alice, member(server, "general", "bob") as bob:
-        await alice.recv()  # bob's join
-        await bob.say("hi all")
-        for frame in [await alice.recv(), await bob.recv()]:
-            assert summary([frame]) == [("message", 3, "bob", "hi all")]
+    async with member(server, "general", "ana") as ana, member(server, "general", "ben") as ben:
+        await ana.recv()  # ben's join
+        await ben.say("hi all")
+        for frame in [await ana.recv(), await ben.recv()]:
+            assert summary([frame]) == [("message", 3, "ben", "hi all")]
             assert datetime.fromisoformat(frame["timestamp"]).utcoffset().total_seconds() == 0
             assert "client_msg_id" not in frame
 
 
 async def test_ids_increase_per_room_independently(server: RunningServer) -> None:
-    async with member(server, "red", "alice") as red, member(server, "blue", "alice") as blue:
+    async with member(server, "red", "ana") as red, member(server, "blue", "ana") as blue:
         for client in [red, blue, red]:
             await client.say("x")
         assert [f["id"] for f in await red.recv_n(2)] == [2, 3]
@@ -143,27 +143,27 @@ async def test_ids_increase_per_room_independently(server: RunningServer) -> Non
 
 async def test_history_is_bounded(serve: Callable[..., RunningServer]) -> None:
     server = serve(history_size=5)
-    async with member(server, "general", "alice") as alice:
+    async with member(server, "general", "ana") as ana:
         for n in range(8):
-            await alice.say(f"m{n}")
-        await alice.recv_n(8)
-        async with member(server, "general", "bob") as bob:
-            assert [f["id"] for f in bob.history] == [5, 6, 7, 8, 9, 10]  # 5 held, then bob's join
+            await ana.say(f"m{n}")
+        await ana.recv_n(8)
+        async with member(server, "general", "ben") as ben:
+            assert [f["id"] for f in ben.history] == [5, 6, 7, 8, 9, 10]  # 5 held, then ben's join
 
 
 async def test_resume_gets_exactly_what_was_missed(server: RunningServer) -> None:
-    async with member(server, "general", "alice") as alice:
-        async with member(server, "general", "bob") as bob:
-            await alice.recv()
-            seen = [f["id"] for f in bob.history]
-        assert (await alice.recv())["type"] == "leave"
+    async with member(server, "general", "ana") as ana:
+        async with member(server, "general", "ben") as ben:
+            await ana.recv()
+            seen = [f["id"] for f in ben.history]
+        assert (await ana.recv())["type"] == "leave"
         for word in ["while", "you", "were", "away"]:
-            await alice.say(word)
-        await alice.recv_n(4)
-        async with member(server, "general", "bob", last_id=seen[-1]) as bob:
-            resume, *missed, join = bob.history
+            await ana.say(word)
+        await ana.recv_n(4)
+        async with member(server, "general", "ben", last_id=seen[-1]) as ben:
+            resume, *missed, join = ben.history
     assert resume == {"type": "resume", "complete": True, "after": 2, "oldest_id": 1}
-    assert [f["content"] for f in missed] == ["bob left the room", "while", "you", "were", "away"]
+    assert [f["content"] for f in missed] == ["ben left the room", "while", "you", "were", "away"]
     ids = seen + [f["id"] for f in missed] + [join["id"]]
     assert ids == list(range(1, len(ids) + 1))  # nothing lost, nothing twice
 
@@ -172,12 +172,12 @@ async def test_resume_after_too_long_away_is_incomplete(
     serve: Callable[..., RunningServer],
 ) -> None:
     server = serve(history_size=3)
-    async with member(server, "general", "alice") as alice:
+    async with member(server, "general", "ana") as ana:
         for n in range(6):
-            await alice.say(f"m{n}")
-        await alice.recv_n(6)
-        async with member(server, "general", "bob", last_id=1) as bob:
-            resume, *held, _join = bob.history
+            await ana.say(f"m{n}")
+        await ana.recv_n(6)
+        async with member(server, "general", "ben", last_id=1) as ben:
+            resume, *held, _join = ben.history
     assert resume == {"type": "resume", "complete": False, "after": 1, "oldest_id": 5}
     assert [f["id"] for f in held] == [5, 6, 7]
 
@@ -185,43 +185,43 @@ async def test_resume_after_too_long_away_is_incomplete(
 async def test_resent_client_msg_id_after_reconnect_is_not_broadcast_again(
     server: RunningServer,
 ) -> None:
-    async with member(server, "general", "bob") as bob:
-        async with member(server, "general", "alice") as alice:
-            await alice.say("only once", client_msg_id="m-1")
-            sent, ack = await alice.recv_n(2)
+    async with member(server, "general", "ben") as ben:
+        async with member(server, "general", "ana") as ana:
+            await ana.say("only once", client_msg_id="m-1")
+            sent, ack = await ana.recv_n(2)
             assert sent["client_msg_id"] == "m-1"
             assert ack == {"type": "ack", "client_msg_id": "m-1", "id": sent["id"]}
-        async with member(server, "general", "alice", last_id=ack["id"]) as alice:
-            await alice.say("only once", client_msg_id="m-1")
-            assert await alice.recv() == ack
-            await alice.say("next")
-            assert (await alice.recv())["content"] == "next"
-        contents = [f["content"] for f in await bob.recv_n(6)]
+        async with member(server, "general", "ana", last_id=ack["id"]) as ana:
+            await ana.say("only once", client_msg_id="m-1")
+            assert await ana.recv() == ack
+            await ana.say("next")
+            assert (await ana.recv())["content"] == "next"
+        contents = [f["content"] for f in await ben.recv_n(6)]
     assert contents.count("only once") == 1
-    assert contents[-2:] == ["next", "alice left the room"]
+    assert contents[-2:] == ["next", "ana left the room"]
 
 
 async def test_username_taken_closes_4000_and_the_first_connection_stays(
     server: RunningServer,
 ) -> None:
-    async with member(server, "general", "alice") as alice:
-        async with connect(server.ws("/chat/general/alice")) as second:
-            assert await Client(second, "alice").closed() == (4000, "Username taken")
-        await alice.say("still here")
-        assert (await alice.recv())["content"] == "still here"
-        assert registry(server).users("general") == ["alice"]
+    async with member(server, "general", "ana") as ana:
+        async with connect(server.ws("/chat/general/ana")) as second:
+            assert await Client(second, "ana").closed() == (4000, "Username taken")
+        await ana.say("still here")
+        assert (await ana.recv())["content"] == "still here"
+        assert registry(server).users("general") == ["ana"]
 
 
 async def test_same_username_in_another_room_is_fine(server: RunningServer) -> None:
-    async with member(server, "red", "alice"), member(server, "blue", "alice") as blue:
+    async with member(server, "red", "ana"), member(server, "blue", "ana") as blue:
         assert blue.history[-1]["type"] == "join"
 
 
 async def test_leave_reaches_the_others(server: RunningServer) -> None:
-    async with member(server, "general", "alice") as alice:
-        async with member(server, "general", "bob"):
-            await alice.recv()
-        assert summary([await alice.recv()]) == [("leave", 3, "bob", "bob left the room")]
+    async with member(server, "general", "ana") as ana:
+        async with member(server, "general", "ben"):
+            await ana.recv()
+        assert summary([await ana.recv()]) == [("leave", 3, "ben", "ben left the room")]
 
 
 @pytest.mark.parametrize(
@@ -242,27 +242,27 @@ async def test_leave_reaches_the_others(server: RunningServer) -> None:
 async def test_bad_input_gets_an_error_and_the_room_goes_on(
     server: RunningServer, frame: str | bytes, code: str
 ) -> None:
-    async with member(server, "general", "bob") as bob, member(server, "general", "alice") as alice:
-        await bob.recv()  # alice's join (id 2)
-        await alice.websocket.send(frame)
-        error = await alice.recv()
+    async with member(server, "general", "ben") as ben, member(server, "general", "ana") as ana:
+        await ben.recv()  # ana's join (id 2)
+        await ana.websocket.send(frame)
+        error = await ana.recv()
         assert (error["type"], error["code"]) == ("error", code)
-        await alice.say("still talking")
-        # Bob's next frame is the good message, with the next id: nothing else happened.
-        assert summary([await bob.recv()]) == [("message", 3, "alice", "still talking")]
-        assert (await alice.recv())["id"] == 3
+        await ana.say("still talking")
+        # Ben's next frame is the good message, with the next id: nothing else happened.
+        assert summary([await ben.recv()]) == [("message", 3, "ana", "still talking")]
+        assert (await ana.recv())["id"] == 3
 
 
 async def test_a_frame_over_the_size_limit_closes_1009(
     serve: Callable[..., RunningServer],
 ) -> None:
     server = serve(max_message_bytes=1024)
-    async with member(server, "general", "bob") as bob:
-        async with member(server, "general", "alice") as alice:
-            await bob.recv()
-            await alice.say("x" * 1024)
-            assert (await alice.closed())[0] == 1009
-        assert (await bob.recv())["type"] == "leave"
+    async with member(server, "general", "ben") as ben:
+        async with member(server, "general", "ana") as ana:
+            await ben.recv()
+            await ana.say("x" * 1024)
+            assert (await ana.closed())[0] == 1009
+        assert (await ben.recv())["type"] == "leave"
 
 
 async def test_flooding_gets_rate_limited_then_closed_1008(
@@ -270,27 +270,27 @@ async def test_flooding_gets_rate_limited_then_closed_1008(
 ) -> None:
     # 0.5 per second: a burst of 1 and 3 strikes; a token comes back only after 2 s.
     server = serve(rate_limit=0.5)
-    async with member(server, "general", "alice") as alice:
+    async with member(server, "general", "ana") as ana:
         for n in range(4):  # allowed, dropped, dropped, and the third strike closes
-            await alice.say(f"spam {n}")
-        frames = await alice.recv_n(3)
+            await ana.say(f"spam {n}")
+        frames = await ana.recv_n(3)
         assert [f.get("code", f["type"]) for f in frames] == [
             "message",
             "rate_limited",
             "rate_limited",
         ]
-        assert await alice.closed() == (1008, "Rate limit exceeded")
+        assert await ana.closed() == (1008, "Rate limit exceeded")
 
 
 async def test_users_endpoint_lists_members_in_join_order(server: RunningServer) -> None:
     async with (
         httpx.AsyncClient(base_url=server.http_url, timeout=wait_timeout()) as http,
         member(server, "general", "carol"),
-        member(server, "general", "alice"),
+        member(server, "general", "ana"),
     ):
         response = await http.get("/rooms/general/users")
         assert response.status_code == 200
-        assert response.json() == {"users": ["carol", "alice"]}
+        assert response.json() == {"users": ["carol", "ana"]}
         assert (await http.get("/rooms/nowhere/users")).json() == {"users": []}
 
 
@@ -304,7 +304,7 @@ async def test_rooms_are_freed_when_they_empty(server: RunningServer) -> None:
 
     refs = []
     for n in range(20):
-        async with member(server, f"room-{n}", "alice"):
+        async with member(server, f"room-{n}", "ana"):
             refs.append(server.call(current(f"room-{n}")))
     server.call(asyncio.wait_for(rooms.wait_until(lambda r: len(r) == 0), wait_timeout()))
     gc.collect()

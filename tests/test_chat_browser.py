@@ -91,28 +91,28 @@ def chat_state(page: Page) -> dict[str, Any]:
 def test_two_pages_see_each_others_messages_and_presence(
     browser_context: BrowserContext, server: RunningServer
 ) -> None:
-    alice = open_chat(browser_context, server, "general", "alice")
-    bob = open_chat(browser_context, server, "general", "bob")
-    for page in (alice, bob):
-        expect(page.locator("#users li")).to_have_text(["alice", "bob"])
+    ana = open_chat(browser_context, server, "general", "ana")
+    ben = open_chat(browser_context, server, "general", "ben")
+    for page in (ana, ben):
+        expect(page.locator("#users li")).to_have_text(["ana", "ben"])
 
-    send_from_page(alice, "hello bob")
-    wait_for_text(bob, "hello bob")
-    send_from_page(bob, "hi alice")
-    wait_for_text(alice, "hi alice")
+    send_from_page(ana, "hello ben")
+    wait_for_text(ben, "hello ben")
+    send_from_page(ben, "hi ana")
+    wait_for_text(ana, "hi ana")
 
-    assert texts(alice) == texts(bob) == ["hello bob", "hi alice"]
-    expect(bob.locator("#messages li.message.mine .text")).to_have_text(["hi alice"])
+    assert texts(ana) == texts(ben) == ["hello ben", "hi ana"]
+    expect(ben.locator("#messages li.message.mine .text")).to_have_text(["hi ana"])
 
 
 def test_presence_drops_a_member_who_leaves(
     browser_context: BrowserContext, server: RunningServer
 ) -> None:
-    alice = open_chat(browser_context, server, "general", "alice")
-    with member(server, "general", "bob"):
-        expect(alice.locator("#users li")).to_have_text(["alice", "bob"])
-    wait_for_text(alice, "bob left the room")
-    expect(alice.locator("#users li")).to_have_text(["alice"])
+    ana = open_chat(browser_context, server, "general", "ana")
+    with member(server, "general", "ben"):
+        expect(ana.locator("#users li")).to_have_text(["ana", "ben"])
+    wait_for_text(ana, "ben left the room")
+    expect(ana.locator("#users li")).to_have_text(["ana"])
 
 
 def test_markup_from_another_client_shows_as_text_and_never_runs(
@@ -121,11 +121,11 @@ def test_markup_from_another_client_shows_as_text_and_never_runs(
     payload = '<img src=x onerror="window.__xss=1">'
     # Markup cannot come in through a username: the server refuses such names (lesson 09,
     # tests/test_limits.py). Messages are free text, so the page must treat them as text.
-    page = open_chat(browser_context, server, "general", "alice")
+    page = open_chat(browser_context, server, "general", "ana")
     with member(server, "general", "eve") as eve:
         say(eve, payload)
         wait_for_text(page, payload)
-        expect(page.locator("#users li")).to_have_text(["alice", "eve"])
+        expect(page.locator("#users li")).to_have_text(["ana", "eve"])
 
     assert texts(page) == [payload]
     assert page.locator("#messages li.message .user").all_text_contents() == ["eve"]
@@ -136,9 +136,9 @@ def test_markup_from_another_client_shows_as_text_and_never_runs(
 def test_page_stops_when_its_name_is_taken(
     browser_context: BrowserContext, server: RunningServer
 ) -> None:
-    with member(server, "general", "alice"):
+    with member(server, "general", "ana"):
         page = browser_context.new_page()
-        page.goto(server.url("/?room=general&name=alice"))
+        page.goto(server.url("/?room=general&name=ana"))
         wait_for(page, "s => s.state === 'closed'")
         expect(page.locator("#status")).to_have_text("closed: Username taken")
         assert chat_state(page)["connects"] == 1  # and no retry: 'closed' is final
@@ -147,14 +147,14 @@ def test_page_stops_when_its_name_is_taken(
 def test_page_resumes_a_dropped_connection_without_loss_or_doubles(
     browser_context: BrowserContext, server: RunningServer
 ) -> None:
-    page = open_chat(browser_context, server, "general", "alice")
-    with member(server, "general", "bob") as bob:
-        before = say(bob, "before the drop")
+    page = open_chat(browser_context, server, "general", "ana")
+    with member(server, "general", "ben") as ben:
+        before = say(ben, "before the drop")
         wait_for(page, "(s, id) => s.ids.includes(id)", before)
         browser_context.set_offline(True)
-        drop(server, "general", "alice", witness=bob)
+        drop(server, "general", "ana", witness=ben)
         wait_for(page, "s => s.state === 'reconnecting'")
-        missed = [say(bob, f"missed {n}") for n in range(3)]
+        missed = [say(ben, f"missed {n}") for n in range(3)]
 
         browser_context.set_offline(False)
         wait_until_shown(page, missed)
@@ -169,12 +169,12 @@ def test_page_shows_a_notice_when_missed_messages_were_evicted(
     browser_context: BrowserContext,
 ) -> None:
     with start(name="browser-evicted", settings=Settings(history_size=3)) as server:
-        page = open_chat(browser_context, server, "general", "alice")
-        with member(server, "general", "bob") as bob:
+        page = open_chat(browser_context, server, "general", "ana")
+        with member(server, "general", "ben") as ben:
             browser_context.set_offline(True)
-            drop(server, "general", "alice", witness=bob)
+            drop(server, "general", "ana", witness=ben)
             wait_for(page, "s => s.state === 'reconnecting'")
-            missed = [say(bob, f"missed {n}") for n in range(5)]
+            missed = [say(ben, f"missed {n}") for n in range(5)]
             browser_context.set_offline(False)
             wait_until_shown(page, missed[-1:])
 
@@ -187,16 +187,16 @@ def test_page_shows_a_notice_when_missed_messages_were_evicted(
 def test_message_typed_offline_is_sent_once_after_reconnect(
     browser_context: BrowserContext, server: RunningServer
 ) -> None:
-    page = open_chat(browser_context, server, "general", "alice")
-    with member(server, "general", "bob") as bob:
+    page = open_chat(browser_context, server, "general", "ana")
+    with member(server, "general", "ben") as ben:
         browser_context.set_offline(True)
-        drop(server, "general", "alice", witness=bob)
+        drop(server, "general", "ana", witness=ben)
         wait_for(page, "s => s.state === 'reconnecting'")
         send_from_page(page, "typed while offline")
         expect(page.locator("#outbox li .text")).to_have_text(["typed while offline"])
 
         browser_context.set_offline(False)
-        until(bob, lambda f: f["type"] == "message" and f["content"] == "typed while offline")
+        until(ben, lambda f: f["type"] == "message" and f["content"] == "typed while offline")
         wait_for(page, "s => s.state === 'open' && s.outbox.length === 0")
 
     wait_for_text(page, "typed while offline")
@@ -211,9 +211,9 @@ def test_page_catches_up_after_the_server_restarts(
     app = create_app(settings)
     server = start(app, name="browser-restart")
     try:
-        page = open_chat(browser_context, server, "general", "alice")
-        with member(server, "general", "bob") as bob:
-            say(bob, "before the restart")
+        page = open_chat(browser_context, server, "general", "ana")
+        with member(server, "general", "ben") as ben:
+            say(ben, "before the restart")
         wait_for_text(page, "before the restart")
 
         browser_context.set_offline(True)
@@ -221,9 +221,9 @@ def test_page_catches_up_after_the_server_restarts(
         server.stop()
         wait_for(page, "s => s.state === 'reconnecting'")
         server = start(app, name="browser-restart", port=port)
-        # bob stays until alice is back: a room is freed, history and all, once it is empty.
-        with member(server, "general", "bob") as bob:
-            sent = [say(bob, f"after the restart {n}") for n in range(3)]
+        # ben stays until ana is back: a room is freed, history and all, once it is empty.
+        with member(server, "general", "ben") as ben:
+            sent = [say(ben, f"after the restart {n}") for n in range(3)]
             browser_context.set_offline(False)
             wait_until_shown(page, sent)
         state = chat_state(page)
@@ -239,10 +239,10 @@ def test_page_shows_new_messages_after_a_restart_that_lost_the_history(
     """A new app counts ids from 1 again: ids the page has seen must not hide its messages."""
     server = start(name="browser-amnesia", settings=settings)
     try:
-        page = open_chat(browser_context, server, "general", "alice")
-        with member(server, "general", "bob") as bob:
+        page = open_chat(browser_context, server, "general", "ana")
+        with member(server, "general", "ben") as ben:
             for n in range(3):
-                say(bob, f"old {n}")
+                say(ben, f"old {n}")
         wait_for_text(page, "old 2")
 
         browser_context.set_offline(True)
@@ -250,8 +250,8 @@ def test_page_shows_new_messages_after_a_restart_that_lost_the_history(
         server.stop()
         wait_for(page, "s => s.state === 'reconnecting'")
         server = start(name="browser-amnesia", settings=settings, port=port)
-        with member(server, "general", "bob") as bob:
-            fresh = say(bob, "new 0")
+        with member(server, "general", "ben") as ben:
+            fresh = say(ben, "new 0")
             browser_context.set_offline(False)
             wait_for_text(page, "new 0")
 

@@ -45,16 +45,16 @@ def users(server: RunningServer, room: str) -> list[str]:
 async def test_a_client_that_never_answers_pings_leaves_the_room_in_time(
     pinging: RunningServer,
 ) -> None:
-    async with connect(pinging.ws("/chat/general/alice")) as alice:
+    async with connect(pinging.ws("/chat/general/ana")) as ana:
         ghost = await stalled_reader(pinging.ws("/chat/general/ghost"))
         joined = time.monotonic()
-        await eventually(lambda: users(pinging, "general") == ["alice", "ghost"])
-        await eventually(lambda: users(pinging, "general") == ["alice"])
+        await eventually(lambda: users(pinging, "general") == ["ana", "ghost"])
+        await eventually(lambda: users(pinging, "general") == ["ana"])
         gone_after = time.monotonic() - joined
-        # alice's client answers pings by itself: she is still there, and saw ghost leave.
-        frames = [json.loads(await alice.recv()) for _ in range(3)]
+        # ana's client answers pings by itself: she is still there, and saw ghost leave.
+        frames = [json.loads(await ana.recv()) for _ in range(3)]
         assert [(f["type"], f["username"]) for f in frames] == [
-            ("join", "alice"),
+            ("join", "ana"),
             ("join", "ghost"),
             ("leave", "ghost"),
         ]
@@ -88,22 +88,22 @@ async def test_a_client_that_answers_pings_stays(pinging: RunningServer) -> None
 async def test_the_chat_answers_an_app_ping_with_a_pong_and_spends_no_id(
     server: RunningServer,
 ) -> None:
-    async with connect(server.ws("/chat/general/alice")) as alice:
-        assert json.loads(await alice.recv())["id"] == 1
-        await alice.send('{"type": "ping"}')
-        assert json.loads(await alice.recv()) == {"type": "pong"}
-        await alice.send('{"type": "message", "content": "after"}')
-        assert json.loads(await alice.recv())["id"] == 2
+    async with connect(server.ws("/chat/general/ana")) as ana:
+        assert json.loads(await ana.recv())["id"] == 1
+        await ana.send('{"type": "ping"}')
+        assert json.loads(await ana.recv()) == {"type": "pong"}
+        await ana.send('{"type": "message", "content": "after"}')
+        assert json.loads(await ana.recv())["id"] == 2
 
 
 async def test_pings_count_against_the_rate_limit(settings: Settings) -> None:
     strict = Settings(jwt_secret=settings.jwt_secret, rate_limit=0.5)
     with start(name="heartbeat-strict", settings=strict) as server:
-        async with connect(server.ws("/chat/general/alice")) as alice:
-            await alice.recv()
-            await alice.send('{"type": "ping"}')
-            await alice.send('{"type": "ping"}')
-            frames = [json.loads(await alice.recv()) for _ in range(2)]
+        async with connect(server.ws("/chat/general/ana")) as ana:
+            await ana.recv()
+            await ana.send('{"type": "ping"}')
+            await ana.send('{"type": "ping"}')
+            frames = [json.loads(await ana.recv()) for _ in range(2)]
     assert [f.get("code", f["type"]) for f in frames] == ["pong", "rate_limited"]
 
 
@@ -172,7 +172,7 @@ def test_the_page_pings_a_quiet_connection_and_reconnects_when_nothing_answers(
     page.clock.install()  # the page's timers run on a clock the test can move
     sent: list[str | bytes] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
-    page.goto(server.url("/?room=general&name=alice"))
+    page.goto(server.url("/?room=general&name=ana"))
     wait_for(page, "s => s.state === 'open'")
 
     page.clock.fast_forward(30_000)  # 30 s of silence: the page pings, the server answers

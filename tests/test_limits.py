@@ -18,8 +18,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from course_server import RunningServer, Settings, start
 from course_server.messages import MAX_NAME_CHARS, ErrorFrame, name_problem, parse
 from course_server.ratelimit import FloodGuard, SeedRateLimiter, TokenBucket, UserBuckets, Verdict
+from course_server.tokens import create_access_token
 
 pytestmark = pytest.mark.anyio
+
+SECRET = "test-secret-not-for-production-0123456789"
 
 
 class FakeClock:
@@ -56,7 +59,7 @@ def test_names_with_other_characters_or_too_long_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("room", "username", "kind"),
-    [("general", "<img src=x>", "username"), ("a room", "alice", "room name")],
+    [("general", "<img src=x>", "username"), ("a room", "ana", "room name")],
 )
 async def test_a_bad_name_in_the_url_is_accepted_then_closed_1008_with_the_rule(
     server: RunningServer, room: str, username: str, kind: str
@@ -113,6 +116,18 @@ def test_user_buckets_memory_follows_the_users_online_not_all_ever_seen() -> Non
     assert len(buckets) == 0
 
 
+def test_a_spent_bucket_outlives_its_last_connection_until_it_has_refilled() -> None:
+    clock = FakeClock()
+    buckets = UserBuckets(rate=1, clock=clock)  # a burst of 2, refilled in 2 s
+    assert buckets.acquire("ana").allow(2)
+    buckets.release("ana")
+    again = buckets.acquire("ana")  # a reconnect at once: the same, empty bucket
+    assert not again.allow()
+    buckets.release("ana")
+    clock.now = 2.0
+    assert len(buckets) == 0  # refilled: forgotten, as a newcomer would get a full one anyway
+
+
 def test_the_seed_limiter_keeps_every_user_ever_seen() -> None:
     limiter = SeedRateLimiter(max_messages=10, window_seconds=60)
     for n in range(1_000):
@@ -134,14 +149,19 @@ def test_a_frame_passes_only_when_connection_and_user_both_have_a_token() -> Non
 @pytest.fixture
 def slow() -> Iterator[RunningServer]:
     """Rate 0.5/s: each connection a burst of 1, each user (twice the rate) a burst of 2."""
-    settings = Settings(jwt_secret="test-secret-not-for-production", rate_limit=0.5)
+    settings = Settings(jwt_secret=SECRET, rate_limit=0.5)
     with start(name="limits-slow", settings=settings) as server:
         yield server
 
 
+def signed_in(path: str, user: str) -> str:
+    """``path`` with a token for ``user``: a signed-in user's budget is the user's own."""
+    return f"{path}?token={create_access_token(user, SECRET, 60)}"
+
+
 async def test_a_users_connections_share_one_budget(slow: RunningServer) -> None:
     rooms = ["red", "green", "blue"]
-    tabs = [await connect(slow.ws(f"/chat/{room}/alice")) for room in rooms]
+    tabs = [await connect(slow.ws(signed_in(f"/chat/{room}/alice", "alice"))) for room in rooms]
     try:
         for tab in tabs:
             json.loads(await tab.recv())  # her join
@@ -158,8 +178,12 @@ async def test_a_users_connections_share_one_budget(slow: RunningServer) -> None
 
 
 async def test_a_user_out_of_budget_leaves_other_users_theirs(slow: RunningServer) -> None:
-    paths = ["/chat/red/alice", "/chat/green/alice", "/chat/blue/bob"]
-    clients = [await connect(slow.ws(path)) for path in paths]
+    paths = [
+        ("/chat/red/alice", "alice"),
+        ("/chat/green/alice", "alice"),
+        ("/chat/blue/bob", "bob"),
+    ]
+    clients = [await connect(slow.ws(signed_in(path, user))) for path, user in paths]
     try:
         kinds = []
         for websocket in clients:  # alice spends her whole budget, then bob speaks

@@ -93,22 +93,22 @@ async def test_join_answers_with_the_rooms_presence(server: RunningServer) -> No
 
 
 async def test_join_tells_the_others_a_user_joined(server: RunningServer) -> None:
-    async with clients(server, 2) as [ada, bob]:
+    async with clients(server, 2) as [ada, ben]:
         await ada.join("blue")
-        assert await bob.join("blue") == presence("blue", 2)
+        assert await ben.join("blue") == presence("blue", 2)
         assert await ada.recv_n(2) == [JOINED, presence("blue", 2)]
 
 
 async def test_message_reaches_everyone_in_the_room_sender_included(
     server: RunningServer,
 ) -> None:
-    async with clients(server, 2) as [ada, bob]:
+    async with clients(server, 2) as [ada, ben]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await ada.recv_n(2)
-        await bob.send(type="message", content="hi")
+        await ben.send(type="message", content="hi")
         assert await ada.recv() == {"type": "message", "content": "hi"}
-        assert await bob.recv() == {"type": "message", "content": "hi"}
+        assert await ben.recv() == {"type": "message", "content": "hi"}
 
 
 async def test_message_stays_in_its_room(server: RunningServer) -> None:
@@ -123,13 +123,13 @@ async def test_message_stays_in_its_room(server: RunningServer) -> None:
 
 
 async def test_joining_another_room_leaves_the_old_one(server: RunningServer) -> None:
-    async with clients(server, 3) as [ada, bob, cy]:
+    async with clients(server, 3) as [ada, ben, cy]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await ada.recv_n(2)
         await cy.join("green")
-        await bob.send(type="join", room="green")
-        assert await bob.recv_n(2) == [{"type": "left", "room": "blue"}, presence("green", 2)]
+        await ben.send(type="join", room="green")
+        assert await ben.recv_n(2) == [{"type": "left", "room": "blue"}, presence("green", 2)]
         assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
         assert await cy.recv_n(2) == [JOINED, presence("green", 2)]
 
@@ -143,13 +143,13 @@ async def test_switching_out_of_a_room_alone_frees_it(server: RunningServer) -> 
 
 
 async def test_rejoining_the_same_room_only_refreshes_presence(server: RunningServer) -> None:
-    async with clients(server, 2) as [ada, bob]:
+    async with clients(server, 2) as [ada, ben]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await ada.recv_n(2)
-        await bob.send(type="join", room="blue", name="bob")
-        assert await bob.recv() == presence("blue", 2, ["bob"])
-        assert await ada.recv() == presence("blue", 2, ["bob"])
+        await ben.send(type="join", room="blue", name="ben")
+        assert await ben.recv() == presence("blue", 2, ["ben"])
+        assert await ada.recv() == presence("blue", 2, ["ben"])
 
 
 async def test_leave_confirms_and_keeps_the_connection_open(server: RunningServer) -> None:
@@ -161,27 +161,27 @@ async def test_leave_confirms_and_keeps_the_connection_open(server: RunningServe
 
 
 async def test_leave_tells_the_room_a_user_left(server: RunningServer) -> None:
-    async with clients(server, 2) as [ada, bob]:
+    async with clients(server, 2) as [ada, ben]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await ada.recv_n(2)
-        await bob.send(type="leave")
+        await ben.send(type="leave")
         assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
 
 
 async def test_disconnect_tells_the_room_a_user_left(server: RunningServer) -> None:
     async with clients(server, 1) as [ada]:
         await ada.join("blue")
-        async with clients(server, 1) as [bob]:
-            await bob.join("blue")
+        async with clients(server, 1) as [ben]:
+            await ben.join("blue")
             await ada.recv_n(2)
         assert await ada.recv_n(2) == [LEFT, presence("blue", 1)]
 
 
 async def test_presence_names_those_who_gave_a_name(server: RunningServer) -> None:
-    async with clients(server, 3) as [ada, bob, anon]:
+    async with clients(server, 3) as [ada, ben, anon]:
         await ada.join("blue", name="zed")
-        await bob.join("blue", name="ada")
+        await ben.join("blue", name="ada")
         assert await anon.join("blue") == presence("blue", 3, ["ada", "zed"])
 
 
@@ -216,43 +216,45 @@ async def test_bad_frame_gets_an_error_and_the_connection_stays_open(
 
 
 async def test_an_error_changes_nothing_in_the_room(server: RunningServer) -> None:
-    async with clients(server, 2) as [ada, bob]:
+    async with clients(server, 2) as [ada, ben]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await ada.recv_n(2)
-        await bob.send(type="dance")
-        await bob.recv()
-        await bob.send(type="message", content="still here")
+        await ben.send(type="dance")
+        await ben.recv()
+        await ben.send(type="message", content="still here")
         assert await ada.recv() == {"type": "message", "content": "still here"}
 
 
 # --- bounded memory ------------------------------------------------------------------------
 
 
-async def test_rooms_are_freed_when_their_members_leave(server: RunningServer) -> None:
+async def test_rooms_are_freed_when_their_members_leave(unlimited_server: RunningServer) -> None:
     async def visit(room: str) -> None:
-        async with clients(server, 1) as [client]:
+        async with clients(unlimited_server, 1) as [client]:
             await client.join(room)
             await client.send(type="leave")
             assert await client.recv() == {"type": "left", "room": room}
 
     await asyncio.gather(*(visit(f"room-{i}") for i in range(100)))
-    assert stats(server) == {"rooms": 0, "members": 0}
+    assert stats(unlimited_server) == {"rooms": 0, "members": 0}
 
 
-async def test_rooms_are_freed_when_their_members_disconnect(server: RunningServer) -> None:
-    async with clients(server, 100) as many:
+async def test_rooms_are_freed_when_their_members_disconnect(
+    unlimited_server: RunningServer,
+) -> None:
+    async with clients(unlimited_server, 100) as many:
         for i, client in enumerate(many):
             await client.join(f"room-{i}")
-        assert stats(server) == {"rooms": 100, "members": 100}
-    wait_empty(server)
-    assert stats(server) == {"rooms": 0, "members": 0}
+        assert stats(unlimited_server) == {"rooms": 100, "members": 100}
+    wait_empty(unlimited_server)
+    assert stats(unlimited_server) == {"rooms": 0, "members": 0}
 
 
 async def test_rooms_endpoint_lists_rooms_with_counts(server: RunningServer) -> None:
-    async with clients(server, 3) as [ada, bob, cy]:
+    async with clients(server, 3) as [ada, ben, cy]:
         await ada.join("blue")
-        await bob.join("blue")
+        await ben.join("blue")
         await cy.join("green")
         async with httpx.AsyncClient() as http:
             response = await http.get(server.url("/lobby/rooms"))
@@ -262,15 +264,15 @@ async def test_rooms_endpoint_lists_rooms_with_counts(server: RunningServer) -> 
 async def test_a_room_outlives_pruned_peers_until_they_leave() -> None:
     """``Group.broadcast`` drops closed peers at once; the room still ends with the last leave."""
     manager = RoomManager()
-    ada, bob, cy = (Peer(cast(Any, None)) for _ in range(3))
-    for peer in (ada, bob, cy):
+    ada, ben, cy = (Peer(cast(Any, None)) for _ in range(3))
+    for peer in (ada, ben, cy):
         manager.join(peer, "blue")
-    ada.state = bob.state = PeerState.CLOSED  # gone; their endpoints have not reached `finally`
-    manager.say(cy, "hi")  # prunes ada and bob from the room's group
+    ada.state = ben.state = PeerState.CLOSED  # gone; their endpoints have not reached `finally`
+    manager.say(cy, "hi")  # prunes ada and ben from the room's group
     manager.leave(cy)
     assert manager.counts() == {"blue": 2}
     manager.leave(ada)
-    manager.leave(bob)
+    manager.leave(ben)
     assert manager.stats() == {"rooms": 0, "members": 0}
 
 
@@ -294,18 +296,18 @@ def server_errors() -> Iterator[list[logging.LogRecord]]:
 
 
 async def test_disconnect_mid_broadcast_raises_nothing_and_loses_nothing(
-    server: RunningServer, server_errors: list[logging.LogRecord]
+    unlimited_server: RunningServer, server_errors: list[logging.LogRecord]
 ) -> None:
-    async with clients(server, 3) as [ada, bob, cy]:
-        for client in (ada, bob, cy):
+    async with clients(unlimited_server, 3) as [ada, ben, cy]:
+        for client in (ada, ben, cy):
             await client.join("blue")
         await ada.recv_n(4)
-        await bob.recv_n(2)
+        await ben.recv_n(2)
         for i in range(200):
             await ada.send(type="message", content=str(i))
             if i == 20:
                 cy.websocket.transport.abort()  # gone without a close frame, mid-stream
-        frames = await bob.recv_n(202)  # 200 messages, plus "left" and presence in between
+        frames = await ben.recv_n(202)  # 200 messages, plus "left" and presence in between
         messages = [f["content"] for f in frames if f["type"] == "message"]
         assert messages == [str(i) for i in range(200)]
         assert [f for f in frames if f["type"] != "message"] == [LEFT, presence("blue", 2)]

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_a_stalled_reader_reads_nothing_until_resumed(server: RunningServer) -> None:
     stalled = await misbehave.stalled_reader(server.ws("/ws/users/carol"))
-    async with stalled, connect(server.ws("/ws/users/alice")):
-        await asyncio.to_thread(server.stop)  # closes carol with 1001, behind "alice joined!"
+    async with stalled, connect(server.ws("/ws/users/ana")):
+        await asyncio.to_thread(server.stop)  # closes carol with 1001, behind "ana joined!"
         resumed = await stalled.resume(timeout=wait_timeout())
     assert (resumed.messages, resumed.close_code) == (1, 1001)
 

@@ -67,89 +67,89 @@ async def test_a_server_restart_loses_nothing_and_doubles_nothing(settings: Sett
     server = start(app, name="reconnecting-restart")
     try:
         async with (
-            client(server, "/chat/general/alice") as alice,
-            client(server, "/chat/general/bob") as bob,
+            client(server, "/chat/general/ana") as ana,
+            client(server, "/chat/general/ben") as ben,
         ):
-            await alice.wait_open()
-            await bob.wait_open()
+            await ana.wait_open()
+            await ben.wait_open()
             for n in range(10):
-                alice.send(f"m{n}")
+                ana.send(f"m{n}")
             async with asyncio.timeout(wait_timeout()):
-                await alice.wait_acked()
+                await ana.wait_acked()
             port = server.port
             await asyncio.to_thread(server.stop)
             for n in range(10, 20):  # said while the server is down: they wait in the outbox
-                alice.send(f"m{n}")
-            assert alice.pending == 10
+                ana.send(f"m{n}")
+            assert ana.pending == 10
             server = await asyncio.to_thread(start, app, name="reconnecting-restart", port=port)
-            assert await contents(bob, 20) == [f"m{n}" for n in range(20)]
+            assert await contents(ben, 20) == [f"m{n}" for n in range(20)]
             async with asyncio.timeout(wait_timeout()):
-                await alice.wait_acked()
-            assert (alice.connections, bob.connections) == (2, 2)
+                await ana.wait_acked()
+            assert (ana.connections, ben.connections) == (2, 2)
     finally:
         server.stop()
 
 
 async def test_a_cut_connection_resends_what_was_not_acked_once(server: RunningServer) -> None:
     async with (
-        client(server, "/chat/general/alice") as alice,
-        client(server, "/chat/general/bob") as bob,
+        client(server, "/chat/general/ana") as ana,
+        client(server, "/chat/general/ben") as ben,
     ):
-        await alice.wait_open()
-        await bob.wait_open()
+        await ana.wait_open()
+        await ben.wait_open()
         for n in range(30):
-            alice.send(f"m{n}")
-        await eventually(lambda: alice.pending <= 25)
-        alice.drop()  # mid-stream: more messages in flight, some posted, their acks lost
-        assert await contents(bob, 30) == [f"m{n}" for n in range(30)]
+            ana.send(f"m{n}")
+        await eventually(lambda: ana.pending <= 25)
+        ana.drop()  # mid-stream: more messages in flight, some posted, their acks lost
+        assert await contents(ben, 30) == [f"m{n}" for n in range(30)]
         async with asyncio.timeout(wait_timeout()):
-            await alice.wait_acked()
+            await ana.wait_acked()
 
 
 async def test_a_reconnect_resumes_after_the_last_id_seen(server: RunningServer) -> None:
     async with (
-        client(server, "/chat/general/alice") as alice,
-        client(server, "/chat/general/bob") as bob,
+        client(server, "/chat/general/ana") as ana,
+        client(server, "/chat/general/ben") as ben,
     ):
-        await alice.wait_open()
-        await bob.wait_open()
-        alice.send("before")
-        assert await contents(bob, 1) == ["before"]
-        bob.drop()
-        alice.send("while bob was away")
+        await ana.wait_open()
+        await ben.wait_open()
+        ana.send("before")
+        assert await contents(ben, 1) == ["before"]
+        ben.drop()
+        ana.send("while ben was away")
         events = []
         async with asyncio.timeout(wait_timeout()):
-            async for event in bob:
+            async for event in ben:
                 events.append(event)
                 if isinstance(event, MessageEvent):
                     break
         kinds = [type(e).__name__ for e in events if not isinstance(e, Disconnected)]
-        # The leave/join of bob's own reconnect may come before or after alice's message.
+        # The leave/join of ben's own reconnect may come before or after ana's message.
         assert kinds[:2] == ["Connected", "ResumeFrame"]
         resume = next(e for e in events if isinstance(e, ResumeFrame))
         connected = next(e for e in events if isinstance(e, Connected))
         assert resume.complete and resume.after == connected.last_id
-        assert events[-1].content == "while bob was away"  # type: ignore[union-attr]
+        assert events[-1].content == "while ben was away"  # type: ignore[union-attr]
 
 
 async def test_a_server_with_no_memory_is_followed_not_ignored(settings: Settings) -> None:
     server = start(name="reconnecting-amnesia", settings=settings)
     try:
-        async with client(server, "/chat/general/bob") as bob:
-            await bob.wait_open()
-            async with client(server, "/chat/general/alice") as alice:
+        async with client(server, "/chat/general/ben") as ben:
+            await ben.wait_open()
+            async with client(server, "/chat/general/ana") as ana:
                 for n in range(5):
-                    alice.send(f"old {n}")
-                assert await contents(bob, 5) == [f"old {n}" for n in range(5)]
+                    ana.send(f"old {n}")
+                assert await contents(ben, 5) == [f"old {n}" for n in range(5)]
             port = server.port
             await asyncio.to_thread(server.stop)
-            # A new app: ids start at 1 again, below every id bob has seen.
+            # A new app: ids start at 1 again, below every id ben has seen.
             server = await asyncio.to_thread(
                 start, name="reconnecting-amnesia", settings=settings, port=port
             )
-            async with client(server, "/chat/general/alice") as alice:
-                alice.send("new")
-                assert await contents(bob, 1) == ["new"]
+            async with client(server, "/chat/general/ana") as ana:
+                ana.send("new")
+                assert await contents(ben, 1) == ["new"]
     finally:
         server.stop()
 
@@ -165,9 +165,9 @@ async def test_a_bad_name_ends_the_iteration_instead_of_retrying(server: Running
 
 
 async def test_a_name_taken_by_someone_else_is_refused(server: RunningServer) -> None:
-    async with client(server, "/chat/general/alice") as first:
+    async with client(server, "/chat/general/ana") as first:
         await first.wait_open()
-        async with client(server, "/chat/general/alice") as second:
+        async with client(server, "/chat/general/ana") as second:
             with pytest.raises(Refused) as refused:
                 async with asyncio.timeout(wait_timeout()):
                     async for _ in second:

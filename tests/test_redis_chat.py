@@ -39,46 +39,46 @@ async def test_a_message_sent_to_one_process_reaches_members_on_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
-        await alice.until("join", username="bob")
-        await alice.say("hello from A")
-        [frame] = await bob.until("message")
-        assert (frame["username"], frame["content"], frame["id"]) == ("alice", "hello from A", 3)
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
+        await ana.until("join", username="ben")
+        await ana.say("hello from A")
+        [frame] = await ben.until("message")
+        assert (frame["username"], frame["content"], frame["id"]) == ("ana", "hello from A", 3)
 
 
 async def test_ids_are_one_increasing_sequence_per_room_on_every_process(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
-        await alice.until("join", username="bob")
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
+        await ana.until("join", username="ben")
         for n in range(6):
-            await (alice if n % 2 else bob).say(f"m{n}")
+            await (ana if n % 2 else ben).say(f"m{n}")
         seen = {}
-        for client in (alice, bob):
+        for client in (ana, ben):
             frames = [await client.recv() for _ in range(6)]
             seen[client.name] = [(f["id"], f["content"]) for f in frames]
-        assert seen["alice"] == seen["bob"]
-        assert [event_id for event_id, _ in seen["alice"]] == [3, 4, 5, 6, 7, 8]
+        assert seen["ana"] == seen["ben"]
+        assert [event_id for event_id, _ in seen["ana"]] == [3, 4, 5, 6, 7, 8]
 
 
 async def test_join_and_leave_on_one_process_reach_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice:
-        async with chatter(b, room, "bob"):
-            [joined] = await alice.until("join", username="bob")
-        [left] = await alice.until("leave", username="bob")
-        assert (joined["id"], left["id"], left["content"]) == (2, 3, "bob left the room")
+    async with chatter(a, room, "ana") as ana:
+        async with chatter(b, room, "ben"):
+            [joined] = await ana.until("join", username="ben")
+        [left] = await ana.until("leave", username="ben")
+        assert (joined["id"], left["id"], left["content"]) == (2, 3, "ben left the room")
 
 
 async def test_users_endpoint_on_either_process_lists_everyone_in_join_order(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(b, room, "carol"), chatter(a, room, "alice"), chatter(b, room, "bob"):
-        assert users(a, room) == users(b, room) == ["carol", "alice", "bob"]
+    async with chatter(b, room, "carol"), chatter(a, room, "ana"), chatter(b, room, "ben"):
+        assert users(a, room) == users(b, room) == ["carol", "ana", "ben"]
     await eventually(lambda: users(a, room) == users(b, room) == [])
 
 
@@ -86,24 +86,24 @@ async def test_a_name_held_on_another_process_is_refused_with_4000(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice"):
-        async with connect(b.ws(f"/chat/{room}/alice")) as second:
+    async with chatter(a, room, "ana"):
+        async with connect(b.ws(f"/chat/{room}/ana")) as second:
             with pytest.raises(ConnectionClosed) as closed:
                 async with asyncio.timeout(wait_timeout()):
                     await second.recv()
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "Username taken")
-        assert users(b, room) == ["alice"]
+        assert users(b, room) == ["ana"]
 
 
 async def test_a_newcomer_gets_history_recorded_through_every_process(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice:
-        await alice.say("first")
-        await alice.until("message")
-        async with chatter(b, room, "bob") as bob:
-            assert [(f["type"], f["id"]) for f in bob.history] == [
+    async with chatter(a, room, "ana") as ana:
+        await ana.say("first")
+        await ana.until("message")
+        async with chatter(b, room, "ben") as ben:
+            assert [(f["type"], f["id"]) for f in ben.history] == [
                 ("join", 1),
                 ("message", 2),
                 ("join", 3),
@@ -114,18 +114,18 @@ async def test_resume_on_the_other_process_gets_exactly_what_was_missed(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(b, room, "bob") as bob:
-        async with chatter(a, room, "alice") as alice:
-            last_seen = alice.last_id
-        await bob.until("leave", username="alice")
+    async with chatter(b, room, "ben") as ben:
+        async with chatter(a, room, "ana") as ana:
+            last_seen = ana.last_id
+        await ben.until("leave", username="ana")
         for n in range(3):
-            await bob.say(f"while away {n}")
-        await bob.until("message", content="while away 2")
-        async with chatter(b, room, "alice", last_id=last_seen) as back:
+            await ben.say(f"while away {n}")
+        await ben.until("message", content="while away 2")
+        async with chatter(b, room, "ana", last_id=last_seen) as back:
             resume, *missed, rejoined = back.history
     assert resume == {"type": "resume", "complete": True, "after": 2, "oldest_id": 1}
     assert [(f["type"], f.get("content")) for f in missed] == [
-        ("leave", "alice left the room"),
+        ("leave", "ana left the room"),
         ("message", "while away 0"),
         ("message", "while away 1"),
         ("message", "while away 2"),
@@ -137,14 +137,14 @@ async def test_a_resend_to_the_other_process_is_acked_with_the_first_id_not_repe
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with chatter(b, room, "bob") as bob:
-        async with chatter(a, room, "alice") as alice:
-            await alice.say("once", client_msg_id="k1")
-            [*_, ack] = await alice.until("ack")
-        async with chatter(b, room, "alice", last_id=ack["id"]) as again:
+    async with chatter(b, room, "ben") as ben:
+        async with chatter(a, room, "ana") as ana:
+            await ana.say("once", client_msg_id="k1")
+            [*_, ack] = await ana.until("ack")
+        async with chatter(b, room, "ana", last_id=ack["id"]) as again:
             await again.say("once", client_msg_id="k1")
             assert await again.recv() == {"type": "ack", "client_msg_id": "k1", "id": ack["id"]}
-        frames = await bob.until("leave", username="alice")
+        frames = await ben.until("leave", username="ana")
         assert [f["content"] for f in frames if f["type"] == "message"] == ["once"]
 
 
@@ -152,14 +152,14 @@ async def test_events_missed_by_a_lost_subscription_are_filled_from_the_stream(
     servers: tuple[RunningServer, RunningServer], redis_url: str, room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
-        await alice.until("join", username="bob")
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
+        await ana.until("join", username="ben")
         reconnects = b.app.state.chat_rooms.subscriber.reconnects
         with redis.Redis.from_url(redis_url) as admin:
             admin.client_kill_filter(_type="pubsub")  # every subscriber drops, A's and B's
         for n in range(5):
-            await alice.say(f"m{n}")
-        frames = [await bob.recv() for _ in range(5)]
+            await ana.say(f"m{n}")
+        frames = [await ben.recv() for _ in range(5)]
         assert [(f["id"], f["content"]) for f in frames] == [(3 + n, f"m{n}") for n in range(5)]
         assert b.app.state.chat_rooms.subscriber.reconnects > reconnects
 
@@ -168,9 +168,9 @@ async def test_an_emptied_room_is_freed_on_every_process_and_in_redis(
     servers: tuple[RunningServer, RunningServer], redis_url: str, room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob"):
-        await alice.say("hi", client_msg_id="k")
-        await alice.until("ack")
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben"):
+        await ana.say("hi", client_msg_id="k")
+        await ana.until("ack")
     for server in servers:
         rooms = server.app.state.chat_rooms
         server.call(asyncio.wait_for(rooms.wait_until(lambda r: room not in r), wait_timeout()))
@@ -184,11 +184,11 @@ async def test_an_error_about_a_later_frame_never_overtakes_the_senders_own_mess
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, _ = servers
-    async with chatter(a, room, "alice") as alice:
+    async with chatter(a, room, "ana") as ana:
         for n in range(5):
-            await alice.say(f"m{n}")
-            await alice.websocket.send("not json")
-        frames = [await alice.recv() for _ in range(10)]
+            await ana.say(f"m{n}")
+            await ana.websocket.send("not json")
+        frames = [await ana.recv() for _ in range(10)]
         kinds = [f["type"] if f["type"] != "message" else f["content"] for f in frames]
         assert kinds == [kind for n in range(5) for kind in (f"m{n}", "error")]
 
@@ -197,8 +197,8 @@ async def test_a_pong_waits_for_the_message_sent_before_the_ping(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, _ = servers
-    async with chatter(a, room, "alice") as alice:
-        await alice.say("first", client_msg_id="k1")
-        await alice.websocket.send('{"type": "ping"}')
-        frames = [await alice.recv() for _ in range(3)]
+    async with chatter(a, room, "ana") as ana:
+        await ana.say("first", client_msg_id="k1")
+        await ana.websocket.send('{"type": "ping"}')
+        frames = [await ana.recv() for _ in range(3)]
         assert [f["type"] for f in frames] == ["message", "ack", "pong"]

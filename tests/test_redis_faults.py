@@ -38,27 +38,27 @@ async def test_a_message_while_redis_is_down_gets_unavailable_and_reaches_nobody
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
-        await alice.until("join", username="bob")
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
+        await ana.until("join", username="ben")
         redis_server.stop()
-        await alice.say("lost?", client_msg_id="k1")
-        reply = await alice.recv()
+        await ana.say("lost?", client_msg_id="k1")
+        reply = await ana.recv()
         assert (reply["type"], reply["code"]) == ("error", "unavailable")
         with pytest.raises(TimeoutError):
-            await bob.recv(timeout=0.2)  # nothing arrived: nothing was sent
+            await ben.recv(timeout=0.2)  # nothing arrived: nothing was sent
 
 
 async def test_after_redis_restarts_empty_the_resend_arrives_with_a_higher_id(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice") as alice, chatter(b, room, "bob") as bob:
-        await alice.until("join", username="bob")
-        await alice.say("before", client_msg_id="k0")
-        [*_, before] = await bob.until("message", content="before")
+    async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
+        await ana.until("join", username="ben")
+        await ana.say("before", client_msg_id="k0")
+        [*_, before] = await ben.until("message", content="before")
         redis_server.restart()
-        await alice.send_until_acked("after", "k1", deadline=wait_timeout(10))
-        [*_, after] = await bob.until("message", content="after")
+        await ana.send_until_acked("after", "k1", deadline=wait_timeout(10))
+        [*_, after] = await ben.until("message", content="after")
         assert after["id"] > before["id"]
 
 
@@ -66,14 +66,14 @@ async def test_after_redis_restarts_empty_every_user_is_listed_again(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, b = servers
-    async with chatter(a, room, "alice"), chatter(b, room, "bob"):
+    async with chatter(a, room, "ana"), chatter(b, room, "ben"):
         redis_server.restart()
 
         async def listed() -> bool:
             async with httpx.AsyncClient() as http:
                 reply = await http.get(b.url(f"/rooms/{room}/users"))
             # Sorted: after Redis lost everything, the order is that of re-registering.
-            return reply.status_code == 200 and sorted(reply.json()["users"]) == ["alice", "bob"]
+            return reply.status_code == 200 and sorted(reply.json()["users"]) == ["ana", "ben"]
 
         await eventually(listed, timeout=10)
 
@@ -83,7 +83,7 @@ async def test_a_join_while_redis_is_down_is_told_to_try_again_later(
 ) -> None:
     a, _ = servers
     redis_server.stop()
-    async with connect(a.ws(f"/chat/{room}/alice")) as websocket:
+    async with connect(a.ws(f"/chat/{room}/ana")) as websocket:
         async with asyncio.timeout(wait_timeout()):
             assert '"code":"unavailable"' in await websocket.recv()
             with pytest.raises(ConnectionClosed) as closed:

@@ -45,13 +45,13 @@ async def client(server: RunningServer) -> AsyncIterator[Client]:
 async def pair(
     servers: tuple[RunningServer, RunningServer], room: str, *, names: bool = False
 ) -> AsyncIterator[tuple[Client, Client]]:
-    """Alice on A and Bob on B, both in ``room``, and Bob's join already seen by Alice."""
+    """Ana on A and Ben on B, both in ``room``, and Ben's join already seen by Ana."""
     a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        await alice.join(room, **({"name": "alice"} if names else {}))
-        await bob.join(room, **({"name": "bob"} if names else {}))
-        await alice.recv_n(2)
-        yield alice, bob
+    async with client(a) as ana, client(b) as ben:
+        await ana.join(room, **({"name": "ana"} if names else {}))
+        await ben.join(room, **({"name": "ben"} if names else {}))
+        await ana.recv_n(2)
+        yield ana, ben
 
 
 def counts(server: RunningServer) -> dict[str, int]:
@@ -62,35 +62,35 @@ async def test_a_join_on_one_process_is_announced_to_members_on_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with client(a) as alice, client(b) as bob:
-        assert await alice.join(room, name="alice") == presence(room, 1, ["alice"])
-        assert await bob.join(room, name="bob") == presence(room, 2, ["alice", "bob"])
-        assert await alice.recv_n(2) == [JOINED, presence(room, 2, ["alice", "bob"])]
+    async with client(a) as ana, client(b) as ben:
+        assert await ana.join(room, name="ana") == presence(room, 1, ["ana"])
+        assert await ben.join(room, name="ben") == presence(room, 2, ["ana", "ben"])
+        assert await ana.recv_n(2) == [JOINED, presence(room, 2, ["ana", "ben"])]
 
 
 async def test_a_message_reaches_every_member_on_every_process_sender_included(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with client(a) as alice, client(b) as bob, client(b) as carol:
-        await alice.join(room)
-        await bob.join(room)
+    async with client(a) as ana, client(b) as ben, client(b) as carol:
+        await ana.join(room)
+        await ben.join(room)
         await carol.join(room)
-        await alice.recv_n(4)  # two joins, two presences
-        await bob.recv_n(2)
-        await bob.send(type="message", content="hello from B")
+        await ana.recv_n(4)  # two joins, two presences
+        await ben.recv_n(2)
+        await ben.send(type="message", content="hello from B")
         expected = {"type": "message", "content": "hello from B"}
-        for member in (alice, bob, carol):
+        for member in (ana, ben, carol):
             assert await member.recv() == expected
 
 
 async def test_every_member_sees_one_order_of_messages_from_both_processes(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
-    async with pair(servers, room) as (alice, bob):
+    async with pair(servers, room) as (ana, ben):
         for n in range(10):
-            await (alice if n % 2 else bob).send(type="message", content=f"m{n}")
-        seen = [[f["content"] for f in await member.recv_n(10)] for member in (alice, bob)]
+            await (ana if n % 2 else ben).send(type="message", content=f"m{n}")
+        seen = [[f["content"] for f in await member.recv_n(10)] for member in (ana, ben)]
         assert seen[0] == seen[1]
         assert sorted(seen[0]) == sorted(f"m{n}" for n in range(10))
 
@@ -98,46 +98,46 @@ async def test_every_member_sees_one_order_of_messages_from_both_processes(
 async def test_leaving_on_one_process_is_announced_on_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
-    async with pair(servers, room, names=True) as (alice, bob):
-        await bob.send(type="leave")
-        assert await bob.recv() == {"type": "left", "room": room}
-        assert await alice.recv_n(2) == [LEFT, presence(room, 1, ["alice"])]
+    async with pair(servers, room, names=True) as (ana, ben):
+        await ben.send(type="leave")
+        assert await ben.recv() == {"type": "left", "room": room}
+        assert await ana.recv_n(2) == [LEFT, presence(room, 1, ["ana"])]
 
 
 async def test_switching_rooms_across_processes_moves_the_member(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     other = f"{room}-other"
-    async with pair(servers, room) as (alice, bob):
-        await bob.send(type="join", room=other)
-        assert await bob.recv_n(2) == [{"type": "left", "room": room}, presence(other, 1)]
-        assert await alice.recv_n(2) == [LEFT, presence(room, 1)]
-        await bob.send(type="message", content="only in the other room")
-        assert (await bob.recv())["content"] == "only in the other room"
+    async with pair(servers, room) as (ana, ben):
+        await ben.send(type="join", room=other)
+        assert await ben.recv_n(2) == [{"type": "left", "room": room}, presence(other, 1)]
+        assert await ana.recv_n(2) == [LEFT, presence(room, 1)]
+        await ben.send(type="message", content="only in the other room")
+        assert (await ben.recv())["content"] == "only in the other room"
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.3):  # nothing else comes: it went to the other room
-                await alice.websocket.recv()
+                await ana.websocket.recv()
 
 
 async def test_a_disconnect_on_one_process_is_a_leave_on_the_other(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with client(a) as alice:
-        await alice.join(room)
-        async with client(b) as bob:
-            await bob.join(room)
-            await alice.recv_n(2)
-        assert await alice.recv_n(2) == [LEFT, presence(room, 1)]
+    async with client(a) as ana:
+        await ana.join(room)
+        async with client(b) as ben:
+            await ben.join(room)
+            await ana.recv_n(2)
+        assert await ana.recv_n(2) == [LEFT, presence(room, 1)]
 
 
 async def test_rooms_endpoint_on_either_process_counts_members_on_both(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, b = servers
-    async with client(a) as alice, client(b) as bob, client(b) as carol:
-        await alice.join(room)
-        await bob.join(room)
+    async with client(a) as ana, client(b) as ben, client(b) as carol:
+        await ana.join(room)
+        await ben.join(room)
         await carol.join(f"{room}-x")
         for server in servers:
             assert {k: v for k, v in counts(server).items() if k.startswith(room)} == {
@@ -162,12 +162,12 @@ async def test_an_error_about_a_later_frame_never_overtakes_the_senders_message(
     servers: tuple[RunningServer, RunningServer], room: str
 ) -> None:
     a, _ = servers
-    async with client(a) as alice:
-        await alice.join(room)
+    async with client(a) as ana:
+        await ana.join(room)
         for n in range(5):
-            await alice.send(type="message", content=f"m{n}")
-            await alice.websocket.send("not json")
-        frames = await alice.recv_n(10)
+            await ana.send(type="message", content=f"m{n}")
+            await ana.websocket.send("not json")
+        frames = await ana.recv_n(10)
         kinds = [f.get("content", f["type"]) for f in frames]
         assert kinds == [kind for n in range(5) for kind in (f"m{n}", "error")]
 
@@ -176,11 +176,11 @@ async def test_a_message_while_redis_is_down_gets_unavailable(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, _ = servers
-    async with client(a) as alice:
-        await alice.join(room)
+    async with client(a) as ana:
+        await ana.join(room)
         redis_server.stop()
-        await alice.send(type="message", content="lost?")
-        reply = await alice.recv()
+        await ana.send(type="message", content="lost?")
+        reply = await ana.recv()
         assert (reply["type"], reply["code"]) == ("error", "unavailable")
 
 
@@ -188,29 +188,29 @@ async def test_a_join_while_redis_is_down_gets_unavailable_and_no_seat(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, _ = servers
-    async with client(a) as alice:
+    async with client(a) as ana:
         redis_server.stop()
-        await alice.send(type="join", room=room)
-        reply = await alice.recv()
+        await ana.send(type="join", room=room)
+        reply = await ana.recv()
         assert (reply["type"], reply["code"]) == ("error", "unavailable")
-        await alice.send(type="message", content="in no room")
-        assert (await alice.recv())["code"] == "not_in_room"
+        await ana.send(type="message", content="in no room")
+        assert (await ana.recv())["code"] == "not_in_room"
 
 
 async def test_after_redis_restarts_empty_members_are_counted_and_talk_again(
     servers: tuple[RunningServer, RunningServer], redis_server: RedisServer, room: str
 ) -> None:
     a, _ = servers
-    async with pair(servers, room) as (alice, bob):
+    async with pair(servers, room) as (ana, ben):
         redis_server.restart()
         # Each process registers its members again after its next heartbeat.
         await eventually(lambda: counts(a).get(room) == 2, timeout=10)
         for server in servers:
             connected = server.app.state.chat_rooms.subscriber.connected
             server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
-        await alice.send(type="message", content="still here?")
+        await ana.send(type="message", content="still here?")
 
-        for member in (alice, bob):
+        for member in (ana, ben):
             async with asyncio.timeout(
                 wait_timeout()
             ):  # presence frames of the re-registration first

@@ -53,12 +53,12 @@ def users(server: ServerProcess, room: str) -> list[str]:
 async def test_clients_of_two_processes_chat_through_redis(
     a: ServerProcess, b: ServerProcess
 ) -> None:
-    async with chatter(a, "procs", "alice") as alice, chatter(b, "procs", "bob") as bob:
-        await alice.until("join", username="bob")
-        await bob.say("hi alice")
-        [message] = await alice.until("message")
-        assert (message["username"], message["content"]) == ("bob", "hi alice")
-        assert users(a, "procs") == users(b, "procs") == ["alice", "bob"]
+    async with chatter(a, "procs", "ana") as ana, chatter(b, "procs", "ben") as ben:
+        await ana.until("join", username="ben")
+        await ben.say("hi ana")
+        [message] = await ana.until("message")
+        assert (message["username"], message["content"]) == ("ben", "hi ana")
+        assert users(a, "procs") == users(b, "procs") == ["ana", "ben"]
 
 
 async def test_a_stopped_process_says_goodbye_and_its_users_leave_at_once(
@@ -67,15 +67,15 @@ async def test_a_stopped_process_says_goodbye_and_its_users_leave_at_once(
     c = processes[2]
     admin = redis.Redis.from_url(redis_url)
     registered = admin.zcard(PROCS)
-    async with chatter(b, "goodbye", "bob") as bob:
+    async with chatter(b, "goodbye", "ben") as ben:
         async with chatter(c, "goodbye", "carol") as carol:
-            await bob.until("join", username="carol")
+            await ben.until("join", username="carol")
             stopped = time.monotonic()
             assert c.stop() == 0
             with pytest.raises(ConnectionClosed) as closed:
                 await carol.recv()
             assert closed.value.rcvd.code == 1001
-        await bob.until("leave", username="carol")
+        await ben.until("leave", username="carol")
         assert time.monotonic() - stopped < PRESENCE_TTL  # not left to expire: said goodbye
     with admin:
         assert admin.zcard(PROCS) == registered - 1  # forgotten at once, not left to expire
@@ -98,15 +98,15 @@ async def test_a_killed_process_users_leave_within_its_ttl_and_resume_elsewhere(
     a: ServerProcess, b: ServerProcess, processes: list[ServerProcess]
 ) -> None:
     c = processes[3]
-    async with chatter(b, "crash", "bob") as bob:
+    async with chatter(b, "crash", "ben") as ben:
         async with chatter(c, "crash", "carol") as carol:
-            await bob.until("join", username="carol")
-            await bob.say("before")
+            await ben.until("join", username="carol")
+            await ben.say("before")
             await carol.until("message", content="before")
             c.kill()
             killed = time.monotonic()
             for n in range(3):
-                await bob.say(f"while away {n}")
+                await ben.say(f"while away {n}")
         # Its name stays taken until its process's heartbeat expires: then carol is back.
         back = await rejoin(a, "crash", "carol", carol.last_id)
         assert time.monotonic() - killed < wait_timeout(PRESENCE_TTL + 2 * HEARTBEAT)
@@ -115,33 +115,33 @@ async def test_a_killed_process_users_leave_within_its_ttl_and_resume_elsewhere(
         messages = [f["content"] for f in missed if f["type"] == "message"]
         assert messages == ["while away 0", "while away 1", "while away 2"]
         assert (joined["type"], joined["username"]) == ("join", "carol")
-        frames = await bob.until("join", username="carol")
+        frames = await ben.until("join", username="carol")
         assert ("leave", "carol") in [(f["type"], f.get("username")) for f in frames]
-        await eventually(lambda: users(b, "crash") == ["bob"])  # the rejoined carol left too
+        await eventually(lambda: users(b, "crash") == ["ben"])  # the rejoined carol left too
 
 
 async def test_a_killed_process_lobby_members_leave_within_its_ttl(
     b: ServerProcess, processes: list[ServerProcess]
 ) -> None:
     e = processes[4]
-    async with connect(b.ws("/ws/lobby")) as bob, connect(e.ws("/ws/lobby")) as eve:
-        await bob.send(json.dumps({"type": "join", "room": "crash", "name": "bob"}))
+    async with connect(b.ws("/ws/lobby")) as ben, connect(e.ws("/ws/lobby")) as eve:
+        await ben.send(json.dumps({"type": "join", "room": "crash", "name": "ben"}))
         await eve.send(json.dumps({"type": "join", "room": "crash", "name": "eve"}))
         async with asyncio.timeout(wait_timeout()):
-            while json.loads(await bob.recv()) != PRESENCE_BOTH:
+            while json.loads(await ben.recv()) != PRESENCE_BOTH:
                 pass
         e.kill()
         killed = time.monotonic()
         async with asyncio.timeout(wait_timeout(PRESENCE_TTL + 3 * HEARTBEAT)):
-            frames = [json.loads(await bob.recv()) for _ in range(2)]
+            frames = [json.loads(await ben.recv()) for _ in range(2)]
         assert time.monotonic() - killed < wait_timeout(PRESENCE_TTL + 2 * HEARTBEAT)
         assert frames == [
             {"type": "system", "message": "A user left the room"},
-            {"type": "presence", "room": "crash", "count": 1, "names": ["bob"]},
+            {"type": "presence", "room": "crash", "count": 1, "names": ["ben"]},
         ]
         async with httpx.AsyncClient() as http:
             rooms = (await http.get(b.url("/lobby/rooms"))).json()["rooms"]
         assert rooms["crash"] == 1
 
 
-PRESENCE_BOTH = {"type": "presence", "room": "crash", "count": 2, "names": ["bob", "eve"]}
+PRESENCE_BOTH = {"type": "presence", "room": "crash", "count": 2, "names": ["ben", "eve"]}

@@ -33,21 +33,21 @@ async def test_a_broadcast_on_one_process_reaches_clients_of_both(
     servers: tuple[RunningServer, RunningServer],
 ) -> None:
     a, b = servers
-    async with connect(a.ws("/ws/broadcast")) as alice, connect(b.ws("/ws/broadcast")) as bob:
-        await alice.send("hello, both processes")
-        assert await bob.recv() == "Someone said: hello, both processes"
-        assert await alice.recv() == "Someone said: hello, both processes"
+    async with connect(a.ws("/ws/broadcast")) as ana, connect(b.ws("/ws/broadcast")) as ben:
+        await ana.send("hello, both processes")
+        assert await ben.recv() == "Someone said: hello, both processes"
+        assert await ana.recv() == "Someone said: hello, both processes"
 
 
 async def test_a_leave_on_one_process_is_heard_on_the_other(
     servers: tuple[RunningServer, RunningServer],
 ) -> None:
     a, b = servers
-    async with connect(a.ws("/ws/broadcast")) as alice:
-        async with connect(b.ws("/ws/broadcast")) as bob:
-            await bob.send("bye")  # once it comes back to alice, bob is surely connected
-            assert await recv(alice) == "Someone said: bye"
-        assert await recv(alice) == "A user left the chat"
+    async with connect(a.ws("/ws/broadcast")) as ana:
+        async with connect(b.ws("/ws/broadcast")) as ben:
+            await ben.send("bye")  # once it comes back to ana, ben is surely connected
+            assert await recv(ana) == "Someone said: bye"
+        assert await recv(ana) == "A user left the chat"
 
 
 async def test_a_private_message_reaches_every_device_of_the_user_on_any_process(
@@ -55,15 +55,15 @@ async def test_a_private_message_reaches_every_device_of_the_user_on_any_process
 ) -> None:
     a, b = servers
     async with (
-        connect(b.ws("/ws/users/bob")) as bob_phone,
-        connect(a.ws("/ws/users/bob")) as bob_laptop,
-        connect(a.ws("/ws/users/alice")) as alice,
+        connect(b.ws("/ws/users/ben")) as bob_phone,
+        connect(a.ws("/ws/users/ben")) as bob_laptop,
+        connect(a.ws("/ws/users/ana")) as ana,
     ):
-        assert await recv(bob_phone) == "alice joined!"
-        assert await recv(bob_laptop) == "alice joined!"
-        await alice.send(json.dumps({"type": "private_message", "to": "bob", "message": "psst"}))
-        assert await recv(bob_phone) == "From alice: psst"
-        assert await recv(bob_laptop) == "From alice: psst"
+        assert await recv(bob_phone) == "ana joined!"
+        assert await recv(bob_laptop) == "ana joined!"
+        await ana.send(json.dumps({"type": "private_message", "to": "ben", "message": "psst"}))
+        assert await recv(bob_phone) == "From ana: psst"
+        assert await recv(bob_laptop) == "From ana: psst"
 
 
 async def test_a_joined_notice_reaches_other_users_on_the_other_process_only(

@@ -28,7 +28,7 @@ def ids(peer: Peer) -> list[tuple[str, int | None]]:
     return [(f["type"], f.get("id")) for f in peer.frames]  # type: ignore[attr-defined]
 
 
-def message(n: int, username: str = "bob", client_msg_id: str | None = None) -> RoomEvent:
+def message(n: int, username: str = "ben", client_msg_id: str | None = None) -> RoomEvent:
     return MessageEvent(
         username=username, content=f"m{n}", timestamp=NOON, id=n, client_msg_id=client_msg_id
     )
@@ -46,96 +46,96 @@ def room() -> tuple[SharedRoom, list[tuple[str, SendMessage]]]:
 
 def test_admitted_member_gets_its_history_then_events_after_its_join() -> None:
     shared, _ = room()
-    alice = fake()
-    member = shared.add("alice", alice, None)
-    shared.admit(member, 5, [message(4), join(5, "alice")])
+    ana = fake()
+    member = shared.add("ana", ana, None)
+    shared.admit(member, 5, [message(4), join(5, "ana")])
     shared.deliver(message(6))
-    assert ids(alice) == [("message", 4), ("join", 5), ("message", 6)]
+    assert ids(ana) == [("message", 4), ("join", 5), ("message", 6)]
     assert member.state is MemberState.JOINED
 
 
 def test_events_that_overtook_the_join_reply_are_replayed_once() -> None:
     shared, _ = room()
-    bob, alice = fake(), fake()
-    shared.admit(shared.add("bob", bob, None), 3, [join(3, "bob")])
-    pending = shared.add("alice", alice, None)
-    for event in [join(4, "alice"), message(5), message(6)]:  # pub/sub came first
+    ben, ana = fake(), fake()
+    shared.admit(shared.add("ben", ben, None), 3, [join(3, "ben")])
+    pending = shared.add("ana", ana, None)
+    for event in [join(4, "ana"), message(5), message(6)]:  # pub/sub came first
         shared.deliver(event)
-    shared.admit(pending, 4, [join(4, "alice")])
+    shared.admit(pending, 4, [join(4, "ana")])
     shared.deliver(message(6))  # a duplicate: already delivered
     shared.deliver(message(7))
-    assert ids(alice) == [("join", 4), ("message", 5), ("message", 6), ("message", 7)]
-    assert ids(bob) == [("join", 3), ("join", 4), ("message", 5), ("message", 6), ("message", 7)]
+    assert ids(ana) == [("join", 4), ("message", 5), ("message", 6), ("message", 7)]
+    assert ids(ben) == [("join", 3), ("join", 4), ("message", 5), ("message", 6), ("message", 7)]
 
 
 def test_reply_ahead_of_pubsub_holds_the_member_until_its_join_passes() -> None:
     shared, _ = room()
-    bob, alice = fake(), fake()
-    shared.admit(shared.add("bob", bob, None), 3, [join(3, "bob")])
-    shared.admit(shared.add("alice", alice, None), 5, [message(4), join(5, "alice")])
-    for event in [message(4), join(5, "alice"), message(6)]:  # pub/sub catches up
+    ben, ana = fake(), fake()
+    shared.admit(shared.add("ben", ben, None), 3, [join(3, "ben")])
+    shared.admit(shared.add("ana", ana, None), 5, [message(4), join(5, "ana")])
+    for event in [message(4), join(5, "ana"), message(6)]:  # pub/sub catches up
         shared.deliver(event)
-    assert ids(alice) == [("message", 4), ("join", 5), ("message", 6)]
-    assert ids(bob)[-3:] == [("message", 4), ("join", 5), ("message", 6)]
+    assert ids(ana) == [("message", 4), ("join", 5), ("message", 6)]
+    assert ids(ben)[-3:] == [("message", 4), ("join", 5), ("message", 6)]
 
 
 def test_sender_gets_its_ack_right_after_its_own_message() -> None:
     shared, _ = room()
-    alice = fake()
-    shared.admit(shared.add("alice", alice, None), 1, [])
-    shared.deliver(message(2, "alice", client_msg_id="k1"))
-    assert alice.frames[-1] == {"type": "ack", "client_msg_id": "k1", "id": 2}  # type: ignore[attr-defined]
+    ana = fake()
+    shared.admit(shared.add("ana", ana, None), 1, [])
+    shared.deliver(message(2, "ana", client_msg_id="k1"))
+    assert ana.frames[-1] == {"type": "ack", "client_msg_id": "k1", "id": 2}  # type: ignore[attr-defined]
 
 
 def test_no_ack_for_a_message_from_someone_on_another_process() -> None:
     shared, _ = room()
-    alice = fake()
-    shared.admit(shared.add("alice", alice, None), 1, [])
-    shared.deliver(message(2, "bob", client_msg_id="k1"))
-    assert ids(alice) == [("message", 2)]
+    ana = fake()
+    shared.admit(shared.add("ana", ana, None), 1, [])
+    shared.deliver(message(2, "ben", client_msg_id="k1"))
+    assert ids(ana) == [("message", 2)]
 
 
 def test_post_is_handed_on_with_the_member() -> None:
     shared, posted = room()
-    shared.add("alice", fake(), None)
-    shared.post("alice", SendMessage(type="message", content="hi"))
-    assert [(name, msg.content) for name, msg in posted] == [("alice", "hi")]
+    shared.add("ana", fake(), None)
+    shared.post("ana", SendMessage(type="message", content="hi"))
+    assert [(name, msg.content) for name, msg in posted] == [("ana", "hi")]
 
 
 def test_removed_member_gets_nothing_more_and_is_no_longer_listed() -> None:
     shared, _ = room()
-    alice = fake()
-    member = shared.add("alice", alice, None)
+    ana = fake()
+    member = shared.add("ana", ana, None)
     shared.admit(member, 1, [])
-    assert shared.remove("alice", alice) is member
+    assert shared.remove("ana", ana) is member
     shared.deliver(message(2))
-    assert ids(alice) == [] and shared.users == [] and not shared
+    assert ids(ana) == [] and shared.users == [] and not shared
 
 
 def test_remove_ignores_a_stale_connection_of_the_same_name() -> None:
     shared, _ = room()
     old, new = fake(), fake()
-    shared.add("alice", new, None)
-    assert shared.remove("alice", old) is None
-    assert shared.users == ["alice"]
+    shared.add("ana", new, None)
+    assert shared.remove("ana", old) is None
+    assert shared.users == ["ana"]
 
 
 def test_join_reply_for_a_member_that_already_left_sends_nothing() -> None:
     shared, _ = room()
-    alice = fake()
-    member = shared.add("alice", alice, None)
-    shared.remove("alice", alice)
-    shared.admit(member, 1, [join(1, "alice")])
-    assert ids(alice) == [] and member.joined_id == 1
+    ana = fake()
+    member = shared.add("ana", ana, None)
+    shared.remove("ana", ana)
+    shared.admit(member, 1, [join(1, "ana")])
+    assert ids(ana) == [] and member.joined_id == 1
 
 
 def test_missed_events_close_every_member_so_they_resume() -> None:
     shared, _ = room()
-    alice, bob = fake(), fake()
-    shared.admit(shared.add("alice", alice, None), 1, [])
-    shared.add("bob", bob, None)
+    ana, ben = fake(), fake()
+    shared.admit(shared.add("ana", ana, None), 1, [])
+    shared.add("ben", ben, None)
     shared.missed()
-    assert alice.closed == bob.closed == (TRY_AGAIN_LATER, "Missed events: reconnect with last_id")  # type: ignore[attr-defined]
+    assert ana.closed == ben.closed == (TRY_AGAIN_LATER, "Missed events: reconnect with last_id")  # type: ignore[attr-defined]
 
 
 def test_events_parse_from_the_json_redis_keeps_id_first() -> None:

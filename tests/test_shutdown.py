@@ -33,11 +33,11 @@ def peer_of(server: RunningServer, room: str, username: str) -> Peer:
 async def test_frames_queued_before_stop_arrive_before_the_1001(settings: Settings) -> None:
     server = start(name="shutdown-flush", settings=settings)
     try:
-        reader = await stalled_reader(server.ws("/chat/general/alice"))
+        reader = await stalled_reader(server.ws("/chat/general/ana"))
         await eventually(lambda: len(server.app.state.chat_rooms.users("general")) == 1)
 
         async def flood() -> int:
-            peer = peer_of(server, "general", "alice")
+            peer = peer_of(server, "general", "ana")
             for _ in range(FRAMES):
                 assert peer.send(FRAME)
             return peer.queued
@@ -48,7 +48,7 @@ async def test_frames_queued_before_stop_arrive_before_the_1001(settings: Settin
 
         async def closing() -> bool:
             chat_room = server.app.state.chat_rooms.get("general")
-            peer = chat_room.members.get("alice") if chat_room is not None else None
+            peer = chat_room.members.get("ana") if chat_room is not None else None
             return peer is None or peer.state is not PeerState.OPEN
 
         # The close is queued (behind the frames) before the client reads a single byte.
@@ -68,14 +68,14 @@ async def test_frames_queued_before_stop_arrive_before_the_1001(settings: Settin
 
 async def test_every_open_chat_peer_is_registered_and_released(server: RunningServer) -> None:
     peers = server.app.state.peers
-    async with connect(server.ws("/chat/general/alice")), connect(server.ws("/ws/lobby")):
+    async with connect(server.ws("/chat/general/ana")), connect(server.ws("/ws/lobby")):
         await eventually(lambda: len(peers) == 2)
     await eventually(lambda: len(peers) == 0)
 
 
 async def test_stop_says_1001_to_every_kind_of_endpoint(settings: Settings) -> None:
     server = start(name="shutdown-all", settings=settings)
-    paths = ["/chat/general/alice", "/ws/lobby", "/ws/broadcast", "/ws/users/bob", "/ws/echo"]
+    paths = ["/chat/general/ana", "/ws/lobby", "/ws/broadcast", "/ws/users/ben", "/ws/echo"]
     try:
         clients = [await connect(server.ws(path)) for path in paths]
         await eventually(lambda: len(server.app.state.sessions) == len(paths))

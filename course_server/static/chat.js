@@ -28,7 +28,7 @@ const MAX_IN_FLIGHT = 8; // sent but not yet acked: well under the server's rate
 const RATE_LIMITED_RETRY_MS = 1_000;
 const USERNAME_TAKEN = 4000;
 const POLICY_VIOLATION = 1008; // e.g. a name the server refuses: retrying cannot help
-const TOKEN_REFUSED = 4003; // the session cookie names another user, or has expired
+const TOKEN_REFUSED = 4003; // a demo user's name without signing in, or a cookie for another user
 const HEARTBEAT_MS = 25_000; // ping a connection that has been this quiet
 const HEARTBEAT_TIMEOUT_MS = 10_000; // and give up on it if nothing comes back this soon
 const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u;
@@ -565,7 +565,7 @@ function guestName() {
   return `guest-${Math.floor(Math.random() * 9000) + 1000}`;
 }
 
-// Name and room from the query string (?room=general&name=alice) join at once, once the page
+// Name and room from the query string (?room=general&name=ana) join at once, once the page
 // knows whether it is signed in. Signed in, it joins as its user without a name too; with one
 // that is not its user's, it joins as asked, and the server refuses (4003).
 async function start() {

@@ -1,0 +1,65 @@
+"""Who a connection is: registered names are owned, other names are guests; whose budget it spends.
+
+The users of ``COURSE_DEMO_USERS`` are accounts. A connection that claims one of their names
+(``/chat/{room}/{username}``, ``/ws/users/{user_id}``, a lobby ``join`` with a ``name``) must
+prove it with a token naming that user: the session cookie from ``POST /session`` or
+``?token=`` from ``POST /token``. Any other name is a guest's, open to anyone, unless
+``COURSE_GUESTS=false``. A presented token must be good and name the user claimed, guest name or
+not: a browser signed in as bob does not silently post as someone else.
+
+This module is the rule only, no I/O: ``secure.identify`` checks the token (the one place a
+handshake's token is verified) and builds the ``Identity`` the endpoints ask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+from collections.abc import Iterable
+
+
+def fold(name: str) -> str:
+    """The form two names are compared in: ``Alice`` and ``ａｌｉｃｅ`` both claim ``alice``."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def owner(name: str, users: Iterable[str]) -> str | None:
+    """The registered user whose name ``name`` is, however it is cased, or None for a guest."""
+    folded = fold(name)
+    return next((user for user in users if fold(user) == folded), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """What a connection proved at its handshake, and from where it came."""
+
+    user: str | None = None  # the user a good token names; None without one
+    refused: str | None = None  # why a token it presented was refused
+    address: str = ""  # the client's address (as uvicorn reports it, proxy headers applied)
+
+    def claim_problem(self, name: str, users: Iterable[str], *, guests: bool) -> str | None:
+        """Why this connection may not go by ``name`` (the 4003 reason), or None if it may."""
+        if self.refused is not None:
+            return self.refused
+        registered = owner(name, users)
+        if self.user is not None:
+            if registered is None or registered != self.user:
+                return "Token does not match username"
+            return None
+        if registered is not None:
+            return f"{registered} is a registered user: sign in to use this name"
+        if not guests:
+            return "Sign in first: this server has no guest names"
+        return None
+
+    @property
+    def budget(self) -> str:
+        """The key of the rate-limit budget this connection shares with others.
+
+        A signed-in user's connections share the user's budget, wherever they come from. A
+        guest can take any number of names, so a budget per guest name would let one client
+        multiply its rate by opening more names (20 names got 20 budgets): guests share one
+        budget per client address instead. Many people behind one NAT then share it too; they
+        can sign in to get a budget of their own.
+        """
+        return f"user:{self.user}" if self.user is not None else f"guest@{self.address}"
