@@ -1,0 +1,126 @@
+"""Notice learner code that changes the check machinery while it runs: snapshot, then compare.
+
+Dropping ``checks.evaluate = ...`` from a notebook is not enough: a decorator, a default value or
+an endpoint the checks call can run ``setattr(checks, "evaluate", ...)`` too. So before any
+learner code runs the worker takes a ``Snapshot`` of what the checks are made of, and compares
+after each step:
+
+- every ``course_server`` module, deeply: its globals (no key added, removed or rebound), the
+  functions in it (code, defaults, closure cells), its classes' attributes, and the containers
+  and course objects it holds (the exercise registry and each exercise's list of checks);
+- every other module, shallowly: each function, class or module it held is still the same
+  object (``websockets.connect``, ``builtins.isinstance``...); data globals that libraries set
+  lazily are not compared;
+- ``sys.modules``: no module the checks may import later swapped for another.
+
+This raises the bar; it is not a wall. Learner code runs in the same process as the checks
+while it is being checked, so code written to defeat this snapshot can (see the README).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from typing import Any
+
+WATCHED = "course_server"
+DEPTH = 6
+RUNTIME = frozenset(
+    {
+        "course_server.runner._running",
+        "course_server.processes._running",
+        "course_server.processes._readers",
+        "course_server.redis_server._running",
+    }
+)
+"""Registries of what is running now: their contents change as checks start servers."""
+_CODE_LIKE = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType)
+_WRAPPERS = (classmethod, staticmethod)
+
+
+def _ours(name: object) -> bool:
+    return isinstance(name, str) and (name == WATCHED or name.startswith(WATCHED + "."))
+
+
+class Snapshot:
+    """What the checks are made of, by identity, at one moment."""
+
+    def __init__(self) -> None:
+        self.same: dict[str, object] = {}  # path -> object that must still be there (``is``)
+        self.equal: dict[str, object] = {}  # path -> value that must still compare equal
+        self._seen: set[int] = set()
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        snapshot = cls()
+        for name, module in list(sys.modules.items()):
+            snapshot.same[f"sys.modules[{name!r}]"] = module
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            if _ours(name):
+                snapshot._deep(name, namespace, 0)
+            else:
+                for key, value in list(namespace.items()):
+                    if isinstance(value, _CODE_LIKE):
+                        snapshot.same[f"{name}.{key}"] = value
+        return snapshot
+
+    def _deep(self, path: str, value: Any, depth: int) -> None:
+        self.same[path] = value
+        if depth >= DEPTH or id(value) in self._seen or path in RUNTIME:
+            return
+        self._seen.add(id(value))
+        if isinstance(value, dict):
+            self._mapping(path, value, depth)
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = list(value)
+            self.equal[f"{path}#len"] = len(items)
+            for index, item in enumerate(items):
+                self._deep(f"{path}[{index}]", item, depth + 1)
+        elif isinstance(value, types.FunctionType):
+            self._function(path, value)
+        elif isinstance(value, _WRAPPERS):
+            self._deep(f"{path}.__func__", value.__func__, depth + 1)
+        elif isinstance(value, property):
+            for part in ("fget", "fset", "fdel"):
+                self._deep(f"{path}.{part}", getattr(value, part), depth + 1)
+        elif isinstance(value, type) and _ours(value.__module__):
+            self._mapping(path, vars(value), depth)
+        elif _ours(type(value).__module__) and isinstance(getattr(value, "__dict__", None), dict):
+            self._mapping(path, vars(value), depth)
+
+    def _mapping(self, path: str, mapping: Any, depth: int) -> None:
+        """Every key of a dict, a class's or an object's ``__dict__``, and what each holds."""
+        self.equal[f"{path}#keys"] = frozenset(map(repr, mapping))
+        for key, item in list(mapping.items()):
+            self._deep(f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]", item, depth + 1)
+
+    def _function(self, path: str, function: types.FunctionType) -> None:
+        self.same[f"{path}.__code__"] = function.__code__
+        self.same[f"{path}.__defaults__"] = function.__defaults__
+        self.same[f"{path}.__kwdefaults__"] = function.__kwdefaults__
+        self.same[f"{path}.__globals__"] = function.__globals__
+        for index, cell in enumerate(function.__closure__ or ()):
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell: a name not bound yet
+                continue
+            if inspect.isfunction(contents) or isinstance(contents, type):
+                self.same[f"{path}.__closure__[{index}]"] = contents
+
+    def changes(self, later: Snapshot | None = None) -> list[str]:
+        """What differs in ``later`` (a snapshot taken now if not given): paths, sorted."""
+        later = later or Snapshot.take()
+        changed = [
+            path
+            for path, value in self.same.items()
+            if path in later.same or not path.startswith("sys.modules")
+            if later.same.get(path, _MISSING) is not value
+        ]
+        changed += [p for p, v in self.equal.items() if later.equal.get(p, _MISSING) != v]
+        return sorted(set(changed))
+
+
+_MISSING = object()
