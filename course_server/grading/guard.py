@@ -95,7 +95,8 @@ class Snapshot:
         """Every key of a dict, a class's or an object's ``__dict__``, and what each holds."""
         self.equal[f"{path}#keys"] = frozenset(map(repr, mapping))
         for key, item in list(mapping.items()):
-            self._deep(f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]", item, depth + 1)
+            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]"
+            self._deep(where, item, depth + 1)
 
     def _function(self, path: str, function: types.FunctionType) -> None:
         self.same[f"{path}.__code__"] = function.__code__

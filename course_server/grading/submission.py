@@ -124,7 +124,8 @@ def run(
         _pump([messages, output], time.monotonic() + DRAIN_SECONDS, None)
         os.close(read_end)
         process.stdout.close()
-    outcome = Outcome([], stopped, process.returncode, output=output.data.decode("utf-8", "replace"))
+    printed = output.data.decode("utf-8", "replace")
+    outcome = Outcome([], stopped, process.returncode, output=printed)
     try:
         outcome.messages = channel.receive(bytes(messages.data), nonce, cut=stopped)
     except channel.Forged as exc:
