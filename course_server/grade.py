@@ -153,7 +153,9 @@ def grades_of(outcome: submission.Outcome, entry: Submission, timeout: float) ->
     if outcome.stopped:
         note = f"the worker was stopped after {timeout:g} s"
     elif not done:
-        note = f"the worker ended early (exit code {outcome.returncode})"
+        last = outcome.output.strip().splitlines()[-1:] or [""]
+        said = f": {last[0][:80]}" if last[0] else ""
+        note = f"the worker ended early (exit code {outcome.returncode}){said}"
     else:
         note = ""
     grades = grades_from(records, entry, outcome.stopped, note)
