@@ -66,6 +66,7 @@ def with_cells(*sources: str, first: str = "") -> Any:
 
 
 FAKE_EVALUATE = """
+import course_server.checks
 from course_server.checks import Report, Status, Verdict, get
 
 
@@ -73,6 +74,11 @@ def _fake(exercise_id, implementation):
     exercise = get(exercise_id)
     return Report(exercise, [Verdict(c.name, Status.PASSED) for c in exercise.checks])
 """
+
+
+def _with_fake_evaluate(*installs: str) -> Any:
+    """The stubs, and in the import cell a fake ``evaluate`` installed by ``installs``."""
+    return with_cells(first=FAKE_EVALUATE + "\n".join(installs))
 
 
 def forged_results(marker: int) -> Any:
@@ -93,12 +99,9 @@ def forged_results(marker: int) -> Any:
 
 def replaced_evaluate(marker: int) -> Any:
     """Replaces ``checks.evaluate`` with a fake in the import cell: attribute assignments."""
-    first = FAKE_EVALUATE + (
-        "import course_server.checks\n"
-        "course_server.checks.evaluate = _fake\n"
-        "check.__globals__['evaluate'] = _fake"
+    return _with_fake_evaluate(
+        "course_server.checks.evaluate = _fake", "check.__globals__['evaluate'] = _fake"
     )
-    return with_cells(first=first)
 
 
 def redefined_check(marker: int) -> Any:
@@ -110,12 +113,10 @@ def redefined_check(marker: int) -> Any:
 
 def runtime_tamper(marker: int) -> Any:
     """Replaces ``evaluate`` from code that does run: the right-hand side of an assignment."""
-    first = FAKE_EVALUATE + (
-        "import course_server.checks\n"
-        "_done = setattr(course_server.checks, 'evaluate', _fake)\n"
-        "_also = check.__globals__.update(evaluate=_fake)"
+    return _with_fake_evaluate(
+        "_done = setattr(course_server.checks, 'evaluate', _fake)",
+        "_also = check.__globals__.update(evaluate=_fake)",
     )
-    return with_cells(first=first)
 
 
 def tamper_while_checked(marker: int) -> Any:
@@ -221,6 +222,13 @@ def printer(marker: int) -> Any:
     return with_cells("LINES = [print('x' * (1 << 20), flush=True) for _ in range(200)]")
 
 
+def quitter(marker: int) -> Any:
+    """Prints a pass, then ends the process before any check can run."""
+    return with_cells(
+        "import os\n\nSAID = print('All 4 checks passed.', flush=True)\nGONE = os._exit(0)"
+    )
+
+
 def never_yields(marker: int) -> Any:
     """A definition that holds the interpreter and never lets go (a regex that backtracks
     for ages): only the grader's wall-clock timeout stops it."""
@@ -251,6 +259,7 @@ CHEATS: dict[str, Callable[[int], Any]] = {
     "snoop": snoop,
     "lingerer": lingerer,
     "printer": printer,
+    "quitter": quitter,
 }
 """Cheats graded with a short timeout: none of them takes long."""
 

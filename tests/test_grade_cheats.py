@@ -194,6 +194,11 @@ def test_printing_200_mb_leaves_the_graders_memory_bounded(graded: dict[str, Any
     assert 0 < graded["peak"] < PEAK_MB << 20
 
 
+def test_a_notebook_that_ends_its_worker_is_not_run(graded: dict[str, Any]) -> None:
+    assert results(graded, "quitter") == {"not run"}
+    assert "ended early" in graded["grades"]["quitter", "02.1"][1]
+
+
 def test_a_definition_that_never_lets_go_times_out(graded: dict[str, Any]) -> None:
     assert graded["grades"]["hog", "02.1"] == (
         "timeout",
