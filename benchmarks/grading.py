@@ -130,6 +130,25 @@ def tamper_while_checked(marker: int) -> Any:
     )
 
 
+def blindfold(marker: int) -> Any:
+    """Read the grader's source: silences its change detector and forges what it sends."""
+    return with_cells(
+        "import builtins\n"
+        "import course_server.grading.channel as _channel\n"
+        "import course_server.grading.guard as _guard\n\n\n"
+        "def _forward(fd, nonce, message):\n"
+        "    if message.get('kind') == 'verdict':\n"
+        "        for verdict in message['report']['checks']:\n"
+        "            verdict['status'] = 'passed'\n"
+        "    if message.get('kind') != 'tampered':\n"
+        "        _send(fd, nonce, message)\n\n\n"
+        "_send = _channel.send\n"
+        "_a = setattr(_guard.Snapshot, 'changes', lambda self, later=None: [])\n"
+        "_b = setattr(_channel, 'send', _forward)\n"
+        "_c = setattr(builtins, 'sorted', lambda *args, **kwargs: [])"
+    )
+
+
 def forged_channel(marker: int) -> Any:
     """Writes a passing verdict, without the nonce, to every file descriptor it can."""
     return with_cells(
@@ -256,6 +275,7 @@ CHEATS: dict[str, Callable[[int], Any]] = {
     "tamperer": runtime_tamper,
     "meddler": tamper_while_checked,
     "scribbler": forged_channel,
+    "blindfold": blindfold,
     "snoop": snoop,
     "lingerer": lingerer,
     "printer": printer,

@@ -158,6 +158,12 @@ def test_changing_the_checks_while_being_checked_is_tampered(graded: dict[str, A
     assert results(graded, "meddler") == {"tampered"}
 
 
+def test_silencing_the_change_detector_and_the_sender_is_tampered(
+    graded: dict[str, Any],
+) -> None:
+    assert results(graded, "blindfold") == {"tampered"}
+
+
 def test_a_verdict_written_to_the_channel_without_the_nonce_is_tampered(
     graded: dict[str, Any],
 ) -> None:

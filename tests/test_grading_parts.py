@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import subprocess
@@ -152,8 +153,13 @@ def test_sandbox_ends_every_process_of_a_workers_user() -> None:
     assert len(sandbox._processes_of(uid)) >= 2
     sandbox._kill_user(uid)
     started.wait(timeout=10)
-    assert sandbox._processes_of(uid) == []
-    assert not any(p.uids().real == uid for p in psutil.process_iter())
+    alive = [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "uids", "status"])
+        if p.info["uids"] and p.info["uids"].real == uid
+        if p.info["status"] != psutil.STATUS_ZOMBIE  # dead, waiting for init to reap it
+    ]
+    assert alive == []
 
 
 def test_the_environment_holds_nothing_of_the_graders(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,3 +168,38 @@ def test_the_environment_holds_nothing_of_the_graders(monkeypatch: pytest.Monkey
     assert "GRADER_SECRET" not in env
     assert env["HOME"] == "/home/learner"
     assert set(env) <= {*sandbox.environment("/x"), "COURSE_CHECK_TIMEOUT_FACTOR"}
+
+
+def test_a_seal_holds_while_nothing_changes_and_breaks_on_a_patched_method() -> None:
+    intact = guard.seal(guard, channel)
+    assert intact()
+    original = guard.Snapshot.changes
+    guard.Snapshot.changes = lambda self, later=None: []  # type: ignore[method-assign]
+    try:
+        assert not intact()
+    finally:
+        guard.Snapshot.changes = original  # type: ignore[method-assign]
+    assert intact()
+
+
+def test_a_seal_breaks_on_a_replaced_builtin() -> None:
+    intact = guard.seal(guard)
+    original = builtins.sorted
+    builtins.sorted = lambda *args, **kwargs: []
+    try:
+        assert not intact()
+    finally:
+        builtins.sorted = original
+
+
+def test_the_sealed_sender_writes_whatever_os_write_became_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read, write = os.pipe()
+    send = channel.sealed_sender(write, NONCE)
+    monkeypatch.setattr(os, "write", lambda fd, data: len(data))
+    monkeypatch.setattr(json, "dumps", lambda *args, **kwargs: "{}")
+    send({"kind": "done", "n": [1, 2.5, None, True]})
+    os.close(write)
+    received = channel.receive(os.read(read, 1 << 16), NONCE)
+    assert received == [{"kind": "done", "n": [1, 2.5, None, True]}]

@@ -19,9 +19,11 @@ while it is being checked, so code written to defeat this snapshot can (see the 
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 WATCHED = "course_server"
@@ -125,3 +127,43 @@ class Snapshot:
 
 
 _MISSING = object()
+
+
+def seal(*modules: types.ModuleType) -> Callable[[], bool]:
+    """A test, made now, that ``modules`` and ``builtins`` are still as they are now: the same
+    globals (no key added, for ``modules``), and the same code in each of their functions and
+    their classes' methods.
+
+    The worker seals ``guard``, ``channel`` and itself before learner code runs, and tests the
+    seal before it trusts ``Snapshot.changes``: a snapshot cannot vouch for itself, nor for the
+    builtins it calls. The test uses no builtin and no global: only ``is`` and dict methods.
+    """
+    namespaces: list[tuple[Any, dict[str, Any], bool]] = [
+        (vars(builtins), dict(vars(builtins)), False)
+    ]
+    functions = []
+    for module in modules:
+        namespaces.append((vars(module), dict(vars(module)), True))
+        for value in list(vars(module).values()):
+            members = [value]
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                namespaces.append((vars(value), dict(vars(value)), True))
+                members = list(vars(value).values())
+            for member in members:
+                function = getattr(member, "__func__", member)
+                if isinstance(function, types.FunctionType):
+                    functions.append((function, function.__code__))
+
+    def intact() -> bool:
+        for namespace, then, exact in namespaces:
+            if exact and namespace.keys() != then.keys():
+                return False
+            for key, value in then.items():
+                if namespace.get(key, namespace) is not value:
+                    return False
+        for function, code in functions:
+            if function.__code__ is not code:
+                return False
+        return True
+
+    return intact

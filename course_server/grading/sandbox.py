@@ -171,11 +171,15 @@ def choose(requested: str = "auto") -> Isolation:
 
 
 def _processes_of(uid: int) -> list[int]:
+    """The live processes of ``uid`` (a zombie is dead: it waits only for its parent)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid:
+            with contextlib.suppress(OSError, IndexError):
+                if entry.stat().st_uid != uid:
+                    continue
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
                     found.append(int(entry.name))
     return found
 

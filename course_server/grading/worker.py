@@ -78,11 +78,17 @@ def grade(notebook: str, lesson: str, cell_timeout: float, send: Send) -> None:
     """Run the notebook's definitions and the lesson's checks; send each verdict."""
     exercises = checks.exercises(lesson)
     before = guard.Snapshot.take()
+    intact = guard.seal(guard, channel, sys.modules[__name__])
+    compare = guard.Snapshot.changes
+
+    def changes() -> list[str]:
+        return compare(before) if intact() else ["the grader's own modules"]
+
     learner = types.ModuleType("submission")
     sys.modules["submission"] = learner  # pydantic and dataclasses look a class's module up
     notes = [_run_cell(cell, vars(learner), cell_timeout) for cell in extract.cells(notebook)]
     why = "; ".join(note for note in notes if note)
-    changed = before.changes()
+    changed = changes()
     if changed:
         send({"kind": "tampered", "changes": changed[:5]})
         return
@@ -102,7 +108,7 @@ def grade(notebook: str, lesson: str, cell_timeout: float, send: Send) -> None:
             message = running[exercise.id].result()
         except BaseException as exc:
             message = {"kind": "error", "exercise": exercise.id, "error": type(exc).__name__}
-        changed = before.changes()
+        changed = changes()
         if changed:
             send({"kind": "tampered", "changes": changed[:5]})
             return
@@ -116,10 +122,7 @@ def main() -> None:
     os.dup2(devnull, 0)  # the orders were all there is to read
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file too big fails its write, not us
     sandbox.Limits(**orders["limits"]).apply()
-    nonce = orders["nonce"]
-
-    def send(message: dict[str, Any]) -> None:
-        channel.send(fd, nonce, message)
+    send = channel.sealed_sender(fd, orders["nonce"])
 
     notebook = Path(orders["notebook"]).read_text("utf-8", errors="replace")
     try:
