@@ -4,9 +4,10 @@ Three isolations, the strongest the machine allows (``choose``):
 
 - ``bwrap`` (bubblewrap): new user, PID, network, IPC and UTS namespaces, no capabilities; the
   filesystem is a tmpfs holding only ``/usr``, Python, the ``course_server`` package and a few
-  files of ``/etc``, read-only, and the submission's folder as ``/home/learner``, the only place
-  it can write. Loopback is up (the checks serve on 127.0.0.1), nothing else. When the worker
-  ends, the PID namespace ends and every process left in it with it.
+  files of ``/etc``, read-only, and ``/home/learner`` holding the notebook (read-only); it
+  writes only to ``/tmp`` and ``/home/learner``, small tmpfs of its own. Loopback is up (the
+  checks serve on 127.0.0.1), nothing else. When the worker ends, the PID namespace ends and
+  every process left in it with it.
 - ``uid`` (the grader runs as root, without bubblewrap): the worker runs as a user of its own
   (``UID_BASE + slot``); afterwards everything that user runs is killed.
 - ``group``: the worker leads a new session and its process group is killed afterwards. A
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +40,8 @@ UID_BASE = 64000
 """Workers in ``uid`` isolation run as ``UID_BASE + slot``: users nothing else should use."""
 HOME = "/home/learner"
 """The submission's folder as the worker sees it under bubblewrap."""
+SCRATCH = 64 << 20
+"""Bytes the worker may write under bubblewrap, in ``/tmp`` and in ``HOME`` each (memory)."""
 ETC = ("hosts", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl")
 
 
@@ -114,9 +118,12 @@ def bwrap_prefix(folder: Path) -> list[str]:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in [*_python_folders(), str(package_root() / "course_server")]:
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/tmp"]
-    args += ["--bind", str(folder), HOME, "--chdir", HOME]
-    return args
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH), "--tmpfs", "/tmp"]
+    # HOME is a small tmpfs too, not the folder on disk: writes cannot fill the grader's disk.
+    args += ["--size", str(SCRATCH), "--tmpfs", HOME]
+    for path in sorted(folder.iterdir()):
+        args += ["--ro-bind", str(path), f"{HOME}/{path.name}"]
+    return [*args, "--chdir", HOME]
 
 
 def worker_command(isolation: Isolation, folder: Path, channel_fd: int) -> list[str]:
@@ -142,17 +149,18 @@ def user(isolation: Isolation, slot: int) -> int | None:
 
 def _works(isolation: Isolation) -> bool:
     """Can a worker start so? (A probe: a container may forbid namespaces, /root may be shut.)"""
-    probe = Path(os.environ.get("TMPDIR", "/tmp"))
     command = [sys.executable, "-c", "import course_server.checks"]
-    if isolation is Isolation.BWRAP:
-        command = [*bwrap_prefix(probe), *command]
     uid = UID_BASE if isolation is Isolation.UID else None
     try:
-        done = subprocess.run(
-            command, env=environment(home(isolation, probe)), cwd="/", user=uid, group=uid,
-            extra_groups=[] if uid is not None else None, capture_output=True, timeout=30,
-            check=False,
-        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="grade-probe-") as folder:
+            probe = Path(folder)
+            if isolation is Isolation.BWRAP:
+                command = [*bwrap_prefix(probe), *command]
+            done = subprocess.run(
+                command, env=environment(home(isolation, probe)), cwd="/", user=uid,
+                group=uid, extra_groups=[] if uid is not None else None, capture_output=True,
+                timeout=30, check=False,
+            )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0
