@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     isolation = sandbox.choose(args.isolation)
+    if args.isolation != "auto" and not sandbox.works(isolation):
+        parser.error(f"--isolation {isolation} does not work on this machine")
     print(f"isolation: {isolation} — {ISOLATION[isolation]}", file=sys.stderr)
     grades = asyncio.run(
         grade_all(

@@ -147,7 +147,7 @@ def user(isolation: Isolation, slot: int) -> int | None:
     return UID_BASE + slot if isolation is Isolation.UID else None
 
 
-def _works(isolation: Isolation) -> bool:
+def works(isolation: Isolation) -> bool:
     """Can a worker start so? (A probe: a container may forbid namespaces, /root may be shut.)"""
     command = [sys.executable, "-c", "import course_server.checks"]
     uid = UID_BASE if isolation is Isolation.UID else None
@@ -171,9 +171,9 @@ def choose(requested: str = "auto") -> Isolation:
     """The isolation asked for, or with ``auto`` the strongest one that works here."""
     if requested != "auto":
         return Isolation(requested)
-    if shutil.which("bwrap") and _works(Isolation.BWRAP):
+    if shutil.which("bwrap") and works(Isolation.BWRAP):
         return Isolation.BWRAP
-    if os.geteuid() == 0 and _works(Isolation.UID):
+    if os.geteuid() == 0 and works(Isolation.UID):
         return Isolation.UID
     return Isolation.GROUP
 
