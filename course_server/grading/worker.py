@@ -32,6 +32,7 @@ from course_server import checks
 from course_server.grading import channel, extract, guard, sandbox
 
 Send = Callable[[dict[str, Any]], None]
+HINT_CHARS = 500
 
 
 def _run_cell(cell: extract.Cell, namespace: dict[str, Any], timeout: float) -> str:
@@ -58,7 +59,10 @@ def _checked(exercise: checks.Exercise, implementation: Any) -> dict[str, Any]:
         report = checks.evaluate(exercise.id, implementation)
     except Exception as exc:  # the checks themselves broke: no verdict, say why
         return {"kind": "error", "exercise": exercise.id, "error": f"{type(exc).__name__}: {exc}"}
-    return {"kind": "verdict", "exercise": exercise.id, "report": report.to_json()}
+    verdicts = report.to_json()
+    for verdict in verdicts["checks"]:  # a hint quotes the learner's exception: keep it short
+        verdict["hint"] = str(verdict["hint"])[:HINT_CHARS]
+    return {"kind": "verdict", "exercise": exercise.id, "report": verdicts}
 
 
 def _in_thread(function: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]:
