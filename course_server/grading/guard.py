@@ -27,22 +27,23 @@ from collections.abc import Callable
 from typing import Any
 
 WATCHED = "course_server"
+MACHINERY = ("course_server.checks", "course_server.grading")
+"""Packages whose functions' code is compared too. Not the rest of ``course_server``: the checks
+may swap a reference implementation's ``__code__`` for a tripwire while they run."""
 DEPTH = 6
-RUNTIME = frozenset(
-    {
-        "course_server.runner._running",
-        "course_server.processes._running",
-        "course_server.processes._readers",
-        "course_server.redis_server._running",
-    }
-)
-"""Registries of what is running now: their contents change as checks start servers."""
+KEEP_CONTENTS = frozenset({"course_server.checks._registry"})
+"""Private module-level containers whose contents are compared all the same. Others
+(``_running``, ``_armed``...) are what is running now: their contents change as checks run."""
 _CODE_LIKE = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType)
 _WRAPPERS = (classmethod, staticmethod)
 
 
+def _within(name: object, *packages: str) -> bool:
+    return isinstance(name, str) and any(name == p or name.startswith(p + ".") for p in packages)
+
+
 def _ours(name: object) -> bool:
-    return isinstance(name, str) and (name == WATCHED or name.startswith(WATCHED + "."))
+    return _within(name, WATCHED)
 
 
 class Snapshot:
@@ -62,16 +63,34 @@ class Snapshot:
             if not isinstance(namespace, dict):
                 continue
             if _ours(name):
-                snapshot._deep(name, namespace, 0)
+                snapshot._module(name, namespace)
             else:
                 for key, value in list(namespace.items()):
                     if isinstance(value, _CODE_LIKE):
                         snapshot.same[f"{name}.{key}"] = value
         return snapshot
 
+    def _module(self, name: str, namespace: dict[str, Any]) -> None:
+        """A ``course_server`` module: its globals, and what each holds (private containers:
+        only which object they are)."""
+        items = list(namespace.items())
+        # A submodule imported for the first time while checks run appears in its package.
+        self.equal[f"{name}#keys"] = frozenset(
+            key
+            for key, value in items
+            if not (isinstance(value, types.ModuleType) and value.__name__ == f"{name}.{key}")
+        )
+        for key, value in items:
+            path = f"{name}.{key}"
+            runtime = key.startswith("_") and path not in KEEP_CONTENTS
+            if runtime and isinstance(value, dict | list | set):
+                self.same[path] = value
+            else:
+                self._deep(path, value, 1)
+
     def _deep(self, path: str, value: Any, depth: int) -> None:
         self.same[path] = value
-        if depth >= DEPTH or id(value) in self._seen or path in RUNTIME:
+        if depth >= DEPTH or id(value) in self._seen:
             return
         self._seen.add(id(value))
         if isinstance(value, dict):
@@ -101,6 +120,8 @@ class Snapshot:
             self._deep(where, item, depth + 1)
 
     def _function(self, path: str, function: types.FunctionType) -> None:
+        if not _within(function.__module__, *MACHINERY):
+            return
         self.same[f"{path}.__code__"] = function.__code__
         self.same[f"{path}.__defaults__"] = function.__defaults__
         self.same[f"{path}.__kwdefaults__"] = function.__kwdefaults__

@@ -114,11 +114,12 @@ def bwrap_prefix(folder: Path) -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    # /tmp first: Python or the package may live below it, and a later mount would hide them.
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH), "--tmpfs", "/tmp"]
     for name in ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in [*_python_folders(), str(package_root() / "course_server")]:
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH), "--tmpfs", "/tmp"]
     # HOME is a small tmpfs too, not the folder on disk: writes cannot fill the grader's disk.
     args += ["--size", str(SCRATCH), "--tmpfs", HOME]
     for path in sorted(folder.iterdir()):

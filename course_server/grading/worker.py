@@ -8,8 +8,8 @@ holding a copy of the notebook; reads its orders as one JSON line on stdin (``no
 2. runs the notebook's definitions (``extract``), cell by cell, each cell in a daemon thread so
    that a cell that never ends costs only itself (after ``cell_timeout`` the next cell starts);
 3. for each exercise, calls ``checks.evaluate`` on the object the exercise names (``target``),
-   compares the machinery with the snapshot, and sends the report on the channel; any change
-   ends the run with a ``tampered`` message instead.
+   all exercises at once; once all are done, compares the machinery with the snapshot and sends
+   the reports on the channel, or a ``tampered`` message instead if anything changed.
 
 It never runs a ``check(...)`` call of the notebook, and it ends with ``os._exit``: neither
 ``atexit`` handlers nor threads of the learner's code can hold it.
@@ -103,19 +103,23 @@ def grade(notebook: str, lesson: str, cell_timeout: float, send: Send) -> None:
         if implementation is None:
             continue
         running[exercise.id] = _in_thread(lambda e=exercise, i=implementation: _checked(e, i))
+    # Compared only once every exercise is done: while checks run, they may swap a reference
+    # implementation's code for a tripwire (``checks.references``), and put it back after.
+    messages = []
     for exercise in exercises:
         if exercise.id not in running:
             missing = {"kind": "missing", "exercise": exercise.id, "target": exercise.target}
-            send({**missing, "why": why})
+            messages.append({**missing, "why": why})
             continue
         try:
-            message = running[exercise.id].result()
+            messages.append(running[exercise.id].result())
         except BaseException as exc:
-            message = {"kind": "error", "exercise": exercise.id, "error": type(exc).__name__}
-        changed = changes()
-        if changed:
-            send({"kind": "tampered", "changes": changed[:5]})
-            return
+            messages.append({"kind": "error", "exercise": exercise.id, "error": type(exc).__name__})
+    changed = changes()
+    if changed:
+        send({"kind": "tampered", "changes": changed[:5]})
+        return
+    for message in messages:
         send(message)
 
 
