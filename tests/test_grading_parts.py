@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+import types
 
 import psutil
 import pytest
@@ -203,3 +204,39 @@ def test_the_sealed_sender_writes_whatever_os_write_became_later(
     os.close(write)
     received = channel.receive(os.read(read, 1 << 16), NONCE)
     assert received == [{"kind": "done", "n": [1, 2.5, None, True]}]
+
+
+def test_guard_ignores_what_is_running_changing() -> None:
+    from course_server import runner
+
+    before = guard.Snapshot.take()
+    runner._running["guard-test"] = None  # type: ignore[assignment]
+    try:
+        assert before.changes() == []
+    finally:
+        del runner._running["guard-test"]
+
+
+def test_guard_ignores_a_reference_implementations_code_swapped_by_a_tripwire() -> None:
+    from course_server import sse_client
+
+    before = guard.Snapshot.take()
+    code = sse_client.parse.__code__
+    sse_client.parse.__code__ = (lambda *args, **kwargs: None).__code__
+    try:
+        assert before.changes() == []
+    finally:
+        sse_client.parse.__code__ = code
+
+
+def test_guard_tells_a_submodule_imported_late_from_an_added_global() -> None:
+    import course_server
+
+    before = guard.Snapshot.take()
+    course_server.late = types.ModuleType("course_server.late")  # type: ignore[attr-defined]
+    try:
+        assert before.changes() == []
+        course_server.late = "not a module"  # type: ignore[attr-defined]
+        assert before.changes() == ["course_server#keys"]
+    finally:
+        del course_server.late  # type: ignore[attr-defined]
