@@ -6,17 +6,20 @@ which lesson's exercises it holds), in either layout, or both mixed:
 - a folder per learner: ``SUBMISSIONS_DIR/alice/02_websocket_basics.ipynb``;
 - flat files, learner first: ``SUBMISSIONS_DIR/alice__02_websocket_basics.ipynb``.
 
-Each notebook runs top to bottom in a fresh kernel (nbclient), in a temporary folder, with
-``COURSE_CHECK_RESULTS`` naming a file that each ``check(...)`` call in it appends its verdict
-to. A cell still running after ``--cell-timeout`` seconds is interrupted and the run goes on with
-the next cell; a notebook still running after ``--timeout`` is stopped and its kernel shut down.
-Errors in cells do not stop the run either, so one broken exercise costs only itself.
+The grader runs the instructor's checks on the learner's code, never the notebook's own
+``check()`` calls: every notebook is read first, then each runs in a fresh worker process
+(``course_server.grading``) in a temporary folder holding only a copy of it, with a scrubbed
+environment and resource limits, isolated by bubblewrap where the machine has it. The worker
+keeps the notebook's definitions (imports, ``def``, ``class``, ``NAME = ...``), runs each
+exercise's checks on the object the exercise names, and sends the verdicts back on a channel of
+its own. A cell whose definitions still run after ``--cell-timeout`` seconds is left behind; a
+worker still running after ``--timeout`` is stopped, with all it started.
 
 The table has a row per learner and exercise: ``pass``; ``fail``, ``timeout`` or ``not done``
-(the code still raises ``NotImplementedError``) with the first check that did not pass; or
-``not run`` when no ``check()`` call for it ran. ``--json FILE`` writes the same as JSON.
-
-Submissions run with your permissions: grade work you do not trust in a container or a VM.
+(the code still raises ``NotImplementedError``) with the first check that did not pass;
+``not run`` when the notebook defines no object for the exercise or the worker ended early;
+``tampered`` when the learner's code changed the checks or forged a verdict. ``--json FILE``
+writes the same as JSON. Isolation is not a VM: grade a hostile class in a container or a VM.
 """
 
 from __future__ import annotations
@@ -27,16 +30,17 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from course_server import checks
+from course_server.grading import sandbox, submission
 
 LESSON = re.compile(r"^(?P<lesson>\d\d)_\w+\.ipynb$")
+MAX_NOTEBOOK_BYTES = 16 << 20
+STATUSES = {str(status) for status in checks.Status}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +54,8 @@ class Submission:
 class Grade:
     learner: str
     exercise: str
-    result: str  # pass, fail, timeout, not done, not run
-    check: str = ""  # the first check that did not pass
+    result: str  # pass, fail, timeout, not done, not run, tampered
+    check: str = ""  # the first check that did not pass, or why there is no verdict
 
 
 def find(folder: Path) -> tuple[list[Submission], list[Path]]:
@@ -78,7 +82,7 @@ def grades_from(
 ) -> list[Grade]:
     """One grade per exercise of the lesson, from the last verdict recorded for each.
 
-    An exercise with no verdict is ``timeout`` if the notebook was stopped, else ``not run``.
+    An exercise with no verdict is ``timeout`` if the worker was stopped, else ``not run``.
     """
     last = {record["exercise"]: record for record in records}
     grades = []
@@ -98,70 +102,116 @@ def grades_from(
     return grades
 
 
-async def run(submission: Submission, cell_timeout: int, timeout: float) -> list[Grade]:
-    """Execute one notebook in its own kernel; grade it from the verdicts its checks recorded."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    with tempfile.TemporaryDirectory(prefix="grade-") as workdir:
-        results = Path(workdir) / "results.jsonl"
-        stopped, note = False, ""
-        try:
-            notebook = nbformat.read(submission.path, as_version=4)
-        except Exception as exc:  # not a notebook at all: nothing ran
-            return grades_from([], submission, note=f"unreadable notebook: {exc}")
-        client = NotebookClient(
-            notebook,
-            timeout=cell_timeout,
-            interrupt_on_timeout=True,
-            error_on_timeout={"ename": "CellTimeoutError", "evalue": "interrupted by the grader"},
-            allow_errors=True,
-            kernel_name="python3",
-            resources={"metadata": {"path": workdir}},
-        )
-        env = {**os.environ, checks.RESULTS_ENV: str(results)}
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # kernels' chatter
-        try:
-            async with asyncio.timeout(timeout):
-                await client.async_execute(env=env, **quiet)
-        except TimeoutError:
-            stopped, note = True, f"the notebook was stopped after {timeout:g} s"
-        except Exception as exc:  # the kernel died, or could not start
-            note = f"the run ended early: {type(exc).__name__}: {exc}"
-        finally:
-            if client.km is not None and await _alive(client):
-                await client.km.shutdown_kernel(now=True)
-        records = [json.loads(line) for line in _lines(results)]
-    return grades_from(records, submission, stopped, note)
+def _fits(report: Any, exercise: checks.Exercise) -> bool:
+    """Is ``report`` a verdict of every check of ``exercise``, in order? (Then its ``passed``
+    is recomputed, not read.)"""
+    if not isinstance(report, dict) or not isinstance(report.get("checks"), list):
+        return False
+    verdicts = report["checks"]
+    names = [c.name for c in exercise.checks]
+    return len(verdicts) == len(names) and all(
+        isinstance(v, dict) and v.get("check") == name and v.get("status") in STATUSES
+        for v, name in zip(verdicts, names, strict=True)
+    )
 
 
-async def _alive(client: Any) -> bool:
-    alive = client.km.is_alive()
-    return bool(await alive if asyncio.iscoroutine(alive) else alive)
+def _tampered(submission: Submission, why: str) -> list[Grade]:
+    return [
+        Grade(submission.learner, e.id, "tampered", why)
+        for e in checks.exercises(submission.lesson)
+    ]
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text("utf-8").splitlines() if path.exists() else []
+def grades_of(outcome: submission.Outcome, entry: Submission, timeout: float) -> list[Grade]:
+    """The grades of one submission from what its worker sent (anything unexpected: tampered)."""
+    if outcome.forged:
+        return _tampered(entry, f"forged verdicts: {outcome.forged}")
+    exercises = checks.exercises(entry.lesson)
+    records, absent, done = [], {}, False
+    for index, message in enumerate(outcome.messages):
+        kind = message.get("kind")
+        if kind == "tampered":
+            changes = message.get("changes") or ["?"]
+            return _tampered(entry, f"changed {changes[0]}")
+        expected = exercises[index].id if index < len(exercises) else None
+        if kind == "done" and index == len(exercises):
+            done = True
+            continue
+        if done or message.get("exercise") != expected or expected is None:
+            return _tampered(entry, "an unexpected message from the worker")
+        if kind == "verdict" and _fits(message.get("report"), exercises[index]):
+            report = message["report"]
+            passed = all(c["status"] == "passed" for c in report["checks"])
+            records.append({**report, "passed": passed})
+        elif kind == "missing":
+            why = f"; {message['why']}" if message.get("why") else ""
+            absent[expected] = f"no `{exercises[index].target}` in the notebook{why}"
+        elif kind == "error":
+            absent[expected] = f"the checks broke: {message.get('error')}"
+        else:
+            return _tampered(entry, "a verdict that does not fit the exercise's checks")
+    if outcome.stopped:
+        note = f"the worker was stopped after {timeout:g} s"
+    elif not done:
+        last = outcome.output.strip().splitlines()[-1:] or [""]
+        said = f": {last[0][:80]}" if last[0] else ""
+        note = f"the worker ended early (exit code {outcome.returncode}){said}"
+    else:
+        note = ""
+    grades = grades_from(records, entry, outcome.stopped, note)
+    return [
+        dataclasses.replace(g, result="not run", check=absent[g.exercise])
+        if g.exercise in absent
+        else g
+        for g in grades
+    ]
+
+
+def read(entry: Submission) -> bytes | None:
+    """The notebook's bytes (None if it is too big to be one)."""
+    with entry.path.open("rb") as file:
+        data = file.read(MAX_NOTEBOOK_BYTES + 1)
+    return None if len(data) > MAX_NOTEBOOK_BYTES else data
 
 
 async def grade_all(
-    submissions: list[Submission], *, jobs: int, cell_timeout: int, timeout: float
+    submissions: list[Submission],
+    *,
+    jobs: int,
+    cell_timeout: float,
+    timeout: float,
+    isolation: sandbox.Isolation,
+    limits: sandbox.Limits | None = None,
 ) -> list[Grade]:
-    """Grade every submission, ``jobs`` notebooks at a time, each in its own kernel."""
-    slots = asyncio.Semaphore(jobs)
+    """Grade every submission, ``jobs`` workers at a time.
 
-    async def one(submission: Submission) -> list[Grade]:
-        async with slots:
+    Every notebook is read before the first worker starts: a submission that finds the others
+    on disk and rewrites them changes nothing that is graded.
+    """
+    limits = limits or sandbox.Limits(cpu_seconds=int(timeout) + 5)
+    notebooks = [read(entry) for entry in submissions]
+    slots: asyncio.Queue[int] = asyncio.Queue()
+    for slot in range(jobs):
+        slots.put_nowait(slot)
+
+    async def one(entry: Submission, notebook: bytes | None) -> list[Grade]:
+        if notebook is None:
+            size = f"more than {MAX_NOTEBOOK_BYTES >> 20} MB"
+            return grades_from([], entry, note=f"the notebook is {size}")
+        slot = await slots.get()
+        try:
             started = time.monotonic()
-            grades = await run(submission, cell_timeout, timeout)
+            outcome = await asyncio.to_thread(
+                submission.run, notebook, entry.path.name, entry.lesson, isolation=isolation,
+                limits=limits, timeout=timeout, cell_timeout=cell_timeout, slot=slot,
+            )  # fmt: skip
             took = time.monotonic() - started
-            print(
-                f"graded {submission.path.name} of {submission.learner} in {took:.1f} s",
-                file=sys.stderr,
-            )
-            return grades
+        finally:
+            slots.put_nowait(slot)
+        print(f"graded {entry.path.name} of {entry.learner} in {took:.1f} s", file=sys.stderr)
+        return grades_of(outcome, entry, timeout)
 
-    graded = await asyncio.gather(*(one(s) for s in submissions))
+    graded = await asyncio.gather(*(one(s, n) for s, n in zip(submissions, notebooks, strict=True)))
     return sorted((g for grades in graded for g in grades), key=lambda g: (g.learner, g.exercise))
 
 
@@ -185,17 +235,30 @@ def table(grades: list[Grade]) -> str:
     return "\n".join([*lines, "", f"passed: {summary}"])
 
 
+ISOLATION = {
+    sandbox.Isolation.BWRAP: "bubblewrap (own filesystem view, no network, PID namespace)",
+    sandbox.Isolation.UID: "an unprivileged user per job (no bubblewrap)",
+    sandbox.Isolation.GROUP: "a process group only (no bubblewrap, not root): weak",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_server.grade", description=__doc__.splitlines()[0]
     )
     parser.add_argument("submissions", type=Path, help="a folder of learners' notebooks")
-    parser.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
+    parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook")
     parser.add_argument(
         "--jobs", type=int, default=min(4, os.cpu_count() or 1), help="notebooks graded at once"
     )
     parser.add_argument("--json", type=Path, help="also write the grades to this file")
+    parser.add_argument(
+        "--isolation",
+        choices=["auto", *sandbox.Isolation],
+        default="auto",
+        help="how to isolate each worker (auto: the strongest that works here)",
+    )
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder")
@@ -206,8 +269,18 @@ def main(argv: list[str] | None = None) -> int:
             "for a lesson with exercises",
             file=sys.stderr,
         )
+    isolation = sandbox.choose(args.isolation)
+    if args.isolation != "auto" and not sandbox.works(isolation):
+        parser.error(f"--isolation {isolation} does not work on this machine")
+    print(f"isolation: {isolation} — {ISOLATION[isolation]}", file=sys.stderr)
     grades = asyncio.run(
-        grade_all(submissions, jobs=args.jobs, cell_timeout=args.cell_timeout, timeout=args.timeout)
+        grade_all(
+            submissions,
+            jobs=max(1, args.jobs),
+            cell_timeout=args.cell_timeout,
+            timeout=args.timeout,
+            isolation=isolation,
+        )
     )
     print(table(grades))
     if args.json:
