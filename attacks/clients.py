@@ -81,6 +81,16 @@ async def token(server: ServerURLs, username: str, password: str) -> str:
         return str(response.json()["access_token"])
 
 
+async def session_cookie(server: ServerURLs, username: str, password: str) -> str:
+    """Sign in with ``POST /session``; the value of the session cookie it sets."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.post(
+            server.url("/session"), data={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        return str(response.cookies["session"])
+
+
 async def slow_client(server: ServerURLs, first_line: str, every: float, give_up: float) -> float:
     """Dribble headers one byte every ``every`` s; return seconds until the server hung up.
 

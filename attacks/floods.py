@@ -50,10 +50,11 @@ async def flood(
     ``pace`` > 0: each sender waits that long between frames, staying under a per-connection
     limit, so that only a limit shared by all the senders can hold the total down.
     """
-    async with connect(server.ws(listener_path)) as listener:
+    async with connect(server.ws(listener_path), close_timeout=1) as listener:
         if setup is not None:
             await setup(listener)
-        senders = [await connect(server.ws(path)) for path in sender_paths]
+        # A flooder's close waits behind what it queued: give up on the goodbye after 1 s.
+        senders = [await connect(server.ws(path), close_timeout=1) for path in sender_paths]
         try:
             for ws in senders:
                 if setup is not None:
@@ -63,8 +64,7 @@ async def flood(
             await asyncio.gather(*(_send_until(ws, frame, deadline, pace) for ws in senders))
             return await counting
         finally:
-            for ws in senders:
-                await ws.close()
+            await asyncio.gather(*(ws.close() for ws in senders))
 
 
 def lobby_join(room: str) -> Callable[[ClientConnection], Awaitable[None]]:
