@@ -21,7 +21,9 @@ from course_server.checks.harness import Harness
 
 # --- 01.1 long polling -----------------------------------------------------------------------
 
-long_poll = exercise("01.1", "Long polling", target="long_poll")
+long_poll = exercise(
+    "01.1", "Long polling", target="long_poll", references=("course_server.feed:poll",)
+)
 
 
 async def serve_feed(h: Harness) -> feed.Feed:
@@ -98,7 +100,15 @@ async def _gives_up(h: Harness, endpoint: Any) -> None:
 
 # --- 01.2 a client that resumes --------------------------------------------------------------
 
-resuming = exercise("01.2", "A WebSocket client that resumes", target="collect")
+resuming = exercise(
+    "01.2",
+    "A WebSocket client that resumes",
+    target="collect",
+    references=(
+        "course_server.compare:websocket_client",
+        "course_server.reconnecting:ReconnectingClient",
+    ),
+)
 
 PER_CONNECTION = 3
 COLLECT_SECONDS = 4

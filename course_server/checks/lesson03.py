@@ -22,7 +22,12 @@ from course_server.waiting import eventually
 
 # --- 03.1 broadcast_except, pruning the dead -------------------------------------------------
 
-hub = exercise("03.1", "Broadcast to everyone else, pruning the dead", target="Hub")
+hub = exercise(
+    "03.1",
+    "Broadcast to everyone else, pruning the dead",
+    target="Hub",
+    references=("course_server.naive:ConnectionManager", "course_server.fanout:Group"),
+)
 
 
 def serve_hub(h: Harness, hub_class: Any) -> tuple[Any, threading.Event]:
@@ -108,7 +113,12 @@ async def _prune(h: Harness, hub_class: Any) -> None:
 
 # --- 03.2 a queue and a writer per connection ------------------------------------------------
 
-outbox = exercise("03.2", "A queue and a writer per connection", target="Outbox")
+outbox = exercise(
+    "03.2",
+    "A queue and a writer per connection",
+    target="Outbox",
+    references=("course_server.fanout:Peer",),
+)
 
 QUEUE_SIZE = 8
 BIG = 60_000  # bytes per message: the kernel's buffers hold a few MB before a stalled send waits

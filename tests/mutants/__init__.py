@@ -15,7 +15,8 @@ import pkgutil
 from mutants.registry import MUTANTS, mutant
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name.startswith("lesson"):
+    # One module per lesson, and ``references``: the cheats that use the course's own code.
+    if _module.name.startswith("lesson") or _module.name == "references":
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["MUTANTS", "mutant"]
