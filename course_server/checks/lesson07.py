@@ -208,15 +208,19 @@ async def _concurrent(h: Harness, publish: Any) -> None:
 
     async def all_at_once() -> list[Any]:
         clients = [client(url) for _ in range(PUBLISHERS)]
-        try:
 
-            async def one(p: int) -> list[Any]:
-                return [await publish(clients[p], room, sent[p, n]) for n in range(EACH)]
+        async def one(p: int) -> list[Any]:
+            return [await publish(clients[p], room, sent[p, n]) for n in range(EACH)]
 
-            return await asyncio.gather(*(one(p) for p in range(PUBLISHERS)))
+        try:  # every publisher finishes before the clients close, even if one of them raised
+            outcomes = await asyncio.gather(*map(one, range(PUBLISHERS)), return_exceptions=True)
         finally:
             for redis in clients:
                 await redis.aclose()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes
 
     async with throwaway_redis() as url, listening(url, keys(room)[2]) as channel:
         story = f"{PUBLISHERS} processes published {EACH} events each, all at once"
