@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -205,14 +206,20 @@ async def _pong_unanswered(h: Harness, endpoint: Any) -> None:
 async def _talking(h: Harness, endpoint: Any) -> None:
     url = await serve_watchdog(h, endpoint)
     async with dial(url) as client:
+        before = time.monotonic()  # when the client last sent something before this message
         for n in range(12):  # over 1.2 s, twice PING_AFTER, never quiet for more than 0.1 s
+            sent = time.monotonic()
             await client.send(f"message {n}")
             reply = await receive(client, "a talking client", harness=h)
+            if reply == "ping" and time.monotonic() - before >= PING_AFTER * 0.8:
+                # A busy machine kept the client quiet that long: a ping is fair; read on.
+                reply = await receive(client, "a talking client", harness=h)
             expect(
                 reply == f"message {n}",
                 f"a client that sent a message every 0.1 s sent 'message {n}' and got {reply!r}: "
                 "any message is a sign of life",
             )
+            before = sent
             await asyncio.sleep(0.1)  # the pace of the conversation: the time between messages
 
 
@@ -338,8 +345,11 @@ async def _not_letters(h: Harness, name_problem: Any) -> None:
     await expect_refused(h, name_problem, candidates)
 
 
-def unsafe_check(what: str, pool: str) -> Any:
-    """A check that ``pool``'s characters are refused wherever they are in a name."""
+def unsafe_check(pool: str, at_end: str = "") -> Any:
+    """A check that ``pool``'s characters are refused wherever they are in a name.
+
+    Those in ``at_end`` are also tried at the very end, where ``$`` lets a newline through.
+    """
 
     async def run(h: Harness, name_problem: Any) -> None:
         rng = random.Random()
@@ -347,19 +357,21 @@ def unsafe_check(what: str, pool: str) -> Any:
         candidates = {
             put_in(rng, c, random_name(rng, rng.choice(scripts))): describe(c) for c in pool
         }
+        for c in at_end:
+            candidates[random_name(rng, rng.choice(scripts)) + c] = f"{describe(c)} at the end"
         await expect_refused(h, name_problem, candidates)
 
     return run
 
 
 names.check("control characters (newline, tab, NUL…) are refused, even at the end")(
-    unsafe_check("control", plain_names.CONTROL)
+    unsafe_check(plain_names.CONTROL, at_end="\n")
 )
 names.check("format characters (zero-width, direction overrides, soft hyphen…) are refused")(
-    unsafe_check("format", plain_names.FORMAT)
+    unsafe_check(plain_names.FORMAT)
 )
 names.check("private-use characters and unassigned code points are refused")(
-    unsafe_check("private use", plain_names.PRIVATE_USE + plain_names.UNASSIGNED)
+    unsafe_check(plain_names.PRIVATE_USE + plain_names.UNASSIGNED)
 )
 
 
@@ -396,6 +408,11 @@ async def _mixed(h: Harness, name_problem: Any) -> None:
     await expect_refused(h, name_problem, candidates)
 
 
+_one_search_at_a_time = threading.Lock()
+"""Two searches at once, in two threads (``tests/test_checks.py`` checks eight answers at a
+time), made hypothesis report a failure it could not replay: one search at a time."""
+
+
 def search(strategy: Any, fault: Callable[[str], str | None], examples: int) -> Any:
     """The simplest name hypothesis finds where ``fault(name)`` has something to say, and what.
 
@@ -420,7 +437,8 @@ def search(strategy: Any, fault: Callable[[str], str | None], examples: int) -> 
             raise CheckFailed(why)
 
     try:
-        probe()
+        with _one_search_at_a_time:
+            probe()
     except CheckFailed:
         return found[-1]  # the last one hypothesis tried: the simplest it shrank to
     return None
@@ -456,7 +474,9 @@ async def _ordinary_pass(h: Harness, name_problem: Any) -> None:
     found = await h.call(search, plain_names.ordinary_names(), fault, 200)
     if found is not None:
         name, why = found
-        scripts = sorted({plain_names.script(c).lower() for c in name} - {"digit", "low", "full"})
+        scripts = sorted(
+            {plain_names.script(c).lower() for c in name if c not in plain_names.NEUTRAL}
+        )
         raise CheckFailed(f"{label(name)} ({', '.join(scripts)}) was refused: {why}")
 
 
