@@ -69,6 +69,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "pings once: after the first pong it only echoes": "pinged again",
         "pings with JSON, as the chapter's heartbeat did": "quiet client is pinged",
         "answers pings but echoes nothing": "keeps talking",
+        "goes on reading after it closed: receive on a closed socket raises": "does not answer",
         "only a pong is a sign of life: a talking client is pinged and closed": "keeps talking",
         "pings on a schedule, even while the client talks": "keeps talking",
     },

@@ -10,6 +10,7 @@ ping in time. A check measures only what cannot come early (a ping or a close be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -28,6 +29,7 @@ from course_server.checks.plain_names import describe
 from course_server.checks.talk import WAIT, dial, receive
 from course_server.clients import attempt
 from course_server.closing import MAX_REASON_BYTES
+from course_server.waiting import eventually
 
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5
@@ -127,6 +129,12 @@ async def _silent(h: Harness, endpoint: Any) -> None:
         took >= (PING_AFTER + PONG_WITHIN) * 0.8,
         f"closed {took:.2f} s after connecting: give the client PONG_WITHIN s after the ping",
     )
+    with contextlib.suppress(TimeoutError):  # the wait for an error that should never come
+        await eventually(lambda: bool(h.errors), timeout=0.3)
+        raise CheckFailed(  # the verdict adds what it raised
+            f"after closing with {HEARTBEAT_TIMEOUT}, your code went on with the closed "
+            "connection: return once it has closed"
+        )
 
 
 async def next_frame(client: Any, situation: str, wait: float) -> str:

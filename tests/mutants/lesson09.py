@@ -36,6 +36,7 @@ def make_watchdog(
     ping_once: bool = False,
     ping_text: str = "ping",
     echo: bool = True,
+    stop: bool = True,
 ) -> Any:
     async def watchdog(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -48,7 +49,9 @@ def make_watchdog(
                 if pinged or not ping:
                     if close:
                         await websocket.close(code, reason)
-                        return
+                        if stop:
+                            return
+                        continue
                     pinged = False
                     continue
                 await websocket.send_text(ping_text)
@@ -83,6 +86,9 @@ mutant("09.1", "pings with JSON, as the chapter's heartbeat did")(
     make_watchdog(ping_text='{"type": "ping"}')
 )
 mutant("09.1", "answers pings but echoes nothing")(make_watchdog(echo=False))
+mutant("09.1", "goes on reading after it closed: receive on a closed socket raises")(
+    make_watchdog(stop=False)
+)
 
 
 @mutant("09.1", "only a pong is a sign of life: a talking client is pinged and closed")
