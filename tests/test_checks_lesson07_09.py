@@ -53,6 +53,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "reads the gap newest first (XREVRANGE)": "after last_id",
         "reads one event of a gap (COUNT 1)": "pub/sub dropped",
         "yields the message's JSON text, not the event": "after last_id",
+        "reads the stream for every live event, gap or not": "without reading the stream",
         "the id from the entry id's first part: 0 for every event": "after last_id",
     },
     "09.1": {

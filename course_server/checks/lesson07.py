@@ -317,8 +317,12 @@ async def serve_follow(
     url: str,
     room: str,
     hook: Callable[[Redis], Awaitable[None]] | None = None,
+    clients: list[Hooked] | None = None,
 ) -> None:
-    """``WS /follow?last_id=N``: each event ``follow`` yields, as JSON, until the client leaves."""
+    """``WS /follow?last_id=N``: each event ``follow`` yields, as JSON, until the client leaves.
+
+    Each follower's Redis client is appended to ``clients``, if given.
+    """
     if not inspect.isasyncgenfunction(follow):
         await h.call(follow, None, room, 0)  # a stub, with no yield yet, raises here
         raise CheckFailed("follow must yield the events: an async generator (async def + yield)")
@@ -333,6 +337,8 @@ async def serve_follow(
         await websocket.accept()
         async with Hooked.from_url(url, decode_responses=True) as redis:
             redis.on_first_read = hook
+            if clients is not None:
+                clients.append(redis)
             relay = asyncio.ensure_future(forward(websocket, redis, last_id))
             gone = asyncio.ensure_future(websocket.receive())  # the client leaving
             done: set[asyncio.Future[Any]] = set()
@@ -397,7 +403,12 @@ def ids(first: int, last: int) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def follower(
-    h: Harness, follow: Any, published: int, unseen: int, hook: Any = None
+    h: Harness,
+    follow: Any,
+    published: int,
+    unseen: int,
+    hook: Any = None,
+    clients: list[Hooked] | None = None,
 ) -> AsyncIterator[tuple[str, Room, Any]]:
     """A room with ``published`` new events, ``follow`` served, a client that missed ``unseen``.
 
@@ -409,7 +420,7 @@ async def follower(
         await room.start()
         await room.publish(published)
         on_read = None if hook is None else lambda redis: hook(room, redis)
-        await serve_follow(h, follow, url, room.name, on_read)
+        await serve_follow(h, follow, url, room.name, on_read, clients)
         assert h.server is not None
         room.followed_from = room.last - unseen
         async with dial(h.server.ws(f"/follow?last_id={room.followed_from}")) as websocket:
@@ -472,6 +483,23 @@ async def _duplicate(h: Harness, follow: Any) -> None:
         live = await room.publish(1)
         situation = f"events {again} came again by pub/sub, then {live[0]}"
         await expect_events(h, websocket, room, live, situation)
+
+
+@following.check("live events with consecutive ids are sent without reading the stream again")
+async def _no_needless_reads(h: Harness, follow: Any) -> None:
+    clients: list[Hooked] = []
+    async with follower(h, follow, 3, unseen=1, clients=clients) as (url, room, websocket):
+        await expect_events(h, websocket, room, [room.last], f"a follower from {room.last - 1}")
+        await subscribed(url, room)
+        reads = clients[0].reads
+        live = await room.publish(4)
+        await expect_events(h, websocket, room, live, f"then {live} published, none lost")
+        more = clients[0].reads - reads
+        expect(
+            more == 0,
+            f"pub/sub brought {live} in order, and follow() read the stream {more} more times: "
+            "read it only when an id jumps",
+        )
 
 
 async def publish_meanwhile(room: Room, redis: Redis) -> None:

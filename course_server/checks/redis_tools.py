@@ -151,16 +151,22 @@ STREAM_READS = frozenset({"XRANGE", "XREVRANGE", "XREAD"})
 
 
 class Hooked(Redis):
-    """The follower's client: ``on_first_read`` runs right after its first read of a stream."""
+    """The follower's client: ``on_first_read`` runs right after its first read of a stream.
+
+    ``reads`` counts its reads of a stream.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_first_read: Callable[[Redis], Awaitable[None]] | None = None
+        self.reads = 0  # of a stream, so far
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         result = await super().execute_command(*args, **options)
         hook = self.on_first_read
-        if hook is not None and str(args[0]).upper() in STREAM_READS:
+        is_read = str(args[0]).upper() in STREAM_READS
+        self.reads += is_read
+        if hook is not None and is_read:
             self.on_first_read = None  # before the hook runs: its own commands pass straight
             await hook(self)
         return result

@@ -178,6 +178,7 @@ def make_follow(
     newest_first: bool = False,
     gap_count: int | None = None,
     raw: bool = False,
+    read_always: bool = False,
 ) -> Any:
     async def follow(redis: Redis, room: str, last_id: int) -> AsyncIterator[dict[str, Any]]:
         _, log, channel = room_keys(room)
@@ -215,7 +216,7 @@ def make_follow(
                 event = json.loads(message["data"])
                 if dedupe and seen(event["id"], last_id):
                     continue
-                if fill and event["id"] > last_id + 1:
+                if fill and event["id"] > last_id + (0 if read_always else 1):
                     upto = "+" if gap_upto_latest else f"0-{event['id'] - 1}"
                     for missed in await stored(last_id, upto=upto, count=gap_count):
                         yield missed
@@ -247,6 +248,7 @@ mutant("07.2", "forgets what the backlog yielded: it comes again as a gap")(
 mutant("07.2", "reads the gap newest first (XREVRANGE)")(make_follow(newest_first=True))
 mutant("07.2", "reads one event of a gap (COUNT 1)")(make_follow(gap_count=1))
 mutant("07.2", "yields the message's JSON text, not the event")(make_follow(raw=True))
+mutant("07.2", "reads the stream for every live event, gap or not")(make_follow(read_always=True))
 
 
 @mutant("07.2", "the id from the entry id's first part: 0 for every event")
