@@ -1,6 +1,16 @@
 """Plausible wrong answers to lesson 07's exercises (Redis), registered in ``mutants.MUTANTS``.
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
+
+What ``scripts/mutate.py --exercise 07.2`` leaves alive (7 of 43), and why no check kills it:
+
+- ``await pubsub.get_message(timeout=5)`` deleted, or its 5 changed: ``subscribe()`` has
+  written SUBSCRIBE to Redis before the stream is read, so the one Redis server of a check sees
+  it first. Waiting for the confirmation matters when the subscribe travels slower than the
+  read (another network path); a check would have to hold the SUBSCRIBE back to see it. Left.
+- ``ignore_subscribe_messages=False``, and ``if message is None: continue`` deleted or made
+  ``break``: the confirmation was read already, and ``get_message(timeout=None)`` returns a
+  message or waits, so no ``None`` and no subscribe message ever comes. Equivalent.
 """
 
 from __future__ import annotations
