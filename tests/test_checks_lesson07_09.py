@@ -54,6 +54,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "reads one event of a gap (COUNT 1)": "pub/sub dropped",
         "yields the message's JSON text, not the event": "after last_id",
         "reads the stream for every live event, gap or not": "without reading the stream",
+        "subscribes, but reads the stream before Redis confirms it": "subscribe first",
         "the id from the entry id's first part: 0 for every event": "after last_id",
     },
     "09.1": {

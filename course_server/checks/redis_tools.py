@@ -150,16 +150,42 @@ class Paused(Redis):
 STREAM_READS = frozenset({"XRANGE", "XREVRANGE", "XREAD"})
 
 
+class LateSubscribe(PubSub):
+    """A pub/sub whose SUBSCRIBE reaches Redis ``LATE`` seconds after ``subscribe()`` returns.
+
+    As over a slow network path: only Redis's confirmation says the subscription is in place.
+    """
+
+    LATE = 0.2
+
+    async def execute_command(self, *args: Any) -> None:
+        if str(args[0]).upper() != "SUBSCRIBE":
+            return await super().execute_command(*args)
+        await self.connect()
+        self._late = asyncio.ensure_future(self._send_later(*args))
+
+    async def _send_later(self, *args: Any) -> None:
+        await asyncio.sleep(self.LATE)
+        await super().execute_command(*args)
+
+
 class Hooked(Redis):
     """The follower's client: ``on_first_read`` runs right after its first read of a stream.
 
-    ``reads`` counts its reads of a stream.
+    ``reads`` counts its reads of a stream. With ``on_first_read`` set, its pub/sub's SUBSCRIBE
+    reaches Redis late: reading the stream before Redis confirms it is too early.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_first_read: Callable[[Redis], Awaitable[None]] | None = None
         self.reads = 0  # of a stream, so far
+
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        """With a hook, the subscription is slow to reach Redis (``LateSubscribe``)."""
+        if self.on_first_read is None:
+            return super().pubsub(**kwargs)
+        return LateSubscribe(self.connection_pool, **kwargs)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         result = await super().execute_command(*args, **options)

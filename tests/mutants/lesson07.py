@@ -4,10 +4,9 @@ As in the other lessons: one bug each, the solution with that one mistake writte
 
 What ``scripts/mutate.py --exercise 07.2`` leaves alive (7 of 43), and why no check kills it:
 
-- ``await pubsub.get_message(timeout=5)`` deleted, or its 5 changed: ``subscribe()`` has
-  written SUBSCRIBE to Redis before the stream is read, so the one Redis server of a check sees
-  it first. Waiting for the confirmation matters when the subscribe travels slower than the
-  read (another network path); a check would have to hold the SUBSCRIBE back to see it. Left.
+- ``await pubsub.get_message(timeout=5)``: its 5 changed to 4 or 6. Equivalent: the
+  confirmation comes in milliseconds. (Deleting the call is caught: the check delays the
+  SUBSCRIBE, ``redis_tools.LateSubscribe``.)
 - ``ignore_subscribe_messages=False``, and ``if message is None: continue`` deleted or made
   ``break``: the confirmation was read already, and ``get_message(timeout=None)`` returns a
   message or waits, so no ``None`` and no subscribe message ever comes. Equivalent.
@@ -189,6 +188,7 @@ def make_follow(
     gap_count: int | None = None,
     raw: bool = False,
     read_always: bool = False,
+    confirmed: bool = True,
 ) -> Any:
     async def follow(redis: Redis, room: str, last_id: int) -> AsyncIterator[dict[str, Any]]:
         _, log, channel = room_keys(room)
@@ -209,7 +209,8 @@ def make_follow(
         earlier = await stored(last_id) if backlog and not subscribe_first else []
         async with redis.pubsub() as pubsub:
             await pubsub.subscribe(channel)
-            await pubsub.get_message(timeout=5)
+            if confirmed:
+                await pubsub.get_message(timeout=5)
             if backlog and subscribe_first:
                 earlier = await stored(last_id)
             for event in earlier:
@@ -259,6 +260,9 @@ mutant("07.2", "reads the gap newest first (XREVRANGE)")(make_follow(newest_firs
 mutant("07.2", "reads one event of a gap (COUNT 1)")(make_follow(gap_count=1))
 mutant("07.2", "yields the message's JSON text, not the event")(make_follow(raw=True))
 mutant("07.2", "reads the stream for every live event, gap or not")(make_follow(read_always=True))
+mutant("07.2", "subscribes, but reads the stream before Redis confirms it")(
+    make_follow(confirmed=False)
+)
 
 
 @mutant("07.2", "the id from the entry id's first part: 0 for every event")
