@@ -2,7 +2,7 @@
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
 
-What ``scripts/mutate.py --exercise 07.2`` leaves alive (7 of 43), and why no check kills it:
+What ``scripts/mutate.py --exercise 07.2`` leaves alive (6 of 43), and why no check kills it:
 
 - ``await pubsub.get_message(timeout=5)``: its 5 changed to 4 or 6. Equivalent: the
   confirmation comes in milliseconds. (Deleting the call is caught: the check delays the
