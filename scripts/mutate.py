@@ -3,6 +3,7 @@
 Usage: python scripts/mutate.py                      (every exercise)
        python scripts/mutate.py --exercise 03.1      (one; repeat the option for more)
        python scripts/mutate.py --limit 20 --jobs 4  (at most 20 mutants each, 4 at a time)
+       python scripts/mutate.py --killers            (also: how many each check killed first)
 
 Each mutant is the solution notebook with one edit inside a solution region (the lines between
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` of the cell that defines the exercise's target, as
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections
 import copy
 import dataclasses
 import difflib
@@ -213,21 +215,47 @@ def _is_close_call(node: ast.AST) -> bool:
     )
 
 
+def _text(source: str, start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The text of ``source`` from ``start`` to ``end`` ((line, UTF-8 byte column))."""
+    lines = source.split("\n")[start[0] - 1 : end[0]]
+    lines[-1] = _chars(lines[-1], end[1])
+    lines[0] = lines[0][_chars_len(lines[0], start[1]) :]
+    return "\n".join(lines)
+
+
+def _swap(operator: str, source: str, left: ast.AST, right: ast.AST, old: str, new: str) -> Mutant:
+    """Swap the operator ``old`` between two operands for ``new``, touching nothing else."""
+    start = (left.end_lineno, left.end_col_offset)  # type: ignore[attr-defined]
+    end = (right.lineno, right.col_offset)  # type: ignore[attr-defined]
+    gap = _text(source, start, end)  # " < ", ") and (": the operator, spaces, parentheses
+    return Mutant(operator, start, end, gap.replace(old, new, 1))
+
+
 def node_mutants(node: ast.AST, source: str) -> Iterator[Mutant]:
     """The mutants of one node (not of its children)."""
     if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
         for i, op in enumerate(node.ops):
             for new in COMPARISONS.get(type(op), []):
-                twin = _edited(node, lambda n, i=i, new=new: n.ops.__setitem__(i, new()))
-                yield _replace(f"`{SYMBOLS[type(op)]}` → `{SYMBOLS[new]}`", node, twin)
+                old_symbol, new_symbol = SYMBOLS[type(op)], SYMBOLS[new]
+                what = f"`{old_symbol}` → `{new_symbol}`"
+                yield _swap(what, source, operands[i], operands[i + 1], old_symbol, new_symbol)
     elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+        left, right = (
+            (node.left, node.right) if isinstance(node, ast.BinOp) else (node.target, node.value)
+        )
         for new in ARITHMETIC.get(type(node.op), []):
-            twin = _edited(node, lambda n, new=new: setattr(n, "op", new()))
-            yield _replace(f"`{SYMBOLS[type(node.op)]}` → `{SYMBOLS[new]}`", node, twin)
+            old_symbol, new_symbol = SYMBOLS[type(node.op)], SYMBOLS[new]
+            what = f"`{old_symbol}` → `{new_symbol}`"
+            yield _swap(what, source, left, right, old_symbol, new_symbol)
     elif isinstance(node, ast.BoolOp):
-        new_op, name = (ast.Or(), "or") if isinstance(node.op, ast.And) else (ast.And(), "and")
-        twin = _edited(node, lambda n: setattr(n, "op", new_op))
-        yield _replace(f"`{'and' if name == 'or' else 'or'}` → `{name}`", node, twin)
+        old_name, name = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+        if len(node.values) == 2:
+            yield _swap(f"`{old_name}` → `{name}`", source, *node.values, old_name, name)
+        else:
+            new_op = ast.Or() if name == "or" else ast.And()
+            twin = _edited(node, lambda n: setattr(n, "op", new_op))
+            yield _replace(f"`{old_name}` → `{name}`", node, twin)
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         yield _replace(f"`{node.value}` → `{not node.value}`", node, repr(not node.value))
     elif isinstance(node, ast.Constant) and type(node.value) is int:
@@ -281,6 +309,14 @@ def mutants(source: str) -> list[Mutant]:
         begin < node.lineno and node.end_lineno < end for begin, end in spans
     )
     tree = ast.parse(source)
+    # A bare ``return`` ending a function changes nothing when deleted: an equivalent mutant.
+    final_returns = {
+        id(function.body[-1])
+        for function in ast.walk(tree)
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and isinstance(function.body[-1], ast.Return)
+        and (function.body[-1].value is None or ast.unparse(function.body[-1].value) == "None")
+    }
     found: dict[str, Mutant] = {}
     for node in ast.walk(tree):
         if not hasattr(node, "lineno") and not isinstance(node, ast.comprehension):
@@ -292,6 +328,7 @@ def mutants(source: str) -> list[Mutant]:
         if (
             isinstance(node, ast.stmt)
             and not isinstance(node, ast.Pass)
+            and id(node) not in final_returns
             and not _is_docstring(node)
         ):
             candidates.append(_replace("statement deleted", node, "pass"))
@@ -332,6 +369,7 @@ class Score:
     skipped: int  # did not compile
     outcomes: list[Outcome]
     source: str
+    where: str  # the notebook and cell the mutants edit
 
     @property
     def killed(self) -> int:
@@ -345,7 +383,8 @@ class Score:
     def percent(self) -> float:
         return 100 * self.killed / len(self.outcomes) if self.outcomes else 100.0
 
-    def lines(self) -> list[str]:
+    def lines(self, killers: bool = False) -> list[str]:
+        """The score, each survivor as a diff, and (``killers``) how many each check killed."""
         head = (
             f"{self.exercise} {self.title}: {self.generated} mutants"
             + (f" ({self.skipped} did not compile)" if self.skipped else "")
@@ -355,8 +394,11 @@ class Score:
         lines = [head]
         for outcome in self.survived:
             line = outcome.mutant.start[0]
-            lines.append(f"  survived: {outcome.mutant.operator} (cell line {line})")
+            lines.append(f"  survived: {outcome.mutant.operator} ({self.where}, line {line})")
             lines.extend(f"    {diff}" for diff in outcome.mutant.diff(self.source))
+        if killers:
+            kills = collections.Counter(o.why for o in self.outcomes if o.killed)
+            lines.extend(f"  killed {n} first: {why}" for why, n in kills.most_common())
         return lines
 
 
@@ -394,14 +436,17 @@ def score(exercise_id: str, limit: int | None = None, jobs: int = 4) -> Score:
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         outcomes = list(pool.map(run, chosen))
     skipped = len(found) - len(compiled)
-    return Score(exercise_id, exercise.title, len(found), skipped, outcomes, source)
+    where = f"{path.relative_to(ROOT)} code cell {index + 1}"
+    return Score(exercise_id, exercise.title, len(found), skipped, outcomes, source, where)
 
 
-def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[str]:
+def score_in_subprocess(
+    exercise_id: str, limit: int | None, jobs: int, killers: bool = False
+) -> list[str]:
     """Run ``score`` for one exercise in a fresh process; its printed lines."""
     command = [sys.executable, __file__, "--exercise", exercise_id, "--jobs", str(jobs)]
-    if limit is not None:
-        command += ["--limit", str(limit)]
+    command += ["--limit", str(limit)] if limit is not None else []
+    command += ["--killers"] if killers else []
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     environment = {**os.environ, "PYTHONPATH": path}  # this checkout's course_server
     done = subprocess.run(
@@ -409,7 +454,9 @@ def score_in_subprocess(exercise_id: str, limit: int | None, jobs: int) -> list[
     )
     if done.returncode != 0:
         return [f"{exercise_id}: the run failed ({done.returncode}): {done.stderr.strip()[-500:]}"]
-    return done.stdout.rstrip("\n").split("\n")
+    # Only the score's lines: a mutant's server may print (an access log line, say).
+    lines = done.stdout.rstrip("\n").split("\n")
+    return [line for line in lines if line.startswith((exercise_id, "  "))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,15 +464,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", action="append", help="an exercise id (default: all)")
     parser.add_argument("--limit", type=int, help="check at most N mutants per exercise")
     parser.add_argument("--jobs", type=int, default=4, help="mutants checked at once")
+    parser.add_argument(
+        "--killers", action="store_true", help="also count the mutants each check failed first"
+    )
     args = parser.parse_args(argv)
     from course_server import checks
 
     ids = args.exercise or [e.id for e in checks.exercises()]
     if len(ids) == 1:
-        print("\n".join(score(ids[0], args.limit, args.jobs).lines()), flush=True)
+        found = score(ids[0], args.limit, args.jobs)
+        print("\n".join(found.lines(args.killers)), flush=True)
         return 0
     for exercise_id in ids:
-        print("\n".join(score_in_subprocess(exercise_id, args.limit, args.jobs)), flush=True)
+        lines = score_in_subprocess(exercise_id, args.limit, args.jobs, args.killers)
+        print("\n".join(lines), flush=True)
     return 0
 
 

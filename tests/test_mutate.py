@@ -84,6 +84,16 @@ def test_an_except_clause_is_narrowed_or_pointed_at_the_wrong_type() -> None:
     assert narrowed == ["+    except KeyError:", "+    except OSError:"]
 
 
+def test_deleting_the_bare_return_that_ends_a_function_is_not_a_mutant() -> None:
+    source = (
+        "def f(x):\n    # BEGIN SOLUTION\n    x.append(1)\n    return None\n    # END SOLUTION\n"
+    )
+    deleted = [
+        m.diff(source)[0] for m in mutate.mutants(source) if m.operator == "statement deleted"
+    ]
+    assert deleted == ["-    x.append(1)"]
+
+
 def test_break_and_continue_swap() -> None:
     source = (
         "def f(xs):\n    # BEGIN SOLUTION\n    for x in xs:\n        break\n    # END SOLUTION\n"
@@ -111,3 +121,13 @@ def test_a_sample_is_the_same_every_time_and_in_source_order() -> None:
     assert len(first) == 4
     assert first == mutate.sample(found, 4, "04.2")
     assert first == sorted(first, key=found.index)
+
+
+def test_an_operator_swap_changes_the_operator_only() -> None:
+    source = (
+        "def f(event, last_id):\n    # BEGIN SOLUTION\n"
+        '    return event["id"] > (last_id + 1)  # a gap\n    # END SOLUTION\n'
+    )
+    swapped = {m.operator: m.diff(source)[-1] for m in mutate.mutants(source)}
+    assert swapped["`>` → `>=`"] == '+    return event["id"] >= (last_id + 1)  # a gap'
+    assert swapped["`+` → `-`"] == '+    return event["id"] > (last_id - 1)  # a gap'

@@ -169,9 +169,15 @@ async def _run_one(harness: Harness, check: Check, implementation: Any) -> tuple
 
 
 async def run(
-    exercise_id: str, implementation: Any, verdicts: list[Verdict] | None = None
+    exercise_id: str,
+    implementation: Any,
+    verdicts: list[Verdict] | None = None,
+    guarded: list[_references.Run] | None = None,
 ) -> Report:
-    """Run every check of an exercise, in order, appending each verdict to ``verdicts``."""
+    """Run every check of an exercise, in order, appending each verdict to ``verdicts``.
+
+    ``guarded`` gets the run's references guard, for ``evaluate`` to release if it gives up.
+    """
     exercise = get(exercise_id)
     verdicts = [] if verdicts is None else verdicts
     copied = _references.screen(implementation, map(_references.Reference, exercise.references))
@@ -181,7 +187,9 @@ async def run(
     stuck = False
     stopping: list[threading.Thread] = []
     try:
-        with _references.guard(exercise.references, implementation) as guarded:
+        with _references.guard(exercise.references, implementation) as guard:
+            if guarded is not None:
+                guarded.append(guard)
             for check in exercise.checks:
                 if stuck:
                     hint = "skipped: your code from the check before is still running"
@@ -194,7 +202,7 @@ async def run(
                     stopper = harness.close()
                 if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
                     stopping.append(stopper)
-                if (used := guarded.take()) is not None:
+                if (used := guard.take()) is not None:
                     verdict = Verdict(check.name, Status.FAILED, used)
                 verdicts.append(verdict)
     finally:
@@ -213,16 +221,20 @@ def evaluate(exercise_id: str, implementation: Any) -> Report:
     exercise = get(exercise_id)
     verdicts: list[Verdict] = []
     failure: list[BaseException] = []
+    guarded: list[_references.Run] = []
 
     def target() -> None:
+        _references.track_origins()  # this thread is the checks' own
         try:
-            asyncio.run(run(exercise_id, implementation, verdicts))
+            asyncio.run(run(exercise_id, implementation, verdicts, guarded))
         except BaseException as exc:  # reported below, in the caller's thread
             failure.append(exc)
 
     thread = threading.Thread(target=target, name=f"check-{exercise_id}", daemon=True)
     thread.start()
     thread.join(exercise.deadline)
+    for guard in guarded:  # still stuck: the course's own functions must work from now on
+        _references.release(guard)
     if failure:
         raise failure[0]
     done = list(verdicts)

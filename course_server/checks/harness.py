@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from course_server.checks import references
 from course_server.runner import RunningServer, start
 
 THREAD_PREFIX = "course-server:check-"
@@ -191,6 +192,8 @@ class Harness:
         self.server = await asyncio.to_thread(
             start, self.app, name=self._name, timeout_graceful_shutdown=1
         )
+        with contextlib.suppress(TimeoutError):  # a stuck loop: the check itself will say so
+            await self.on_server(references.track_origins)
         return self.server
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -207,6 +210,7 @@ class Harness:
                 future.set_result(outcome)
 
         def target() -> None:
+            references.track_origins()
             try:
                 result = fn(*args)
                 if inspect.iscoroutine(result):

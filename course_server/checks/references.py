@@ -4,26 +4,33 @@ An exercise names its references (``exercise(..., references=("course_server.sse
 ``"module:qualname"``; a class covers its methods). While its checks run, ``guard`` refuses a
 learner's answer that uses one, however the learner got hold of it:
 
-- up front (``screen``): the answer *is* a reference (or wraps one with ``functools.partial``),
-  subclasses a reference class, borrows a reference method as its own, or its code names a
-  reference (``from x import y``, an alias, ``module.attribute``);
+- up front (``screen``): the answer *is* a reference (or a ``functools.partial`` of one, or a
+  copy running its code object), subclasses a reference class, borrows a reference method as its
+  own, or its code reads a reference by name (``from x import y``, an alias, ``module.attr``);
 - while the checks run (the tripwire): each reference function's ``__code__`` is swapped for a
   stub that asks who called it before running the original. A caller in the ``course_server``
   package (a check reading the learner's SSE stream with the course's client) goes through; any
   other caller (skipping the standard library's and installed packages' frames: ``map``,
-  asyncio) is the learner's code, which gets ``ReferenceUsed`` and the check fails.
+  asyncio) is the learner's code, which gets ``ReferenceUsed`` and the check fails. A reference
+  coroutine run as a task has only asyncio below it: where it was made decides (the checks'
+  threads keep coroutine origins).
 
 Swapping ``__code__`` changes the function object itself, so every alias sees the tripwire, and
 swapping it back restores the function exactly (Python 3.11 has no ``sys.monitoring``). Several
 exercises may be checked at once (the tests do): a call is charged to the run whose learner code
 is on the stack, and the functions stay armed until the last run that needs them ends.
+
+Not caught: the reference's source text pasted into the notebook. That is the learner's own code
+as far as any check can tell.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import dis
 import functools
 import importlib
 import inspect
@@ -39,13 +46,15 @@ from typing import Any
 
 import course_server
 
-COURSE = str(Path(course_server.__file__).resolve().parent) + os.sep
-LIBRARIES = tuple(
-    {
-        str(Path(path).resolve()) + os.sep
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if (path := sysconfig.get_paths().get(key))
-    }
+
+def _folders(*paths: str) -> tuple[str, ...]:
+    """Each folder as written and resolved (a symlinked checkout has two names), with a slash."""
+    return tuple({str(p) + os.sep for path in paths for p in (Path(path), Path(path).resolve())})
+
+
+COURSE = _folders(str(Path(course_server.__file__).parent))
+LIBRARIES = _folders(
+    *(p for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_path(key)))
 )
 
 
@@ -117,19 +126,30 @@ class _Table:
 
     def __init__(self, references: Iterable[Reference]) -> None:
         self.by_id: dict[int, tuple[Reference, object]] = {}
+        self.by_code: dict[types.CodeType, Reference] = {}  # a copy has the same code
         self.classes: list[tuple[Reference, type]] = []
         for reference in references:
             obj = reference.resolve()
             self.by_id[id(obj)] = (reference, obj)
             for function in functions_of(obj):
                 self.by_id.setdefault(id(function), (reference, function))
+                self.by_code.setdefault(function.__code__, reference)
+                with _lock:  # armed by another run now: its original code is kept aside
+                    armed = _armed.get(id(function))
+                if armed is not None:
+                    self.by_code.setdefault(armed.original, reference)
             if isinstance(obj, type):
                 self.classes.append((reference, obj))
 
     def find(self, obj: object) -> Reference | None:
-        entry = self.by_id.get(id(obj)) or self.by_id.get(id(unwrap(obj)))
-        if entry is not None and (entry[1] is obj or entry[1] is unwrap(obj)):
-            return entry[0]
+        """The reference ``obj`` is, wraps or copies (``FunctionType(ref.__code__, ...)``)."""
+        inner = unwrap(obj)
+        for candidate in (obj, inner):
+            entry = self.by_id.get(id(candidate))
+            if entry is not None and entry[1] is candidate:
+                return entry[0]
+        if isinstance(inner, types.FunctionType):
+            return self.by_code.get(inner.__code__)
         return None
 
 
@@ -182,19 +202,41 @@ def nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
             yield from nested_codes(const)
 
 
+_MISSING = object()
+
+
+def _looked_up(function: types.FunctionType) -> Iterator[object]:
+    """Every object the function's code (nested functions included) reads by name.
+
+    Read from the bytecode: a global, a closure cell or an import, then each ``.attr`` after it,
+    so ``sse_client.parse`` yields the module and then the function, while ``urllib.parse``
+    next to an unrelated ``sse_client`` yields no ``sse_client.parse``.
+    """
+    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or (), strict=True))
+    for code in nested_codes(function.__code__):
+        value: object = _MISSING
+        for instruction in dis.get_instructions(code):
+            name, op = instruction.argval, instruction.opname
+            if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+                value = function.__globals__.get(name, _MISSING)
+            elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF") and name in cells:
+                value = cells[name].cell_contents if _filled(cells[name]) else _MISSING
+            elif op == "IMPORT_NAME":
+                value = sys.modules.get(name, _MISSING)  # imported in the function: seen loaded
+            elif op in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and value is not _MISSING:
+                value = getattr(value, name, _MISSING)
+            else:
+                value = _MISSING
+                continue
+            if value is not _MISSING:
+                yield value
+
+
 def _named(function: types.FunctionType, table: _Table) -> tuple[Reference, object] | None:
-    """A reference the function's code names: a global, ``module.attr``, or a closure cell."""
-    names = {n for code in nested_codes(function.__code__) for n in code.co_names}
-    values = [function.__globals__[n] for n in names if n in function.__globals__]
-    values += [c.cell_contents for c in function.__closure__ or () if _filled(c)]
-    for _depth in range(3):  # course_server.sse_client.parse: a package, a module, a function
-        modules = []
-        for value in values:
-            if (reference := table.find(value)) is not None:
-                return reference, value
-            if isinstance(value, types.ModuleType):
-                modules.append(value)
-        values = [getattr(m, n) for m in modules for n in names if hasattr(m, n)]
+    """A reference the function's code names: a global, ``module.attr``, a closure cell."""
+    for value in _looked_up(function):
+        if (reference := table.find(value)) is not None:
+            return reference, value
     return None
 
 
@@ -230,6 +272,7 @@ class Run:
 
     table: _Table
     codes: frozenset[types.CodeType]
+    functions: list[types.FunctionType]  # the reference functions armed for it
     used: list[str] = dataclasses.field(default_factory=list)
 
     def take(self) -> str | None:
@@ -359,12 +402,12 @@ def _learner_frame(frame: types.FrameType | None) -> types.FrameType | None:
     return None
 
 
-def _runs_of(frame: types.FrameType) -> list[Run]:
+def _runs_of(frame: types.FrameType | None) -> list[Run]:
     """The runs whose learner code is on the stack from ``frame`` up; else the current run."""
     stack = []
     while frame is not None:
         stack.append(frame.f_code)
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     with _lock:
         runs = [run for run in _runs if not run.codes.isdisjoint(stack)]
         if not runs and (run := current.get()) is not None and run in _runs:
@@ -372,11 +415,37 @@ def _runs_of(frame: types.FrameType) -> list[Run]:
         return runs or list(_runs)
 
 
+ORIGIN_DEPTH = 8
+"""Frames kept of where each coroutine was made, in the threads that run checks."""
+
+
+def track_origins() -> None:
+    """Keep where each coroutine is made, in this thread (a thread of the checks, never the
+    notebook's): a reference coroutine that the learner's code hands to ``create_task``
+    starts with only asyncio below it, and only its origin tells who made it."""
+    sys.set_coroutine_origin_tracking_depth(ORIGIN_DEPTH)
+
+
+def _made_by_learner(frame: types.FrameType) -> bool:
+    """Is ``frame`` the first step of a task's coroutine that the learner's code made?"""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread
+        return False
+    coroutine = task.get_coro() if task is not None else None
+    if getattr(coroutine, "cr_frame", None) is not frame:
+        return False
+    for filename, _line, _function in getattr(coroutine, "cr_origin", None) or ():
+        if not _is_library(filename):
+            return not filename.startswith(COURSE)
+    return False
+
+
 def enter(key: str) -> types.FunctionType:
     """The original function behind tripwire ``key``; raises if the learner's code called it."""
     function, twin = _twins[key]
     learner = _learner_frame(sys._getframe(2))
-    if learner is None:
+    if learner is None and not _made_by_learner(sys._getframe(1)):
         return twin
     hints = []
     for run in _runs_of(learner):
@@ -394,16 +463,15 @@ def enter(key: str) -> types.FunctionType:
 def guard(specs: Iterable[str], implementation: object) -> Iterator[Run]:
     """Arm the tripwires of ``specs`` for one run of checks on ``implementation``; then disarm.
 
-    The run's ``used`` lists the hint for each reference the learner's code called meanwhile;
-    what ``screen`` finds up front is in it from the start.
+    The run's ``take()`` gives the hint for each reference the learner's code called meanwhile.
     """
     references = [Reference(spec) for spec in specs]
     table = _Table(references)
     codes = frozenset(
         code for f in learner_functions(implementation) for code in nested_codes(f.__code__)
     )
-    run = Run(table, codes)
     functions = [f for r in references for f in functions_of(r.resolve())]
+    run = Run(table, codes, functions)
     with _lock:
         for function in functions:
             _arm(function)
@@ -413,7 +481,17 @@ def guard(specs: Iterable[str], implementation: object) -> Iterator[Run]:
         yield run
     finally:
         current.reset(token)
-        with _lock:
+        release(run)
+
+
+def release(run: Run) -> None:
+    """Disarm ``run``'s tripwires now; again is a no-op.
+
+    ``evaluate`` calls it for checks still stuck past their deadline: the notebook goes on, and
+    the course's functions must work normally in its next cells.
+    """
+    with _lock:
+        if run in _runs:
             _runs.remove(run)
-            for function in functions:
+            for function in run.functions:
                 _disarm(function)

@@ -1,10 +1,12 @@
 """Plausible wrong answers to the exercises, one bug each: every one must fail some check.
 
 ``MUTANTS[exercise_id]`` maps a description of the bug to the implementation that has it, one
-module per lesson (``lesson02.py``, …). Each is the solution with that one mistake, written out
-in full (no text surgery on the solution), so a mutant stays readable and keeps meaning the same
-thing when the solution is reworded. A mutant is a mistake a learner really makes (an edge case,
-the wrong exception, an off-by-one, a missing timeout, a cheat), not a random edit.
+module per lesson (``lesson02.py``, …), and ``references.py``: the cheats that use the course's
+own implementation of an exercise (``tests/test_checks.py`` checks each is told so). Each is
+the solution with that one mistake, written out in full (no text surgery on the solution), so
+a mutant stays readable and keeps meaning the same thing when the solution is reworded. A
+mutant is a mistake a learner really makes (an edge case, the wrong exception, an off-by-one,
+a missing timeout, a cheat), not a random edit.
 """
 
 from __future__ import annotations
