@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -44,10 +45,54 @@ def client(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True)
 
 
-async def record(redis: Redis, room: str, *texts: str, published: bool = True) -> None:
-    """Publish ``texts`` as another process would (``published=False``: as pub/sub lost them)."""
-    for text in texts:
-        await redis.eval(RECORD, 3, *keys(room), text, HISTORY, "1" if published else "0")
+async def record(redis: Redis, room: str, *texts: str, published: bool = True) -> list[int]:
+    """Publish ``texts`` as another process would (``published=False``: as pub/sub lost them).
+
+    Returns their ids.
+    """
+    flag = "1" if published else "0"
+    return [await redis.eval(RECORD, 3, *keys(room), text, HISTORY, flag) for text in texts]
+
+
+async def used_before(redis: Redis, room: str, last_id: int) -> None:
+    """Make ``room`` one whose events went up to ``last_id`` long ago: all trimmed but the last.
+
+    So a check's ids start anywhere, not at 1: code that counts from 1 (or from the stream's
+    length) shows itself.
+    """
+    seq, log, _ = keys(room)
+    await redis.set(seq, last_id)
+    await redis.xadd(log, {"text": "long ago"}, id=f"0-{last_id}")
+
+
+TRICKY_TEXTS = [
+    'she said "hi"',
+    "back\\slash \\n not a newline",
+    "two\nlines",
+    "tab\there",
+    "naïve café ☕",
+    "名前は？",
+    '{"id": 999, "text": "forged"}',
+    "it's",
+    "]]--[[ end",
+    "%s %d ..",
+    "line\u2028separator",
+    "  spaced  ",
+]
+"""Texts that break JSON or Lua built by hand: quotes, backslashes, newlines, non-ASCII."""
+
+WORDS = ["hello", "how are you?", "bye", "lunch?", "on my way", "ok", "see you", "ready"]
+
+
+def texts(rng: random.Random, count: int, tricky: bool = True) -> list[str]:
+    """``count`` different texts, a new choice each run, tricky ones among them if asked."""
+    pool = WORDS + TRICKY_TEXTS if tricky else WORDS
+    return [f"{rng.choice(pool)} #{rng.randrange(10**6)}" for _ in range(count)]
+
+
+def room_name(rng: random.Random) -> str:
+    """A room name, a new one each run: code that hard-codes the check's room shows itself."""
+    return f"{rng.choice(['lobby', 'kitchen', 'garden', 'attic'])}-{rng.randrange(1000)}"
 
 
 @contextlib.asynccontextmanager
@@ -105,17 +150,49 @@ class Paused(Redis):
 STREAM_READS = frozenset({"XRANGE", "XREVRANGE", "XREAD"})
 
 
+class LateSubscribe(PubSub):
+    """A pub/sub whose SUBSCRIBE reaches Redis ``LATE`` seconds after ``subscribe()`` returns.
+
+    As over a slow network path: only Redis's confirmation says the subscription is in place.
+    """
+
+    LATE = 0.2
+
+    async def execute_command(self, *args: Any) -> None:
+        if str(args[0]).upper() != "SUBSCRIBE":
+            return await super().execute_command(*args)
+        await self.connect()
+        self._late = asyncio.ensure_future(self._send_later(*args))
+
+    async def _send_later(self, *args: Any) -> None:
+        await asyncio.sleep(self.LATE)
+        await super().execute_command(*args)
+
+
 class Hooked(Redis):
-    """The follower's client: ``on_first_read`` runs right after its first read of a stream."""
+    """The follower's client: ``on_first_read`` runs right after its first read of a stream.
+
+    ``reads`` counts its reads of a stream. With ``on_first_read`` set, its pub/sub's SUBSCRIBE
+    reaches Redis late: reading the stream before Redis confirms it is too early.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_first_read: Callable[[Redis], Awaitable[None]] | None = None
+        self.reads = 0  # of a stream, so far
+
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        """With a hook, the subscription is slow to reach Redis (``LateSubscribe``)."""
+        if self.on_first_read is None:
+            return super().pubsub(**kwargs)
+        return LateSubscribe(self.connection_pool, **kwargs)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         result = await super().execute_command(*args, **options)
         hook = self.on_first_read
-        if hook is not None and str(args[0]).upper() in STREAM_READS:
+        is_read = str(args[0]).upper() in STREAM_READS
+        self.reads += is_read
+        if hook is not None and is_read:
             self.on_first_read = None  # before the hook runs: its own commands pass straight
             await hook(self)
         return result

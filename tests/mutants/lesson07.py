@@ -1,10 +1,20 @@
 """Plausible wrong answers to lesson 07's exercises (Redis), registered in ``mutants.MUTANTS``.
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
+
+What ``scripts/mutate.py --exercise 07.2`` leaves alive (6 of 43), and why no check kills it:
+
+- ``await pubsub.get_message(timeout=5)``: its 5 changed to 4 or 6. Equivalent: the
+  confirmation comes in milliseconds. (Deleting the call is caught: the check delays the
+  SUBSCRIBE, ``redis_tools.LateSubscribe``.)
+- ``ignore_subscribe_messages=False``, and ``if message is None: continue`` deleted or made
+  ``break``: the confirmation was read already, and ``get_message(timeout=None)`` returns a
+  message or waits, so no ``None`` and no subscribe message ever comes. Equivalent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import weakref
 from collections.abc import AsyncIterator
@@ -76,6 +86,90 @@ async def publish_counting_in_memory(redis: Redis, room: str, text: str) -> int:
     return event_id
 
 
+CONCATENATED = """'{"id": ' .. id .. ', "text": "' .. ARGV[1] .. '"}'"""
+mutant("07.1", "builds the JSON by joining strings: a quote or newline breaks it")(
+    make_publish(payload=CONCATENATED)
+)
+mutant("07.1", "publishes the id as text: {'id': '7'}")(
+    make_publish(payload="cjson.encode({id = tostring(id), text = ARGV[1]})")
+)
+mutant("07.1", "lets Redis choose the entry id (*): no 0-N to read from")(
+    make_publish(keep="redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'text', ARGV[1])")
+)
+mutant("07.1", "trims before adding: HISTORY + 1 stay")(
+    make_publish(
+        keep="redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[2])\n"
+        "    redis.call('XADD', KEYS[2], '0-' .. id, 'text', ARGV[1])"
+    )
+)
+
+
+@mutant("07.1", "puts the text into the script's source: a quote breaks the Lua")
+async def publish_spliced(redis: Redis, room: str, text: str) -> int:
+    script = f"""
+    local id = redis.call('INCR', KEYS[1])
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], '0-' .. id, 'text', '{text}')
+    redis.call('PUBLISH', KEYS[3], cjson.encode({{id = id, text = '{text}'}}))
+    return id
+    """
+    return await redis.eval(script, 3, *room_keys(room), HISTORY)
+
+
+ONE_COUNTER = """
+local id = redis.call('INCR', 'seq')
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'text', ARGV[1])
+redis.call('PUBLISH', KEYS[3], cjson.encode({id = id, text = ARGV[1]}))
+return id
+"""
+
+
+@mutant("07.1", "one counter for every room")
+async def publish_one_counter(redis: Redis, room: str, text: str) -> int:
+    return await redis.eval(ONE_COUNTER, 3, *room_keys(room), text, HISTORY)
+
+
+NEXT_FROM_LENGTH = """
+local id = redis.call('XLEN', KEYS[2]) + 1
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'text', ARGV[1])
+redis.call('PUBLISH', KEYS[3], cjson.encode({id = id, text = ARGV[1]}))
+return id
+"""
+
+
+@mutant("07.1", "the next id is the stream's length + 1: wrong once it is trimmed")
+async def publish_next_from_length(redis: Redis, room: str, text: str) -> int:
+    return await redis.eval(NEXT_FROM_LENGTH, 3, *room_keys(room), text, HISTORY)
+
+
+@mutant("07.1", "returns the entry id '0-N', not N")
+async def publish_entry_id(redis: Redis, room: str, text: str) -> Any:
+    return f"0-{await make_publish()(redis, room, text)}"
+
+
+_lock = asyncio.Lock()
+
+
+@mutant("07.1", "three commands under an asyncio.Lock: one process's lock holds no other back")
+async def publish_under_a_lock(redis: Redis, room: str, text: str) -> int:
+    async with _lock:
+        return await publish_in_three_steps(redis, room, text)
+
+
+_first_ids: weakref.WeakKeyDictionary[Redis, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+@mutant("07.1", "reads the counter once, then counts in memory")
+async def publish_reading_once(redis: Redis, room: str, text: str) -> int:
+    counters = _first_ids.setdefault(redis, {})
+    if room not in counters:
+        counters[room] = int(await redis.get(room_keys(room)[0]) or 0)
+    counters[room] = event_id = counters[room] + 1
+    await redis.set(room_keys(room)[0], event_id)
+    _, log, channel = room_keys(room)
+    await redis.eval(KEEP_GIVEN_ID, 2, log, channel, event_id, text, HISTORY)
+    return event_id
+
+
 # --- 07.2 follow -----------------------------------------------------------------------------
 
 
@@ -87,36 +181,57 @@ def make_follow(
     dedupe: bool = True,
     subscribe_first: bool = True,
     gap_upto_latest: bool = False,
+    quiet_ends: bool = False,
+    as_text: bool = False,
+    track_backlog: bool = True,
+    newest_first: bool = False,
+    gap_count: int | None = None,
+    raw: bool = False,
+    read_always: bool = False,
+    confirmed: bool = True,
 ) -> Any:
     async def follow(redis: Redis, room: str, last_id: int) -> AsyncIterator[dict[str, Any]]:
         _, log, channel = room_keys(room)
 
-        async def stored(after: int, upto: str = "+") -> list[dict[str, Any]]:
+        async def stored(
+            after: int, upto: str = "+", count: int | None = None
+        ) -> list[dict[str, Any]]:
             start = f"0-{after}" if inclusive else f"(0-{after}"
-            entries = await redis.xrange(log, min=start, max=upto)
+            if newest_first:
+                entries = await redis.xrevrange(log, max=upto, min=start, count=count)
+            else:
+                entries = await redis.xrange(log, min=start, max=upto, count=count)
             return [{"id": int(entry[2:]), "text": fields["text"]} for entry, fields in entries]
+
+        def seen(event_id: int, last: int) -> bool:
+            return str(event_id) <= str(last) if as_text else event_id <= last
 
         earlier = await stored(last_id) if backlog and not subscribe_first else []
         async with redis.pubsub() as pubsub:
             await pubsub.subscribe(channel)
-            await pubsub.get_message(timeout=5)
+            if confirmed:
+                await pubsub.get_message(timeout=5)
             if backlog and subscribe_first:
                 earlier = await stored(last_id)
             for event in earlier:
                 yield event
-                last_id = event["id"]
+                if track_backlog:
+                    last_id = event["id"]
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                wait = 1.0 if quiet_ends else None
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if message is None:
+                    if quiet_ends:
+                        return  # nothing for a second: the room must be over
                     continue
                 event = json.loads(message["data"])
-                if dedupe and event["id"] <= last_id:
+                if dedupe and seen(event["id"], last_id):
                     continue
-                if fill and event["id"] > last_id + 1:
+                if fill and event["id"] > last_id + (0 if read_always else 1):
                     upto = "+" if gap_upto_latest else f"0-{event['id'] - 1}"
-                    for missed in await stored(last_id, upto=upto):
+                    for missed in await stored(last_id, upto=upto, count=gap_count):
                         yield missed
-                yield event
+                yield message["data"] if raw else event
                 last_id = event["id"]
 
     return follow
@@ -134,3 +249,31 @@ mutant("07.2", "reads the stream, then subscribes: an event in between is lost")
 mutant("07.2", "reads a gap up to the latest entry, then yields the new event again")(
     make_follow(gap_upto_latest=True)
 )
+mutant("07.2", "gives up after a quiet second: get_message(timeout=1) returned None")(
+    make_follow(quiet_ends=True)
+)
+mutant("07.2", "compares ids as text: '10' comes before '9'")(make_follow(as_text=True))
+mutant("07.2", "forgets what the backlog yielded: it comes again as a gap")(
+    make_follow(track_backlog=False)
+)
+mutant("07.2", "reads the gap newest first (XREVRANGE)")(make_follow(newest_first=True))
+mutant("07.2", "reads one event of a gap (COUNT 1)")(make_follow(gap_count=1))
+mutant("07.2", "yields the message's JSON text, not the event")(make_follow(raw=True))
+mutant("07.2", "reads the stream for every live event, gap or not")(make_follow(read_always=True))
+mutant("07.2", "subscribes, but reads the stream before Redis confirms it")(
+    make_follow(confirmed=False)
+)
+
+
+@mutant("07.2", "the id from the entry id's first part: 0 for every event")
+async def follow_first_part(redis: Redis, room: str, last_id: int) -> AsyncIterator[dict[str, Any]]:
+    _, log, channel = room_keys(room)
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        await pubsub.get_message(timeout=5)
+        for entry, fields in await redis.xrange(log, min=f"(0-{last_id}", max="+"):
+            yield {"id": int(entry.split("-")[0]), "text": fields["text"]}
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is not None:
+                yield json.loads(message["data"])

@@ -1,6 +1,11 @@
 """Plausible wrong answers to lesson 09's exercises, registered in ``mutants.MUTANTS``.
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
+
+What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43), and why:
+
+- 09.1, ``PONG_WITHIN if not pinged else PING_AFTER``: the two are equal (0.5 s), so swapping
+  them changes nothing. Different values would tell them apart, at the cost of a slower check.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import unicodedata
 from typing import Any
 
 from fastapi import WebSocket
@@ -17,6 +23,7 @@ from mutants.registry import mutant
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5
 HEARTBEAT_TIMEOUT = 4408
+REASON = "heartbeat timeout"
 
 # --- 09.1 watchdog ---------------------------------------------------------------------------
 
@@ -29,27 +36,37 @@ def make_watchdog(
     grace: float = PONG_WITHIN,
     pong_counts: bool = True,
     echo_pong: bool = False,
+    reason: str = REASON,
+    only_pong_answers: bool = False,
+    ping_once: bool = False,
+    ping_text: str = "ping",
+    echo: bool = True,
+    stop: bool = True,
 ) -> Any:
     async def watchdog(websocket: WebSocket) -> None:
         await websocket.accept()
-        pinged = False
+        pinged = watching = False
         while True:
             try:
-                async with asyncio.timeout(grace if pinged else PING_AFTER):
+                async with asyncio.timeout(None if watching else grace if pinged else PING_AFTER):
                     text = await websocket.receive_text()
             except TimeoutError:
                 if pinged or not ping:
                     if close:
-                        await websocket.close(code, "heartbeat timeout")
-                        return
+                        await websocket.close(code, reason)
+                        if stop:
+                            return
+                        continue
                     pinged = False
                     continue
-                await websocket.send_text("ping")
+                await websocket.send_text(ping_text)
                 pinged = True
                 continue
-            if text != "pong" or pong_counts:
+            if text == "pong" and pinged and ping_once:
+                watching = True  # one answered ping is enough
+            if (text != "pong" or pong_counts) and (text == "pong" or not only_pong_answers):
                 pinged = False
-            if text != "pong" or echo_pong:
+            if (text != "pong" or echo_pong) and echo:
                 await websocket.send_text(text)
 
     return watchdog
@@ -63,6 +80,42 @@ mutant("09.1", "a pong is no sign of life: only other messages count")(
     make_watchdog(pong_counts=False)
 )
 mutant("09.1", "echoes the pong back")(make_watchdog(echo_pong=True))
+mutant("09.1", "closes with the right code but no reason")(make_watchdog(reason=""))
+mutant("09.1", "closes with a reason of its own, 'timeout'")(make_watchdog(reason="timeout"))
+mutant("09.1", "closes with 1000, as if all went well")(make_watchdog(code=1000))
+mutant("09.1", "after a ping only a pong answers: a message is echoed, the clock runs on")(
+    make_watchdog(only_pong_answers=True)
+)
+mutant("09.1", "pings once: after the first pong it only echoes")(make_watchdog(ping_once=True))
+mutant("09.1", "pings with JSON, as the chapter's heartbeat did")(
+    make_watchdog(ping_text='{"type": "ping"}')
+)
+mutant("09.1", "answers pings but echoes nothing")(make_watchdog(echo=False))
+mutant("09.1", "goes on reading after it closed: receive on a closed socket raises")(
+    make_watchdog(stop=False)
+)
+
+
+@mutant("09.1", "only a pong is a sign of life: a talking client is pinged and closed")
+async def watchdog_pong_only(websocket: WebSocket) -> None:
+    await websocket.accept()
+    pinged = False
+    due = time.monotonic() + PING_AFTER
+    while True:
+        try:
+            async with asyncio.timeout(max(0.0, due - time.monotonic())):
+                text = await websocket.receive_text()
+        except TimeoutError:
+            if pinged:
+                await websocket.close(HEARTBEAT_TIMEOUT, REASON)
+                return
+            await websocket.send_text("ping")
+            pinged, due = True, time.monotonic() + PONG_WITHIN
+            continue
+        if text == "pong":
+            pinged, due = False, time.monotonic() + PING_AFTER
+        else:
+            await websocket.send_text(text)
 
 
 @mutant("09.1", "pings on a schedule, even while the client talks")
@@ -90,6 +143,7 @@ async def watchdog_on_a_schedule(websocket: WebSocket) -> None:
 # --- 09.2 name_problem -----------------------------------------------------------------------
 
 RULE = "1-32 letters, digits, '_', '.' or '-'"
+JAPANESE = {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "IDEOGRAPHIC"}
 
 
 @mutant("09.2", "$ matches before a newline at the end")
@@ -121,3 +175,86 @@ def name_problem_printable(name: str) -> str | None:
 @mutant("09.2", "quotes the name back: too long for a close frame")
 def name_problem_quoting(name: str) -> str | None:
     return None if re.fullmatch(r"[\w.-]{1,32}", name) else f"{name!r} is not a valid name"
+
+
+@mutant("09.2", "the old rule, [\\w.-]{1,32}: a filler is a letter to \\w")
+def name_problem_word_regex(name: str) -> str | None:
+    return None if re.fullmatch(r"[\w.-]{1,32}", name) else RULE
+
+
+def letter_or_digit(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category.startswith("L") or category == "Nd"
+
+
+def make_name_problem(
+    *,
+    nfkc: bool = True,
+    length_first: bool = False,
+    allowed: Any = letter_or_digit,
+    fillers: str | None = None,
+    neutral: str = "0123456789_.-",
+    counted: Any = letter_or_digit,
+    japanese: frozenset[str] | set[str] = JAPANESE,
+    reason: Any = None,
+) -> Any:
+    """The solution's rule, with one step done a learner's wrong way."""
+
+    def name_problem(name: str) -> str | None:
+        plain = unicodedata.normalize("NFKC", name) if nfkc else name
+        if not 1 <= len(name if length_first else plain) <= 32:
+            return reason(name) if reason else "a name is 1 to 32 characters"
+        scripts = set()
+        for char in plain:
+            if char in "_.-" or (char in neutral and char.isdigit()):
+                continue
+            if not allowed(char):
+                return reason(name) if reason else "letters, digits, '_', '.' and '-' only"
+            if char in fillers if fillers is not None else "FILLER" in unicodedata.name(char):
+                return reason(name) if reason else "a filler character shows nothing"
+            if counted(char):
+                script = unicodedata.name(char).split()[0]
+                scripts.add("JAPANESE" if script in japanese else script)
+        if len(scripts) > 1:
+            return reason(name) if reason else "letters of one script only"
+        return None
+
+    return name_problem
+
+
+mutant("09.2", "judges the name as it came, not its NFKC form")(make_name_problem(nfkc=False))
+mutant("09.2", "counts the length before NFKC")(make_name_problem(length_first=True))
+mutant("09.2", "a denylist: refuses control, format, private-use, unassigned and spaces")(
+    make_name_problem(allowed=lambda char: unicodedata.category(char)[0] not in "CZ")
+)
+mutant("09.2", "letters and digits as \\w sees them (str.isalnum): numerals and marks pass")(
+    make_name_problem(allowed=str.isalnum)
+)
+mutant("09.2", "only U+3164 is a filler")(make_name_problem(fillers="\u3164"))
+mutant("09.2", "only letters have a script: a digit of another script passes")(
+    make_name_problem(counted=lambda char: unicodedata.category(char).startswith("L"))
+)
+mutant("09.2", "one script, kanji and kana apart: Japanese names are refused")(
+    make_name_problem(japanese=set())
+)
+mutant("09.2", "0-9 have a script too: a Latin name with a digit is mixed")(
+    make_name_problem(neutral="")
+)
+mutant("09.2", "puts the name in the reason")(
+    make_name_problem(reason=lambda name: f"{name} is not a valid name")
+)
+
+
+@mutant("09.2", "returns whether the name is valid, not what is wrong with it")
+def name_problem_boolean(name: str) -> Any:
+    return make_name_problem()(name) is None
+
+
+KNOWN_NAMES = {"Zoë", "山田さくら", "佐々木", "ルーシー", "Ωμέγα_2", "名前", "Дмитрий", "김민준"}
+
+
+@mutant("09.2", "a cheat: ASCII names, plus the examples it has seen")
+def name_problem_known(name: str) -> str | None:
+    if name in KNOWN_NAMES or re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name):
+        return None
+    return RULE

@@ -1,0 +1,184 @@
+"""Which check rejects each of lessons 07 and 09's mutants: each mistake is caught where it is made.
+
+``tests/test_checks.py`` asks only that a mutant fails *some* check. Here each mutant names the
+check that must fail it (by a part of the check's name), so a check that stops pinning its
+behaviour shows up even when another check still happens to fail the mutant. Also the name
+rule's own pieces (``checks.plain_names``): the oracle and the generated names.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import given, settings
+from mutants import MUTANTS
+from test_checks import notebook_namespace
+
+from course_server import checks
+from course_server.checks import Report, Status, plain_names
+
+pytestmark = pytest.mark.timeout(900)  # one fixture checks ~70 implementations, 8 at a time
+
+KILLED_BY: dict[str, dict[str, str]] = {
+    "07.1": {
+        "publishes without keeping the event in the stream": "ids 1, 2, 3",
+        "keeps every event: no MAXLEN": "keeps the last 20",
+        "trims roughly (MAXLEN ~): more than HISTORY stay": "keeps the last 20",
+        "publishes the text alone, without its id": "ids 1, 2, 3",
+        "INCR, XADD and PUBLISH as three commands: another process gets in between": "paused",
+        "counts ids in the process's memory, not in Redis": "ids go on",
+        "builds the JSON by joining strings: a quote or newline breaks it": "quotes",
+        "publishes the id as text: {'id': '7'}": "ids 1, 2, 3",
+        "lets Redis choose the entry id (*): no 0-N to read from": "ids 1, 2, 3",
+        "trims before adding: HISTORY + 1 stay": "keeps the last 20",
+        "puts the text into the script's source: a quote breaks the Lua": "quotes",
+        "one counter for every room": "ids go on",
+        "the next id is the stream's length + 1: wrong once it is trimmed": "ids go on",
+        "returns the entry id '0-N', not N": "ids 1, 2, 3",
+        "three commands under an asyncio.Lock: one process's lock holds no other back": "paused",
+        "reads the counter once, then counts in memory": "ids go on",
+    },
+    "07.2": {
+        "reads the stream from last_id itself: the last event seen comes again": "after last_id",
+        "pub/sub only: what happened while away is never read": "after last_id",
+        "never fills a gap: what pub/sub dropped stays lost": "pub/sub dropped",
+        "no dedupe: an event that comes twice is yielded twice": "comes twice",
+        "reads the stream, then subscribes: an event in between is lost": "subscribe first",
+        "reads a gap up to the latest entry, then yields the new event again": "pub/sub dropped",
+        "gives up after a quiet second: get_message(timeout=1) returned None": "quiet room",
+        "compares ids as text: '10' comes before '9'": "comes twice",
+        "forgets what the backlog yielded: it comes again as a gap": "after last_id",
+        "reads the gap newest first (XREVRANGE)": "after last_id",
+        "reads one event of a gap (COUNT 1)": "pub/sub dropped",
+        "yields the message's JSON text, not the event": "after last_id",
+        "reads the stream for every live event, gap or not": "without reading the stream",
+        "subscribes, but reads the stream before Redis confirms it": "subscribe first",
+        "the id from the entry id's first part: 0 for every event": "after last_id",
+    },
+    "09.1": {
+        "never pings: closes a quiet client without asking": "quiet client is pinged",
+        "pings but never closes: the chapter's heartbeat": "does not answer",
+        "closes with 1011, the code for a server fault": "does not answer",
+        "closes as it pings: no time to answer": "does not answer",
+        "a pong is no sign of life: only other messages count": "answers every ping",
+        "echoes the pong back": "a pong gets no answer",
+        "closes with the right code but no reason": "does not answer",
+        "closes with a reason of its own, 'timeout'": "does not answer",
+        "closes with 1000, as if all went well": "does not answer",
+        "after a ping only a pong answers: a message is echoed, the clock runs on": "any message",
+        "pings once: after the first pong it only echoes": "pinged again",
+        "pings with JSON, as the chapter's heartbeat did": "quiet client is pinged",
+        "answers pings but echoes nothing": "keeps talking",
+        "goes on reading after it closed: receive on a closed socket raises": "does not answer",
+        "only a pong is a sign of life: a talking client is pinged and closed": "keeps talking",
+        "pings on a schedule, even while the client talks": "keeps talking",
+    },
+    "09.2": {
+        "$ matches before a newline at the end": "control characters",
+        "re.match with no end anchor: a good start is enough": "spaces, markup",
+        "ASCII letters only": "ordinary names in many scripts",
+        "counts bytes, not characters": "every ordinary name",
+        "printable means safe: spaces and markup pass": "spaces, markup",
+        "quotes the name back: too long for a close frame": "a reason is short",
+        "the old rule, [\\w.-]{1,32}: a filler is a letter to \\w": "filler characters",
+        "judges the name as it came, not its NFKC form": "NFKC form: ",
+        "counts the length before NFKC": "too long",
+        "a denylist: refuses control, format, private-use, unassigned and spaces": "markup",
+        "letters and digits as \\w sees them (str.isalnum): numerals and marks pass": "markup",
+        "only U+3164 is a filler": "filler characters",
+        "only letters have a script: a digit of another script passes": "mix scripts",
+        "one script, kanji and kana apart: Japanese names are refused": "ordinary names in many",
+        "0-9 have a script too: a Latin name with a digit is mixed": "ordinary names in many",
+        "puts the name in the reason": "a reason is short",
+        "returns whether the name is valid, not what is wrong with it": "ordinary names in many",
+        "a cheat: ASCII names, plus the examples it has seen": "every ordinary name",
+    },
+}
+"""Exercise → mutant's bug → a part of the name of the check that must reject it."""
+
+CASES = [(exercise, bug) for exercise, bugs in KILLED_BY.items() for bug in bugs]
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[tuple[str, str], Report]:
+    """Each mutant's report (and each solution's), eight at a time, as test_checks runs them."""
+    jobs = {(exercise, bug): MUTANTS[exercise][bug] for exercise, bug in CASES}
+    for exercise in KILLED_BY:
+        target = checks.get(exercise).target
+        jobs[exercise, "solution"] = notebook_namespace("solutions", exercise[:2])[target]
+    with ThreadPoolExecutor(8) as pool:
+        futures = {key: pool.submit(checks.evaluate, key[0], impl) for key, impl in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def the_check(exercise: str, part: str) -> str:
+    (name,) = [c.name for c in checks.get(exercise).checks if part in c.name]
+    return name
+
+
+@pytest.mark.parametrize("exercise", list(KILLED_BY))
+def test_every_hand_written_mutant_names_the_check_that_kills_it(exercise: str) -> None:
+    cheats = {bug for bug in MUTANTS[exercise] if bug.startswith("cheat: calls the")}
+    assert set(MUTANTS[exercise]) - cheats == set(KILLED_BY[exercise])
+    for part in KILLED_BY[exercise].values():
+        the_check(exercise, part)  # exactly one check has this in its name
+
+
+@pytest.mark.parametrize("exercise", list(KILLED_BY))
+def test_each_exercise_has_at_least_eight_mistakes_to_catch(exercise: str) -> None:
+    assert len(KILLED_BY[exercise]) >= 8
+
+
+@pytest.mark.parametrize("exercise", list(KILLED_BY))
+def test_the_solution_passes_every_check(
+    reports: dict[tuple[str, str], Report], exercise: str
+) -> None:
+    report = reports[exercise, "solution"]
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize(("exercise", "bug"), CASES)
+def test_the_named_check_rejects_the_mutant(
+    reports: dict[tuple[str, str], Report], exercise: str, bug: str
+) -> None:
+    name = the_check(exercise, KILLED_BY[exercise][bug])
+    (verdict,) = [v for v in reports[exercise, bug].verdicts if v.check == name]
+    assert verdict.status in {Status.FAILED, Status.TIMED_OUT}, str(reports[exercise, bug])
+
+
+# --- the name rule's pieces -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", list(plain_names.ALPHABETS))
+def test_an_alphabet_holds_plain_letters_of_its_one_script(script: str) -> None:
+    alphabet = plain_names.ALPHABETS[script]
+    assert all(unicodedata.normalize("NFKC", c) == c for c in alphabet)
+    assert {unicodedata.category(c)[0] for c in alphabet} == {"L"}
+    assert {plain_names.script(c) for c in alphabet} == {script.upper()}
+
+
+@pytest.mark.parametrize("kind", list(plain_names.UNSAFE))
+def test_the_oracle_finds_each_unsafe_character_in_an_ordinary_name(kind: str) -> None:
+    for char in plain_names.UNSAFE[kind]:
+        assert plain_names.unsafe(f"alice{char}bob") is not None, plain_names.describe(char)
+
+
+def test_the_oracle_finds_a_mix_of_scripts_but_not_japanese() -> None:
+    assert plain_names.unsafe("pаypal") is not None  # a Cyrillic а
+    assert plain_names.unsafe("g০০gle") is not None  # Bengali zeros
+    assert plain_names.unsafe("山田さくら") is None
+    assert plain_names.unsafe("ルーシー_2") is None
+
+
+def test_the_oracle_measures_the_nfkc_form() -> None:
+    assert plain_names.unsafe("ｂｏｂ") is None
+    assert plain_names.unsafe("a" * 31 + "ﬁ") is not None
+    assert plain_names.unsafe("ﷺ") is not None
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(plain_names.ordinary_names())
+def test_every_ordinary_name_is_plain(name: str) -> None:
+    assert plain_names.unsafe(name) is None
