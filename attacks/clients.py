@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Mapping
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from course_server.handshake import upgrade_request
 from course_server.urls import ServerURLs
 
 TIMEOUT = 5.0  # seconds any single answer may take
@@ -42,11 +42,11 @@ async def refusal(
     return "open"
 
 
-async def raw_request(server: ServerURLs, request: str) -> str:
+async def raw_request(server: ServerURLs, request: bytes) -> str:
     """Send ``request`` as raw bytes (any Host, any header); return the response's status line."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
     try:
-        writer.write(request.encode("latin-1"))
+        writer.write(request)
         await writer.drain()
         async with asyncio.timeout(TIMEOUT):
             line = await reader.readline()
@@ -57,19 +57,10 @@ async def raw_request(server: ServerURLs, request: str) -> str:
             await writer.wait_closed()
 
 
-def handshake(path: str, host: str, origin: str | None = None) -> str:
-    """A WebSocket upgrade request, written out by hand so that Host can be anything."""
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version: 13",
-    ]
-    if origin is not None:
-        lines.append(f"Origin: {origin}")
-    return "\r\n".join(lines) + "\r\n\r\n"
+def handshake(host: str, port: int, path: str, origin: str) -> bytes:
+    """Lesson 01's hand-written upgrade request, for any ``Host``, with an ``Origin`` header."""
+    request = upgrade_request(host, port, path)
+    return request.removesuffix(b"\r\n") + f"Origin: {origin}\r\n\r\n".encode()
 
 
 async def token(server: ServerURLs, username: str, password: str) -> str:
@@ -89,32 +80,3 @@ async def session_cookie(server: ServerURLs, username: str, password: str) -> st
         )
         response.raise_for_status()
         return str(response.cookies["session"])
-
-
-async def slow_client(server: ServerURLs, first_line: str, every: float, give_up: float) -> float:
-    """Dribble headers one byte every ``every`` s; return seconds until the server hung up.
-
-    Returns ``give_up`` if it never did (the attack held its connection).
-    """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-    started = time.monotonic()
-    dribble = (first_line + "X-Slow: " + "a" * 10_000).encode()
-    try:
-        for byte in dribble:
-            if time.monotonic() - started > give_up:
-                return give_up
-            try:
-                writer.write(bytes([byte]))
-                await writer.drain()
-                async with asyncio.timeout(every):
-                    if await reader.read(1024) == b"":  # the server closed
-                        return time.monotonic() - started
-            except TimeoutError:
-                continue
-            except OSError:
-                return time.monotonic() - started
-        return give_up
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()

@@ -19,27 +19,7 @@ import httpx
 
 from course_server import processes
 from course_server.handshake import upgrade_request
-
-
-async def slow_client(port: int, head: bytes, interval: float, give_up: float) -> float | None:
-    """Seconds until the server hung up on a client dribbling headers; None if it never did."""
-    started = time.monotonic()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(head)
-        n = 0
-        while time.monotonic() - started < give_up:
-            try:
-                if await asyncio.wait_for(reader.read(65536), interval) == b"":
-                    return time.monotonic() - started
-            except TimeoutError:
-                n += 1
-                writer.write(f"X-Slow-{n}: {n}\r\n".encode())  # one more header, never the end
-            except ConnectionError:
-                return time.monotonic() - started
-        return None
-    finally:
-        writer.close()
+from course_server.misbehave import slow_headers
 
 
 async def fast_client(url: str, until: asyncio.Event) -> list[float]:
@@ -68,8 +48,10 @@ async def attack(args: argparse.Namespace, port: int, url: str) -> None:
     ws_head = upgrade_request("127.0.0.1", port, "/ws/echo").removesuffix(b"\r\n")
     stop = asyncio.Event()
     fast = asyncio.create_task(fast_client(url, stop))
-    slow = [slow_client(port, http_head, args.interval, args.give_up) for _ in range(args.clients)]
-    half = [slow_client(port, ws_head, args.interval, args.give_up) for _ in range(args.handshakes)]
+    slow = [slow_headers(port, http_head, args.interval, args.give_up) for _ in range(args.clients)]
+    half = [
+        slow_headers(port, ws_head, args.interval, args.give_up) for _ in range(args.handshakes)
+    ]
     results = await asyncio.gather(*slow, *half)
     stop.set()
     healthz = await fast

@@ -10,6 +10,8 @@
 - ``server_busy(server)``: hold the server's event loop for a moment, as a long synchronous call
   would. Network events that arrive meanwhile are handled together, in arrival order, once the
   loop is free again: that is how a race the server usually wins becomes certain to lose.
+- ``slow_headers(port, head)``: a slowloris client, which sends its request's headers one line
+  at a time and never finishes them.
 - ``server_errors()``: collect what the server logs at WARNING and above instead of printing it.
 
 Both clients are raw sockets, with ``websockets``' sans-I/O ``ClientProtocol`` doing the
@@ -25,6 +27,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,6 +45,32 @@ ABNORMAL_CLOSURE = 1006
 """What a client reports when the connection ended without a close frame."""
 
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+async def slow_headers(port: int, head: bytes, interval: float, give_up: float) -> float | None:
+    """Seconds until the server hung up on a client dribbling headers; None if it never did.
+
+    The slowloris attack: send ``head`` (a request line and maybe some headers), then one more
+    header line every ``interval`` seconds, never the blank line that ends them, for at most
+    ``give_up`` seconds. A server without a header timeout holds such a connection forever.
+    """
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        n = 0
+        while time.monotonic() - started < give_up:
+            try:
+                if await asyncio.wait_for(reader.read(65536), interval) == b"":
+                    return time.monotonic() - started
+            except TimeoutError:
+                n += 1
+                writer.write(f"X-Slow-{n}: {n}\r\n".encode())  # one more header, never the end
+            except ConnectionError:
+                return time.monotonic() - started
+        return None
+    finally:
+        writer.close()
 
 
 @dataclasses.dataclass
