@@ -18,7 +18,7 @@ from course_server import RunningServer, Settings, create_app, start, waiting
 
 # tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests;
 # tests/redis_fixtures.py: a throwaway Redis, and two servers sharing it.
-pytest_plugins = ["browser", "redis_fixtures"]
+pytest_plugins = ["browser", "exercise_reports", "redis_fixtures"]
 
 _names = itertools.count()
 

@@ -7,13 +7,14 @@ mutant that stops making its mistake) shows up by name.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
+from exercise_reports import TIMEOUT
 from mutants import MUTANTS
 
 from course_server import checks
 from course_server.checks import Report
+
+pytestmark = pytest.mark.timeout(TIMEOUT)  # the first test may evaluate every exercise
 
 KILLED_BY: dict[str, dict[str, str]] = {
     "04.1": {
@@ -219,15 +220,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
 CASES = [(exercise, bug) for exercise, bugs in KILLED_BY.items() for bug in bugs]
 
 
-@pytest.fixture(scope="module")
-def reports() -> dict[tuple[str, str], Report]:
-    """Every mutant's report, eight at a time (most of a check is waiting)."""
-    with ThreadPoolExecutor(8) as pool:
-        futures = {
-            (exercise, bug): pool.submit(checks.evaluate, exercise, MUTANTS[exercise][bug])
-            for exercise, bug in CASES
-        }
-        return {key: future.result() for key, future in futures.items()}
+@pytest.fixture
+def reports(exercise_reports: dict[tuple[str, str], Report]) -> dict[tuple[str, str], Report]:
+    return exercise_reports  # every mutant and solution, checked once for the whole session
 
 
 def lesson_mutants(exercise_id: str) -> set[str]:

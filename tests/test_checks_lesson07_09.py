@@ -9,17 +9,16 @@ rule's own pieces (``checks.plain_names``): the oracle and the generated names.
 from __future__ import annotations
 
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from exercise_reports import TIMEOUT
 from hypothesis import given, settings
 from mutants import MUTANTS
-from test_checks import notebook_namespace
 
 from course_server import checks
 from course_server.checks import Report, Status, plain_names
 
-pytestmark = pytest.mark.timeout(900)  # one fixture checks ~70 implementations, 8 at a time
+pytestmark = pytest.mark.timeout(TIMEOUT)  # the first test may evaluate every exercise
 
 KILLED_BY: dict[str, dict[str, str]] = {
     "07.1": {
@@ -101,16 +100,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
 CASES = [(exercise, bug) for exercise, bugs in KILLED_BY.items() for bug in bugs]
 
 
-@pytest.fixture(scope="module")
-def reports() -> dict[tuple[str, str], Report]:
-    """Each mutant's report (and each solution's), eight at a time, as test_checks runs them."""
-    jobs = {(exercise, bug): MUTANTS[exercise][bug] for exercise, bug in CASES}
-    for exercise in KILLED_BY:
-        target = checks.get(exercise).target
-        jobs[exercise, "solution"] = notebook_namespace("solutions", exercise[:2])[target]
-    with ThreadPoolExecutor(8) as pool:
-        futures = {key: pool.submit(checks.evaluate, key[0], impl) for key, impl in jobs.items()}
-        return {key: future.result() for key, future in futures.items()}
+@pytest.fixture
+def reports(exercise_reports: dict[tuple[str, str], Report]) -> dict[tuple[str, str], Report]:
+    return exercise_reports  # every mutant and solution, checked once for the whole session
 
 
 def the_check(exercise: str, part: str) -> str:

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from exercise_reports import notebook_namespace
 from fastapi import WebSocket
-from test_checks import notebook_namespace
 
 from course_server import checks, heartbeat, ratelimit, sse_client
 from course_server.checks import Status, references

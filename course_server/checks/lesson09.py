@@ -239,7 +239,11 @@ names = exercise(
     "09.2",
     "Names that are safe to show",
     target="name_problem",
-    references=("course_server.messages:name_problem", "course_server.messages:NAME_PATTERN"),
+    references=(
+        "course_server.names:name_problem",
+        "course_server.names:plain_name",
+        "course_server.names:NAME_PATTERN",
+    ),
 )
 
 

@@ -27,8 +27,8 @@ from course_server import (
     feed,
     heartbeat,
     lobby,
-    messages,
     naive,
+    names,
     ratelimit,
     redis_feed,
     redis_intake,
@@ -229,6 +229,6 @@ async def watchdog_by_the_course(websocket: WebSocket) -> None:
     await heartbeat.websocket_with_heartbeat(websocket, interval=0.5)
 
 
-@mutant("09.2", f"{CHEAT} messages.name_problem")
+@mutant("09.2", f"{CHEAT} names.name_problem")
 def name_problem_by_the_course(name: str) -> str | None:
-    return messages.name_problem("username", name)
+    return names.name_problem("username", name)
