@@ -21,8 +21,9 @@ import time
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server import RunningServer, Settings, start
+from course_server import Settings, start
 from course_server.tokens import create_access_token
+from course_server.urls import ServerURLs
 
 SECRET = "benchmarks-floods-secret-0123456789abcdef"
 SAY = json.dumps({"type": "message", "content": "spam"})
@@ -55,9 +56,14 @@ async def count(websocket: ClientConnection, seconds: float, mark: str) -> int:
     return hits
 
 
-async def measure(server: RunningServer, seconds: float) -> list[tuple[str, int, int]]:
-    """(channel, relayed, sent) for each flood."""
-    token = create_access_token("bob", SECRET, 600)
+async def measure(
+    server: ServerURLs, seconds: float, token: str | None = None
+) -> list[tuple[str, int, int]]:
+    """(channel, relayed, sent) for each flood; ``token`` is the bystander's, bob's.
+
+    Without one, bob's token is signed with ``SECRET``, the secret of the server ``main`` starts.
+    """
+    token = token or create_access_token("bob", SECRET, 600)
     rows = []
     join = json.dumps({"type": "join", "room": "flooded"})
     cases = [
