@@ -29,11 +29,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "subscribes from 0, not from after: old events wake it at once": "with no news, answers "
         "after wait seconds: no events, and the feed's last_id",
         "slices the history by position: assumes ids start at 1": "answers at once with every "
-        "event after after, whatever the ids",
+        "event after the given id, whatever the ids",
         "last_id is the last returned event's, 0 when none": "with no news, answers after wait "
         "seconds: no events, and the feed's last_id",
-        "answers with only the first new event": "answers at once with every event after after, "
-        "whatever the ids",
+        "answers with only the first new event": "answers at once with every event after the given "
+        "id, whatever the ids",
         "waits at most one second, whatever wait says": "a wait longer than a second is waited out",
         "int(wait): a wait of 0.5 s answers at once": "with no news, answers after wait "
         "seconds: no events, and the feed's last_id",
