@@ -2,13 +2,20 @@
 
 Both run against lesson 01's ``Feed`` on a fresh app (``app.state.feed``, with ``feed.router``
 for ``POST /feed/publish``). The resuming client meets an endpoint that drops every connection
-after a few events, closing it with 1001 as a server going down does.
+after one to four events, closing it with 1001 as a server going down does (or 1000).
+
+Feeds often start with ids from a random point and with gaps, as a restarted or trimmed feed
+has: an answer that counts positions instead of comparing ids fails there. The examples change
+from run to run, so an answer shaped like one of them cannot pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
+import random
 import time
 from typing import Any
 
@@ -18,20 +25,13 @@ from fastapi import WebSocket
 from course_server import feed
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
+from course_server.waiting import eventually
 
 # --- 01.1 long polling -----------------------------------------------------------------------
 
 long_poll = exercise(
     "01.1", "Long polling", target="long_poll", references=("course_server.feed:poll",)
 )
-
-
-async def serve_feed(h: Harness) -> feed.Feed:
-    news = feed.Feed()
-    h.app.state.feed = news
-    h.app.include_router(feed.router)
-    await h.serve()
-    return news
 
 
 async def publish(client: httpx.AsyncClient, *data: str) -> None:
@@ -60,42 +60,113 @@ def ids(answer: Any) -> list[Any]:
     return [event.get("id") for event in answer.get("events", [])]
 
 
-async def poll_client(h: Harness, endpoint: Any) -> httpx.AsyncClient:
-    """Serve the learner's endpoint at ``/feed/longpoll`` beside the feed; a client for it."""
+def seeded_feed(rng: random.Random, count: int, history_size: int = 1000) -> feed.Feed:
+    """A feed already holding ``count`` events, ids from a random start and with gaps.
+
+    A feed lives on after a restart or a trim: its ids grow, but need not start at 1 or be
+    consecutive, so code that counts positions instead of comparing ids shows here.
+    """
+    news = feed.Feed(history_size=history_size)
+    event_id = rng.randint(100, 900)
+    for n in range(count):
+        event_id += rng.choice([1, 1, 2, 5])
+        news.append(feed.Event(id=event_id, published_at=time.time(), data=f"old {n}"))
+    return news
+
+
+async def poll_client(h: Harness, endpoint: Any, news: feed.Feed) -> httpx.AsyncClient:
+    """Serve the learner's endpoint at ``/feed/longpoll`` beside ``news``; a client for it."""
     h.get("/feed/longpoll", endpoint)
-    await serve_feed(h)
-    assert h.server is not None
-    return httpx.AsyncClient(base_url=h.server.http_url, timeout=3)
+    h.app.state.feed = news
+    h.app.include_router(feed.router)
+    server = await h.serve()
+    return httpx.AsyncClient(base_url=server.http_url, timeout=3)
 
 
-@long_poll.check("answers at once when there is news")
+def history_ids(news: feed.Feed) -> list[int]:
+    return [event.id for event in news.after(0)]
+
+
+@long_poll.check("answers at once with every event after the given id, whatever the ids")
 async def _news(h: Harness, endpoint: Any) -> None:
-    async with await poll_client(h, endpoint) as client:
-        await publish(client, "one", "two")
-        answer, took = await ask(client, after=0, wait=5)
-    expect(ids(answer) == [1, 2], f"?after=0 returned the events {ids(answer)}, not [1, 2]")
-    expect(answer.get("last_id") == 2, f"last_id was {answer.get('last_id')}, not 2")
+    rng = random.Random()
+    news = seeded_feed(rng, rng.randint(5, 9))
+    known = history_ids(news)
+    after = rng.choice(known[1:-2])
+    wanted = [i for i in known if i > after]
+    async with await poll_client(h, endpoint, news) as client:
+        answer, took = await ask(client, after=after, wait=5)
+    expect(
+        ids(answer) == wanted,
+        f"the feed holds the ids {known}; ?after={after} returned {ids(answer)}, not {wanted}",
+    )
+    expect(
+        answer.get("last_id") == known[-1], f"last_id was {answer.get('last_id')}, not {known[-1]}"
+    )
     expect(took < 1, f"with news waiting, the answer took {took:.1f} s")
 
 
 @long_poll.check("waits for the next event, and answers as soon as it comes")
 async def _waits(h: Harness, endpoint: Any) -> None:
-    async with await poll_client(h, endpoint) as client:
-        await publish(client, "one")
-        waiting = asyncio.ensure_future(ask(client, after=1, wait=5, limit=1.5))
+    rng = random.Random()
+    news = seeded_feed(rng, rng.randint(2, 5))
+    last = news.last_id
+    async with await poll_client(h, endpoint, news) as client:
+        waiting = asyncio.ensure_future(ask(client, after=last, wait=5, limit=1.5))
         await asyncio.sleep(0.3)  # the news comes a while after the question: that is the point
-        await publish(client, "two")
+        await publish(client, "new")
         answer, took = await waiting
-    expect(ids(answer) == [2], f"?after=1 returned {ids(answer)}: wait for the next event")
+    expect(
+        ids(answer) == [last + 1],
+        f"?after={last} returned {ids(answer)}, not [{last + 1}]: wait for the next event",
+    )
     expect(took < 1.5, f"the answer came {took - 0.3:.1f} s after the event: wake up at once")
 
 
-@long_poll.check("gives up after wait seconds with an empty answer")
+@long_poll.check("with no news, answers after wait seconds: no events, and the feed's last_id")
 async def _gives_up(h: Harness, endpoint: Any) -> None:
-    async with await poll_client(h, endpoint) as client:
-        answer, took = await ask(client, after=0, wait=0.5)
-    expect(answer == {"events": [], "last_id": 0}, f"with no news, the answer was {answer}")
+    rng = random.Random()
+    news = seeded_feed(rng, rng.randint(1, 4))
+    last = news.last_id
+    async with await poll_client(h, endpoint, news) as client:
+        answer, took = await ask(client, after=last, wait=0.5)
+    expected = {"events": [], "last_id": last}
+    expect(answer == expected, f"?after={last} with no news answered {answer}, not {expected}")
     expect(took >= 0.4, f"with no news and wait=0.5, the answer came after {took:.2f} s")
+
+
+@long_poll.check("a wait longer than a second is waited out", timeout=6)
+async def _long_wait(h: Harness, endpoint: Any) -> None:
+    rng = random.Random()
+    news = seeded_feed(rng, 2)
+    wait = round(rng.uniform(1.5, 1.8), 2)
+    async with await poll_client(h, endpoint, news) as client:
+        answer, took = await ask(client, after=news.last_id, wait=wait, limit=wait + 2)
+    expect(not ids(answer), f"with no news, the answer held the events {ids(answer)}")
+    expect(
+        took >= wait - 0.1,
+        f"with no news and wait={wait:g}, the answer came after {took:.2f} s: wait it out",
+    )
+
+
+@long_poll.check("many clients waiting at once all get the next event")
+async def _many(h: Harness, endpoint: Any) -> None:
+    rng = random.Random()
+    news = seeded_feed(rng, 3)
+    last = news.last_id
+    count = rng.randint(8, 12)
+    async with await poll_client(h, endpoint, news) as client:
+        waiting = [
+            asyncio.ensure_future(ask(client, after=last, wait=5, limit=2)) for _ in range(count)
+        ]
+        # Usually they are all waiting by then; one that is not finds the news at once.
+        with contextlib.suppress(TimeoutError):
+            await eventually(lambda: news.subscribers >= count, timeout=0.5)
+        await publish(client, "for everyone")
+        answers = await asyncio.gather(*waiting)
+    got = [ids(answer) for answer, _ in answers]
+    wrong = [g for g in got if g != [last + 1]]
+    expect(not wrong, f"{count} clients waited after {last}; they got {got}")
 
 
 # --- 01.2 a client that resumes --------------------------------------------------------------
@@ -110,37 +181,53 @@ resuming = exercise(
     ),
 )
 
-PER_CONNECTION = 3
 COLLECT_SECONDS = 4
 
 
-async def serve_flaky(h: Harness, published: int) -> tuple[feed.Feed, list[int]]:
-    """``/flaky?after=N``: the events after N, at most three per connection, then 1001."""
-    news = feed.Feed()
-    for n in range(published):
-        news.publish(f"event {n + 1}")
-    connections: list[int] = []
+@dataclasses.dataclass
+class Flaky:
+    """What ``/flaky`` did: the ``?after=`` of each connection, and the events it holds."""
+
+    news: feed.Feed
+    connections: list[int] = dataclasses.field(default_factory=list)
+
+    def sent(self, count: int) -> list[dict[str, Any]]:
+        """The first ``count`` events, as the server sends them (JSON objects)."""
+        return [json.loads(event.model_dump_json()) for event in self.news.after(0)[:count]]
+
+
+async def serve_flaky(
+    h: Harness, news: feed.Feed, rng: random.Random, empty_first: bool = False
+) -> Flaky:
+    """``/flaky?after=N``: the events after N, one to four per connection, then a close.
+
+    The close is 1001 ("going away", a server shutting down) or 1000; with ``empty_first``
+    the first connection closes before sending anything, as a server still starting up does.
+    """
+    flaky_feed = Flaky(news)
 
     async def flaky(websocket: WebSocket, after: int = 0) -> None:
         await websocket.accept()
-        connections.append(after)
-        async with contextlib.aclosing(news.subscribe(after)) as events:
-            sent = 0
-            async for event in events:
-                await websocket.send_text(event.model_dump_json())
-                sent += 1
-                if sent == PER_CONNECTION:
-                    break
-        await websocket.close(1001, "going away")
+        flaky_feed.connections.append(after)
+        quota = 0 if empty_first and len(flaky_feed.connections) == 1 else rng.randint(1, 4)
+        if quota:
+            async with contextlib.aclosing(news.subscribe(after)) as events:
+                sent = 0
+                async for event in events:
+                    await websocket.send_text(event.model_dump_json())
+                    sent += 1
+                    if sent == quota:
+                        break
+        await websocket.close(rng.choice([1000, 1001]), "going away")
 
     h.websocket("/flaky", flaky)
     h.app.state.feed = news
     h.app.include_router(feed.router)
     await h.serve()
-    return news, connections
+    return flaky_feed
 
 
-async def collected(h: Harness, collect: Any, count: int, connections: list[int]) -> Any:
+async def collected(h: Harness, collect: Any, count: int, flaky: Flaky) -> Any:
     """What ``collect(url, count)`` returns, within a few seconds."""
     assert h.server is not None
     try:
@@ -150,38 +237,78 @@ async def collected(h: Harness, collect: Any, count: int, connections: list[int]
     except TimeoutError:
         raise CheckFailed(
             f"collect(url, {count}) had not returned after {COLLECT_SECONDS} s; it connected "
-            f"with ?after= {connections}"
+            f"with ?after= {flaky.connections}"
         ) from None
 
 
-def verdict_on(got: Any, count: int, connections: list[int]) -> None:
+def verdict_on(got: Any, count: int, flaky: Flaky) -> None:
+    """Fail unless ``got`` holds the first ``count`` events' ids, once each, in order."""
+    wanted = [event["id"] for event in flaky.sent(count)]
     received = [event.get("id") if isinstance(event, dict) else event for event in got or []]
     again = sorted({i for i in received if received.count(i) > 1})
-    expect(not again, f"events {again} arrived twice (connected with ?after= {connections})")
-    expect(
-        received == list(range(1, count + 1)),
-        f"collected the events {received}, not 1 to {count} (connected with ?after= {connections})",
-    )
+    where = f"(connected with ?after= {flaky.connections})"
+    expect(not again, f"events {again} arrived twice {where}")
+    expect(received == wanted, f"collected the events {received}, not {wanted} {where}")
+
+
+def counting_feed(published: int) -> feed.Feed:
+    news = feed.Feed()
+    for n in range(published):
+        news.publish(f"event {n + 1}")
+    return news
 
 
 @resuming.check("collects every event once, in order, across reconnects")
 async def _resumes(h: Harness, collect: Any) -> None:
-    _, connections = await serve_flaky(h, published=10)
-    verdict_on(await collected(h, collect, 10, connections), 10, connections)
+    rng = random.Random()
+    count = rng.randint(8, 12)
+    flaky = await serve_flaky(h, counting_feed(count), rng)
+    verdict_on(await collected(h, collect, count, flaky), count, flaky)
 
 
 @resuming.check("stops at count")
 async def _stops(h: Harness, collect: Any) -> None:
-    _, connections = await serve_flaky(h, published=10)
-    verdict_on(await collected(h, collect, 4, connections), 4, connections)
+    rng = random.Random()
+    flaky = await serve_flaky(h, counting_feed(12), rng)
+    count = rng.randint(3, 8)
+    verdict_on(await collected(h, collect, count, flaky), count, flaky)
 
 
 @resuming.check("waits for events that are not published yet")
 async def _waits_for_news(h: Harness, collect: Any) -> None:
-    _, connections = await serve_flaky(h, published=2)
+    rng = random.Random()
+    flaky = await serve_flaky(h, counting_feed(2), rng)
     assert h.server is not None
-    collecting = asyncio.ensure_future(collected(h, collect, 5, connections))
+    collecting = asyncio.ensure_future(collected(h, collect, 5, flaky))
     async with httpx.AsyncClient(base_url=h.server.http_url, timeout=3) as client:
         await asyncio.sleep(0.2)  # news that comes later, while the client waits
         await publish(client, "event 3", "event 4", "event 5")
-    verdict_on(await collecting, 5, connections)
+    verdict_on(await collecting, 5, flaky)
+
+
+@resuming.check("resumes after the last id, whatever the ids (not from 1, with gaps)")
+async def _any_ids(h: Harness, collect: Any) -> None:
+    rng = random.Random()
+    flaky = await serve_flaky(h, seeded_feed(rng, 12), rng)
+    count = rng.randint(8, 12)
+    verdict_on(await collected(h, collect, count, flaky), count, flaky)
+
+
+@resuming.check("returns the events as dicts, as the server sent them")
+async def _as_sent(h: Harness, collect: Any) -> None:
+    rng = random.Random()
+    flaky = await serve_flaky(h, seeded_feed(rng, 6), rng)
+    got = await collected(h, collect, 6, flaky)
+    wanted = flaky.sent(6)
+    expect(
+        isinstance(got, list) and got == wanted,
+        f"collect returned {str(got)[:160]}; expected the event objects, e.g. {wanted[0]}",
+    )
+
+
+@resuming.check("a connection that closes before any event is tried again")
+async def _empty_connection(h: Harness, collect: Any) -> None:
+    rng = random.Random()
+    count = rng.randint(4, 6)
+    flaky = await serve_flaky(h, counting_feed(count), rng, empty_first=True)
+    verdict_on(await collected(h, collect, count, flaky), count, flaky)

@@ -1,47 +1,100 @@
-"""Checks for lesson 02's exercises: a text protocol with close codes, and validated JSON."""
+"""Checks for lesson 02's exercises: a text protocol with close codes, and validated JSON.
+
+The examples are drawn afresh for every run (secrets, guesses, operands), so an answer shaped
+like one fixed example cannot pass; the expected replies are computed, so any draw is fair.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import random
 from typing import Any
 
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
 from course_server.checks.talk import exchange
 from course_server.clients import Attempt, attempt
+from course_server.runner import RunningServer
 
 # --- 02.1 Guess the number -------------------------------------------------------------------
 
 guess = exercise("02.1", "Guess the number", target="guess")
 
+MAX_WRONG = 5
+NOT_NUMBERS = ["forty", "4.2", "", "²", "1e3", "0x1F", "4 2", "--3", "四十二"]
+"""Frames that are not whole numbers: a word, a decimal, nothing, a superscript digit (which
+``str.isdigit`` accepts and ``int`` refuses), exponent and hex notation, non-ASCII text."""
 
-async def play(h: Harness, endpoint: Any, *guesses: str, secret: int = 42) -> Attempt:
-    """One game against the learner's endpoint, from the handshake to the close."""
+
+def hint(secret: int, number: int) -> str:
+    return "higher" if secret > number else "lower"
+
+
+def wrong_guesses(rng: random.Random, secret: int, count: int) -> list[int]:
+    """``count`` distinct wrong guesses: just below and just above the secret, one negative.
+
+    With the secret's neighbours among the guesses, only the secret itself gets their hints.
+    """
+    below, above = secret - 1, secret + 1
+    negative = -rng.randint(1, 999)
+    picked = {below, above, negative if negative != secret else negative - 1}
+    while len(picked) < count:
+        number = rng.randint(-999, 999)
+        if number != secret:
+            picked.add(number)
+    guesses = list(picked)[:count]
+    rng.shuffle(guesses)
+    return guesses
+
+
+async def serve_game(h: Harness, endpoint: Any) -> RunningServer:
     h.websocket("/guess", endpoint)
-    server = await h.serve()
+    return await h.serve()
+
+
+async def play(server: RunningServer, secret: int, *guesses: str) -> Attempt:
+    """One game against the learner's endpoint, from the handshake to the close."""
     try:
         seen = await attempt(
             server.ws(f"/guess?secret={secret}"), *guesses, timeout=3, close_timeout=0.5
         )
     except TimeoutError:
         raise CheckFailed(
-            f"after {', '.join(guesses)} the game never closed the connection"
+            f"after {', '.join(map(repr, guesses))} (secret {secret}) the game never closed the "
+            "connection"
         ) from None
     expect(seen.accepted, f"the handshake was refused with HTTP {seen.http_status}: accept first")
     return seen
 
 
-@guess.check("answers higher and lower")
+@guess.check("answers higher and lower, negative numbers too")
 async def _hints(h: Harness, endpoint: Any) -> None:
-    h.websocket("/guess", endpoint)
-    server = await h.serve()
-    replies = await exchange(server.ws("/guess?secret=42"), "10", "90", "41")
-    expect(replies == ["higher", "lower", "higher"], f"for 10, 90, 41 the replies were {replies}")
+    rng = random.Random()
+    server = await serve_game(h, endpoint)
+    # Two games, two secrets: no one number gives both games' hints.
+    for secret in rng.sample(range(-500, 501), 2):
+        guesses = wrong_guesses(rng, secret, MAX_WRONG - 1)
+        replies = await exchange(server.ws(f"/guess?secret={secret}"), *map(str, guesses))
+        expected = [hint(secret, number) for number in guesses]
+        expect(
+            replies == expected,
+            f"with secret {secret}, for {guesses} the replies were {replies}, not {expected}",
+        )
 
 
 @guess.check("closes with 1000 'Correct' on the right guess")
 async def _win(h: Harness, endpoint: Any) -> None:
-    seen = await play(h, endpoint, "50", "42", "7")  # a finished game must not answer the 7
-    expect(seen.received == ["lower"], f"received {seen.received} for 50, 42")
+    rng = random.Random()
+    secret = rng.randint(-500, 500)
+    (wrong,) = wrong_guesses(rng, secret, 1)
+    server = await serve_game(h, endpoint)
+    # A finished game must not answer the guess after the right one.
+    seen = await play(server, secret, str(wrong), str(secret), str(wrong))
+    expect(
+        seen.received == [hint(secret, wrong)],
+        f"with secret {secret}, received {seen.received} for {wrong}, {secret}, {wrong}",
+    )
     expect(
         (seen.close_code, seen.close_reason) == (1000, "Correct"),
         f"closed with {seen.close_code} {seen.close_reason!r}: close(1000, 'Correct')",
@@ -50,31 +103,141 @@ async def _win(h: Harness, endpoint: Any) -> None:
 
 @guess.check("a message that is not a whole number gets a reply, and the game goes on")
 async def _not_a_number(h: Harness, endpoint: Any) -> None:
-    seen = await play(h, endpoint, "forty", "4.2", "42")
-    expected = ["send a whole number", "send a whole number"]
+    secret = random.randint(-500, 500)
+    server = await serve_game(h, endpoint)
+    seen = await play(server, secret, *NOT_NUMBERS, str(secret))
+    answered = dict(zip(NOT_NUMBERS, seen.received, strict=False))
+    wrong = {text: reply for text, reply in answered.items() if reply != "send a whole number"}
+    expect(
+        len(seen.received) == len(NOT_NUMBERS) and not wrong,
+        f"each of {NOT_NUMBERS} should get 'send a whole number'; the replies were "
+        f"{seen.received} (closed {seen.close_code} {seen.close_reason!r})",
+    )
+    expect(
+        seen.close_code == 1000,
+        f"the right guess after them closed with {seen.close_code}: they are not guesses",
+    )
+
+
+@guess.check("the fifth wrong guess closes with 4000 'Out of guesses', without a hint")
+async def _lose(h: Harness, endpoint: Any) -> None:
+    rng = random.Random()
+    secret = rng.randint(-500, 500)
+    numbers = wrong_guesses(rng, secret, MAX_WRONG)
+    sent = [*map(str, numbers[:2]), "forty", *map(str, numbers[2:]), str(secret)]
+    server = await serve_game(h, endpoint)
+    seen = await play(server, secret, *sent)
+    hints = [hint(secret, n) for n in numbers[:-1]]
+    expected = [*hints[:2], "send a whole number", *hints[2:]]
     expect(
         seen.received == expected,
-        f"received {seen.received} for 'forty', '4.2', 42 (closed {seen.close_code})",
-    )
-    expect(seen.close_code == 1000, f"the right guess after them closed with {seen.close_code}")
-
-
-@guess.check("five wrong guesses close with 4000 'Out of guesses'")
-async def _lose(h: Harness, endpoint: Any) -> None:
-    seen = await play(h, endpoint, "1", "2", "forty", "3", "4", "5")
-    expect(
-        len(seen.received) == 5 and seen.received[2] == "send a whole number",
-        f"received {seen.received}: four hints, and not a number does not count as a guess",
+        f"with secret {secret}, for {sent} received {seen.received}, not {expected}: four "
+        "hints, no hint for the fifth wrong guess, and 'forty' does not count",
     )
     expect(
         (seen.close_code, seen.close_reason) == (4000, "Out of guesses"),
-        f"closed with {seen.close_code} {seen.close_reason!r} after five wrong guesses",
+        f"closed with {seen.close_code} {seen.close_reason!r} after five wrong guesses: "
+        "close(4000, 'Out of guesses')",
+    )
+
+
+@guess.check("the fifth guess still wins when it is right")
+async def _last_chance(h: Harness, endpoint: Any) -> None:
+    rng = random.Random()
+    secret = rng.randint(-500, 500)
+    numbers = wrong_guesses(rng, secret, MAX_WRONG - 1)
+    server = await serve_game(h, endpoint)
+    seen = await play(server, secret, *map(str, numbers), str(secret))
+    expect(
+        (seen.close_code, seen.close_reason) == (1000, "Correct"),
+        f"four wrong guesses, then the secret {secret}: closed with {seen.close_code} "
+        f"{seen.close_reason!r}, not 1000 'Correct'",
+    )
+
+
+@guess.check("each game has its own secret and counts its own guesses")
+async def _own_game(h: Harness, endpoint: Any) -> None:
+    rng = random.Random()
+    server = await serve_game(h, endpoint)
+    first = rng.randint(-500, 500)
+    await exchange(server.ws(f"/guess?secret={first}"), *map(str, wrong_guesses(rng, first, 3)))
+    second = first + rng.choice([-1, 1]) * rng.randint(50, 400)
+    numbers = wrong_guesses(rng, second, MAX_WRONG - 1)
+    try:
+        replies = await exchange(server.ws(f"/guess?secret={second}"), *map(str, numbers))
+    except CheckFailed as exc:
+        raise CheckFailed(
+            f"a second game, after a first one with three wrong guesses: {exc}; each game "
+            "counts from zero"
+        ) from None
+    expected = [hint(second, number) for number in numbers]
+    expect(
+        replies == expected,
+        f"a second game with secret {second} answered {numbers} with {replies}, not {expected}",
     )
 
 
 # --- 02.2 A JSON calculator ------------------------------------------------------------------
 
 calculator = exercise("02.2", "A JSON calculator", target="calculator")
+
+OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+}
+NOT_JSON = [
+    "six plus three",
+    "{",
+    '{"op": "add", "a": 1,',
+    "{'op': 'add', 'a': 1, 'b': 2}",
+    "½ + ½",
+    "",
+]
+WRONG_SHAPE: list[Any] = [
+    {"op": "pow", "a": 2, "b": 3},
+    {"op": "ADD", "a": 2, "b": 3},
+    {"op": "add", "a": 1},
+    {"a": 1, "b": 2},
+    {"op": "add", "a": "x", "b": 1},
+    {"op": "mul", "a": 1, "b": None},
+    [1, 2],
+    42,
+    "add",
+    {},
+]
+
+
+def operands(rng: random.Random) -> tuple[float, float]:
+    """Two numbers: integers or decimals, negative or not, never a zero divisor."""
+    a = rng.choice([rng.randint(-1000, 1000), round(rng.uniform(-100, 100), 2)])
+    b = rng.choice([rng.randint(1, 50), -rng.randint(1, 50), round(rng.uniform(0.5, 9), 3)])
+    return a, b
+
+
+def requests_for_every_op(rng: random.Random) -> list[dict[str, Any]]:
+    """Random requests for each op, a division that is not exact, and b = 0 where it is fine."""
+    requests = []
+    for op in OPS:
+        for _ in range(2):
+            a, b = operands(rng)
+            requests.append({"op": op, "a": a, "b": b})
+        if op != "div":
+            requests.append({"op": op, "a": rng.randint(-99, 99), "b": 0})
+    odd = 2 * rng.randint(1, 500) + 1
+    requests.append({"op": "div", "a": odd, "b": 2})
+    rng.shuffle(requests)
+    return requests
+
+
+def right_value(reply: Any, request: dict[str, Any]) -> bool:
+    if not (isinstance(reply, dict) and reply.get("type") == "result"):
+        return False
+    value = reply.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isclose(value, OPS[request["op"]](request["a"], request["b"]), rel_tol=1e-9)
 
 
 async def calculate(h: Harness, endpoint: Any, *requests: Any) -> list[Any]:
@@ -87,47 +250,80 @@ def error_code(reply: Any) -> Any:
     return reply.get("code") if isinstance(reply, dict) and reply.get("type") == "error" else None
 
 
-@calculator.check("computes add, sub, mul and div")
+def shown(request: Any) -> str:
+    return request if isinstance(request, str) else json.dumps(request, ensure_ascii=False)
+
+
+@calculator.check("computes add, sub, mul and div, on any numbers")
 async def _results(h: Harness, endpoint: Any) -> None:
-    requests = [{"op": op, "a": 6, "b": 3} for op in ("add", "sub", "mul", "div")]
+    requests = requests_for_every_op(random.Random())
     replies = await calculate(h, endpoint, *requests)
-    expected = [{"type": "result", "value": value} for value in (9, 3, 18, 2)]
-    expect(replies == expected, f"for 6 and 3 the replies were {replies}")
+    for request, reply in zip(requests, replies, strict=True):
+        want = OPS[request["op"]](request["a"], request["b"])
+        expect(
+            right_value(reply, request),
+            f"{shown(request)} got {reply}, not {{'type': 'result', 'value': {want!r}}}",
+        )
 
 
 @calculator.check("text that is not JSON gets an invalid_json error, and the connection stays")
 async def _not_json(h: Harness, endpoint: Any) -> None:
-    replies = await calculate(h, endpoint, "six plus three", {"op": "add", "a": 6, "b": 3})
-    expect(error_code(replies[0]) == "invalid_json", f"'six plus three' got {replies[0]}")
-    expect(replies[1] == {"type": "result", "value": 9}, f"the next request got {replies[1]}")
+    a, b = operands(random.Random())
+    after = {"op": "add", "a": a, "b": b}
+    replies = await calculate(h, endpoint, *NOT_JSON, after)
+    for text, reply in zip(NOT_JSON, replies, strict=False):
+        expect(error_code(reply) == "invalid_json", f"{text!r} got {reply}, not invalid_json")
+    expect(right_value(replies[-1], after), f"the next request got {replies[-1]}")
 
 
-@calculator.check("a request of the wrong shape gets an invalid error")
+@calculator.check("JSON of the wrong shape gets an invalid error, and the connection stays")
 async def _wrong_shape(h: Harness, endpoint: Any) -> None:
-    wrong = [{"op": "pow", "a": 2, "b": 3}, {"op": "add", "a": 1}, {"op": "add", "a": "x", "b": 1}]
-    replies = await calculate(h, endpoint, *wrong, [1, 2])
-    for request, reply in zip([*wrong, [1, 2]], replies, strict=True):
-        expect(error_code(reply) == "invalid", f"{request} got {reply}")
+    a, b = operands(random.Random())
+    after = {"op": "mul", "a": a, "b": b}
+    replies = await calculate(h, endpoint, *(json.dumps(w) for w in WRONG_SHAPE), after)
+    for request, reply in zip(WRONG_SHAPE, replies, strict=False):
+        expect(error_code(reply) == "invalid", f"{shown(request)} got {reply}, not invalid")
+    expect(right_value(replies[-1], after), f"the next request got {replies[-1]}")
 
 
-@calculator.check("division by zero gets a division_by_zero error")
+@calculator.check("division by zero gets a division_by_zero error, and the connection stays")
 async def _zero(h: Harness, endpoint: Any) -> None:
-    replies = await calculate(
-        h, endpoint, {"op": "div", "a": 1, "b": 0}, {"op": "mul", "a": 2, "b": 2}
-    )
-    expect(error_code(replies[0]) == "division_by_zero", f"1 / 0 got {replies[0]}")
-    expect(replies[1] == {"type": "result", "value": 4}, f"the next request got {replies[1]}")
+    rng = random.Random()
+    zeros = [{"op": "div", "a": a, "b": b} for a, b in ((rng.randint(-99, 99), 0), (0, 0.0))]
+    after = {"op": "div", "a": rng.randint(1, 99), "b": rng.randint(1, 9)}
+    replies = await calculate(h, endpoint, *zeros, after)
+    for request, reply in zip(zeros, replies, strict=False):
+        expect(
+            error_code(reply) == "division_by_zero",
+            f"{shown(request)} got {reply}, not division_by_zero",
+        )
+    expect(right_value(replies[-1], after), f"the next request got {replies[-1]}")
 
 
-@calculator.check("a binary frame closes the connection with 1003")
+@calculator.check("an error frame has a type, a code and a message")
+async def _error_frame(h: Harness, endpoint: Any) -> None:
+    bad = ["1 + 1", {"op": "pow", "a": 1, "b": 2}, {"op": "div", "a": 1, "b": 0}]
+    replies = await calculate(h, endpoint, *bad)
+    for request, reply in zip(bad, replies, strict=True):
+        message = reply.get("message") if isinstance(reply, dict) else None
+        expect(
+            error_code(reply) is not None and isinstance(message, str) and message.strip(),
+            f"{shown(request)} got {reply}: send {{'type': 'error', 'code': ..., "
+            "'message': 'what was wrong'}",
+        )
+
+
+@calculator.check("a binary frame closes the connection with 1003, even if it holds JSON")
 async def _binary(h: Harness, endpoint: Any) -> None:
     h.websocket("/calc", endpoint)
     server = await h.serve()
+    a, b = operands(random.Random())
+    frame = json.dumps({"op": "add", "a": a, "b": b}).encode()
     try:
-        seen = await attempt(server.ws("/calc"), b"\x06\x03", timeout=1.5, close_timeout=0.5)
+        seen = await attempt(server.ws("/calc"), frame, timeout=1.5, close_timeout=0.5)
     except TimeoutError:
         raise CheckFailed("after a binary frame the connection stayed open: close it") from None
     expect(
-        seen.close_code == 1003,
-        f"a binary frame: {seen}; close with 1003 (unsupported data)",
+        seen.close_code == 1003 and not seen.received,
+        f"a binary frame holding {frame!r}: {seen}; close with 1003 (unsupported data)",
     )

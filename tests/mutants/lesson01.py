@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from websockets.asyncio.client import connect
 
-from course_server.feed import Feed, Poll
+from course_server.feed import Event, Feed, Poll
 from mutants.registry import mutant
 
 # --- 01.1 long_poll --------------------------------------------------------------------------
@@ -79,3 +80,124 @@ mutant("01.2", "reconnects one past the last id: skips events")(
     make_collect(resume=lambda e: e[-1]["id"] + 1)
 )
 mutant("01.2", "gives up when the connection drops")(make_collect(resume=None))
+
+
+def make_long_poll(
+    *,
+    subscribe_from: Callable[[int], int] = lambda after: after,
+    select: Callable[[Feed, int], list[Event]] = lambda feed, after: feed.after(after),
+    last_id: Callable[[Feed, list[Event]], int] = lambda feed, events: feed.last_id,
+    bound: Callable[[float], float] = lambda wait: wait,
+) -> Any:
+    """The solution's long poll with one piece changed."""
+
+    async def long_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+        feed: Feed = request.app.state.feed
+        if not select(feed, after):
+            try:
+                async with (
+                    asyncio.timeout(bound(wait)),
+                    contextlib.aclosing(feed.subscribe(subscribe_from(after))) as news,
+                ):
+                    async for _event in news:
+                        break
+            except TimeoutError:
+                pass
+        events = select(feed, after)
+        return Poll(events=events, last_id=last_id(feed, events))
+
+    return long_poll
+
+
+mutant("01.1", "subscribes from 0, not from after: old events wake it at once")(
+    make_long_poll(subscribe_from=lambda after: 0)
+)
+mutant("01.1", "slices the history by position: assumes ids start at 1")(
+    make_long_poll(select=lambda feed, after: feed.after(0)[after:])
+)
+mutant("01.1", "last_id is the last returned event's, 0 when none")(
+    make_long_poll(last_id=lambda feed, events: events[-1].id if events else 0)
+)
+mutant("01.1", "waits at most one second, whatever wait says")(
+    make_long_poll(bound=lambda wait: min(wait, 1.0))
+)
+mutant("01.1", "int(wait): a wait of 0.5 s answers at once")(make_long_poll(bound=int))
+
+
+@mutant("01.1", "answers with only the first new event")
+async def first_event_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    try:
+        async with asyncio.timeout(wait), contextlib.aclosing(feed.subscribe(after)) as news:
+            async for event in news:
+                return Poll(events=[event], last_id=feed.last_id)
+    except TimeoutError:
+        pass
+    return Poll(events=[], last_id=feed.last_id)
+
+
+@mutant("01.1", "polls with time.sleep: the server stops while it waits")
+async def blocking_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    deadline = time.monotonic() + wait
+    while not feed.after(after) and time.monotonic() < deadline:
+        time.sleep(0.05)  # noqa: ASYNC251 - the mistake: no publish can come in meanwhile
+    return Poll(events=feed.after(after), last_id=feed.last_id)
+
+
+# --- 01.2 collect: more mistakes -------------------------------------------------------------
+
+mutant("01.2", "resumes from the number of events so far: assumes ids 1, 2, 3")(
+    make_collect(resume=len)
+)
+
+
+def make_collector(
+    *,
+    keep: Callable[[str], Any] = json.loads,
+    stop_between_connections: bool = False,
+    stop_when_empty: bool = False,
+    stop_on_normal_close: bool = False,
+    first_after: bool = False,
+) -> Any:
+    """The solution's client with one piece changed; ``keep(message)`` is what it collects."""
+
+    async def collect(url: str, count: int) -> list[Any]:
+        events: list[Any] = []
+        after = last = 0
+        while len(events) < count:
+            async with connect(f"{url}?after={after}") as websocket:
+                got = 0
+                async for message in websocket:
+                    events.append(keep(message))
+                    last = json.loads(message)["id"]
+                    got += 1
+                    if len(events) == count and not stop_between_connections:
+                        break
+            if stop_when_empty and not got:
+                break
+            if stop_on_normal_close and websocket.close_code == 1000:
+                break
+            after = events[-1]["id"] if first_after else last  # IndexError if nothing came yet
+        return events[:count] if not stop_between_connections else events
+
+    return collect
+
+
+mutant("01.2", "returns the ids, not the events")(
+    make_collector(keep=lambda message: json.loads(message)["id"])
+)
+mutant("01.2", "returns the raw JSON text of each event")(make_collector(keep=str))
+mutant("01.2", "checks count only between connections")(
+    make_collector(stop_between_connections=True)
+)
+mutant("01.2", "events[-1] when a connection brought nothing: IndexError")(
+    make_collector(first_after=True)
+)
+mutant("01.2", "gives up when a connection brings nothing")(make_collector(stop_when_empty=True))
+mutant("01.2", "stops on a normal close (1000)")(make_collector(stop_on_normal_close=True))
+
+
+@mutant("01.2", "cheat: makes up events 1 to count")
+async def made_up(url: str, count: int) -> list[dict[str, Any]]:
+    return [{"id": n, "data": f"event {n}", "published_at": 0.0} for n in range(1, count + 1)]
