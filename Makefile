@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
           --nbval-cell-timeout 120
 
-.PHONY: setup course test lint notebooks exercises bench clean
+.PHONY: setup course test lint notebooks exercises bench mutation clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed; none found on PATH." >&2; exit 1; }
@@ -43,6 +43,11 @@ bench: setup  ## benchmarks (lesson 10): fan-out at 1,000 receivers, polling vs 
 	$(BIN)/python -m benchmarks.fanout --receivers 1000 --messages 200 --repeat 2 --wait-quiet 30
 	$(BIN)/python -m benchmarks.transports --events 1000
 	$(BIN)/python -m benchmarks.crossprocess --wait-quiet 30
+
+# LIMIT=N checks at most N mutants per exercise (the same ones each run); JOBS=N at once.
+mutation: setup  ## mutation score of each exercise's checks: edits of the solutions that pass
+	COURSE_CHECK_TIMEOUT_FACTOR=$${COURSE_CHECK_TIMEOUT_FACTOR:-3} $(BIN)/python scripts/mutate.py \
+	  $(if $(LIMIT),--limit $(LIMIT)) $(if $(JOBS),--jobs $(JOBS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ from mutants import MUTANTS
 
 from course_server import checks
 from course_server.checks import Report, Status
+from course_server.clients import Attempt
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = checks.exercises()
@@ -93,6 +94,17 @@ def test_a_mutant_fails_some_check(
     assert not report.passed, f"{bug!r} passed every check of {exercise_id}"
 
 
+@pytest.mark.parametrize(
+    ("exercise_id", "bug"),
+    [(e, bug) for e in IDS for bug in MUTANTS.get(e, {}) if bug.startswith("cheat: calls the")],
+)
+def test_a_cheat_that_uses_the_courses_reference_is_told_so(
+    reports: dict[tuple[str, str], Report], exercise_id: str, bug: str
+) -> None:
+    report = reports[exercise_id, bug]
+    assert all("the course's own" in v.hint for v in report.verdicts), str(report)
+
+
 def test_every_exercise_has_a_mutant_and_every_mutant_an_exercise() -> None:
     assert set(MUTANTS) == set(IDS)
 
@@ -152,6 +164,43 @@ def test_code_that_never_yields_the_event_loop_times_out_and_skips_the_rest(
     assert first.status is Status.TIMED_OUT
     assert "never gave the event loop back" in first.hint
     assert rest and {v.status for v in rest} == {Status.SKIPPED}
+
+
+def test_expect_equal_says_what_was_expected_and_what_came_back() -> None:
+    checks.expect_equal("higher", "higher", "the reply to 3")
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.expect_equal("lower", "higher", "the reply to 3")
+    assert str(failed.value) == "the reply to 3: expected 'higher', got 'lower'"
+
+
+def test_expect_equal_cuts_a_long_value_short() -> None:
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.expect_equal("x" * 500, "y", "the echo")
+    assert len(str(failed.value)) < 120
+    assert str(failed.value).endswith("…")
+
+
+def test_expect_close_compares_the_code_and_the_named_reason() -> None:
+    closed = Attempt(True, 101, close_code=1000, close_reason="Correct")
+    checks.expect_close(closed, 1000)
+    checks.expect_close(closed, 1000, "Correct")
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.expect_close(closed, 4000, "Out of guesses", "after 5 wrong guesses")
+    assert str(failed.value) == (
+        "after 5 wrong guesses: expected close 4000 'Out of guesses', got close 1000 'Correct'"
+    )
+    with pytest.raises(checks.CheckFailed, match="expected close 1000 'Right', got close 1000"):
+        checks.expect_close(closed, 1000, "Right")
+
+
+def test_expect_close_says_when_the_connection_never_closed() -> None:
+    with pytest.raises(checks.CheckFailed, match=r"got no close \(the connection is still open\)"):
+        checks.expect_close(Attempt(True, 101), 4408)
+
+
+def test_expect_close_says_when_the_handshake_was_refused() -> None:
+    with pytest.raises(checks.CheckFailed, match=r"expected close 4001, got a refused handshake"):
+        checks.expect_close(Attempt(False, 403), 4001)
 
 
 def test_an_unknown_exercise_names_the_known_ones() -> None:

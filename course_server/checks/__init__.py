@@ -8,6 +8,8 @@ daemon thread until the kernel restarts).
 
 The exercises live one module per lesson (``lesson02.py``, …), each registering its exercises
 with ``exercise(...)`` and their checks with ``@ex.check(name)``; they are loaded on first use.
+An exercise names the course's own implementations of it (``references=``): an answer that is,
+inherits or calls one fails every check (see ``references.py``).
 
 Environment variables:
 - ``COURSE_CHECK_RESULTS``: a file to append each verdict to, one JSON line per ``check()``
@@ -28,7 +30,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from course_server.checks.harness import CheckFailed, Harness, expect
+from course_server.checks import references as _references
+from course_server.checks.harness import CheckFailed, Harness, expect, expect_close, expect_equal
 from course_server.checks.report import Report, Status, Verdict, failure
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "exercise",
     "exercises",
     "expect",
+    "expect_close",
+    "expect_equal",
     "get",
 ]
 
@@ -61,10 +66,15 @@ class Check:
 
 
 class Exercise:
-    """One exercise: an id (``"02.1"``), a title, the name of the learner's object, checks."""
+    """One exercise: an id (``"02.1"``), a title, the name of the learner's object, checks.
 
-    def __init__(self, id: str, title: str, target: str) -> None:
+    ``references`` are the course's own implementations of it (``"module:qualname"``), which an
+    answer may not be, inherit or call.
+    """
+
+    def __init__(self, id: str, title: str, target: str, references: tuple[str, ...] = ()) -> None:
         self.id, self.title, self.target = id, title, target
+        self.references = tuple(references)
         self.checks: list[Check] = []
 
     @property
@@ -93,11 +103,15 @@ _registry: dict[str, Exercise] = {}
 _loaded = False
 
 
-def exercise(id: str, title: str, target: str) -> Exercise:
-    """Register a new exercise (in a lesson module) and return it, to add checks to."""
+def exercise(id: str, title: str, target: str, references: tuple[str, ...] = ()) -> Exercise:
+    """Register a new exercise (in a lesson module) and return it, to add checks to.
+
+    ``references``: the course's own implementations of the exercise, as ``"module:qualname"``
+    (a class covers its methods), which the learner's answer may not use.
+    """
     if id in _registry:
         raise ValueError(f"exercise {id} is registered twice")
-    _registry[id] = Exercise(id, title, target)
+    _registry[id] = Exercise(id, title, target, references)
     return _registry[id]
 
 
@@ -155,27 +169,42 @@ async def _run_one(harness: Harness, check: Check, implementation: Any) -> tuple
 
 
 async def run(
-    exercise_id: str, implementation: Any, verdicts: list[Verdict] | None = None
+    exercise_id: str,
+    implementation: Any,
+    verdicts: list[Verdict] | None = None,
+    guarded: list[_references.Run] | None = None,
 ) -> Report:
-    """Run every check of an exercise, in order, appending each verdict to ``verdicts``."""
+    """Run every check of an exercise, in order, appending each verdict to ``verdicts``.
+
+    ``guarded`` gets the run's references guard, for ``evaluate`` to release if it gives up.
+    """
     exercise = get(exercise_id)
     verdicts = [] if verdicts is None else verdicts
+    copied = _references.screen(implementation, map(_references.Reference, exercise.references))
+    if copied is not None:
+        verdicts.extend(Verdict(c.name, Status.FAILED, copied) for c in exercise.checks)
+        return Report(exercise, verdicts)
     stuck = False
     stopping: list[threading.Thread] = []
     try:
-        for check in exercise.checks:
-            if stuck:
-                hint = "skipped: your code from the check before is still running"
-                verdicts.append(Verdict(check.name, Status.SKIPPED, hint))
-                continue
-            harness = Harness(exercise.id)
-            try:
-                verdict, stuck = await _run_one(harness, check, implementation)
-            finally:
-                stopper = harness.close()
-            if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
-                stopping.append(stopper)
-            verdicts.append(verdict)
+        with _references.guard(exercise.references, implementation) as guard:
+            if guarded is not None:
+                guarded.append(guard)
+            for check in exercise.checks:
+                if stuck:
+                    hint = "skipped: your code from the check before is still running"
+                    verdicts.append(Verdict(check.name, Status.SKIPPED, hint))
+                    continue
+                harness = Harness(exercise.id)
+                try:
+                    verdict, stuck = await _run_one(harness, check, implementation)
+                finally:
+                    stopper = harness.close()
+                if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
+                    stopping.append(stopper)
+                if (used := guard.take()) is not None:
+                    verdict = Verdict(check.name, Status.FAILED, used)
+                verdicts.append(verdict)
     finally:
         # Each server stops in its own thread (about 0.2 s each); wait for them all at once.
         await asyncio.to_thread(lambda: [thread.join(7) for thread in stopping])
@@ -192,16 +221,20 @@ def evaluate(exercise_id: str, implementation: Any) -> Report:
     exercise = get(exercise_id)
     verdicts: list[Verdict] = []
     failure: list[BaseException] = []
+    guarded: list[_references.Run] = []
 
     def target() -> None:
+        _references.track_origins()  # this thread is the checks' own
         try:
-            asyncio.run(run(exercise_id, implementation, verdicts))
+            asyncio.run(run(exercise_id, implementation, verdicts, guarded))
         except BaseException as exc:  # reported below, in the caller's thread
             failure.append(exc)
 
     thread = threading.Thread(target=target, name=f"check-{exercise_id}", daemon=True)
     thread.start()
     thread.join(exercise.deadline)
+    for guard in guarded:  # still stuck: the course's own functions must work from now on
+        _references.release(guard)
     if failure:
         raise failure[0]
     done = list(verdicts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import itertools
@@ -25,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from course_server.checks import references
 from course_server.runner import RunningServer, start
 
 THREAD_PREFIX = "course-server:check-"
@@ -49,6 +51,47 @@ def expect(condition: object, hint: str) -> None:
     """Fail the check with ``hint`` unless ``condition`` holds."""
     if not condition:
         raise CheckFailed(hint)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` as a hint quotes it: its ``repr``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expect_equal(actual: object, expected: object, what: str) -> None:
+    """Fail unless ``actual == expected``, saying what was expected and what came back.
+
+    ``expect_equal(reply, "higher", "the reply to 3")`` fails with
+    "the reply to 3: expected 'higher', got 'lower'".
+    """
+    if actual != expected:
+        raise CheckFailed(f"{what}: expected {shown(expected)}, got {shown(actual)}")
+
+
+def _close(code: int | None, reason: str | None) -> str:
+    if code is None:
+        return "no close (the connection is still open)"
+    return f"close {code} {reason!r}" if reason is not None else f"close {code}"
+
+
+def expect_close(
+    closed: Any, code: int, reason: str | None = None, what: str = "the connection"
+) -> None:
+    """Fail unless ``closed`` ended with ``code`` (and ``reason``, when the prompt names one).
+
+    ``closed`` is anything with ``close_code`` and ``close_reason``: a ``clients.Attempt`` or a
+    ``websockets`` connection. The hint gives both closes: "the connection after 5 wrong
+    guesses: expected close 4000 'Out of guesses', got close 1000 'Correct'".
+    """
+    got_code, got_reason = closed.close_code, closed.close_reason
+    if got_code == code and (reason is None or got_reason == reason):
+        return
+    expected = _close(code, reason)
+    got = _close(got_code, got_reason if reason is not None or got_code != code else None)
+    if getattr(closed, "accepted", True) is False:  # an Attempt whose handshake was refused
+        got = f"a refused handshake (HTTP {closed.http_status})"
+    raise CheckFailed(f"{what}: expected {expected}, got {got}")
 
 
 class _QuietCheckServers(logging.Filter):
@@ -149,6 +192,8 @@ class Harness:
         self.server = await asyncio.to_thread(
             start, self.app, name=self._name, timeout_graceful_shutdown=1
         )
+        with contextlib.suppress(TimeoutError):  # a stuck loop: the check itself will say so
+            await self.on_server(references.track_origins)
         return self.server
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -165,6 +210,7 @@ class Harness:
                 future.set_result(outcome)
 
         def target() -> None:
+            references.track_origins()
             try:
                 result = fn(*args)
                 if inspect.iscoroutine(result):
@@ -175,7 +221,12 @@ class Harness:
             with contextlib.suppress(RuntimeError):  # the check gave up and its loop is gone
                 loop.call_soon_threadsafe(settle, outcome)
 
-        thread = threading.Thread(target=target, name=f"{self._name}-learner", daemon=True)
+        # The thread runs in a copy of this context: what the learner's code calls is charged
+        # to this run of checks (see ``references.current``).
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(target,), name=f"{self._name}-learner", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
         ok, value = await future

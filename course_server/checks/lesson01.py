@@ -29,7 +29,9 @@ from course_server.waiting import eventually
 
 # --- 01.1 long polling -----------------------------------------------------------------------
 
-long_poll = exercise("01.1", "Long polling", target="long_poll")
+long_poll = exercise(
+    "01.1", "Long polling", target="long_poll", references=("course_server.feed:poll",)
+)
 
 
 async def publish(client: httpx.AsyncClient, *data: str) -> None:
@@ -169,7 +171,15 @@ async def _many(h: Harness, endpoint: Any) -> None:
 
 # --- 01.2 a client that resumes --------------------------------------------------------------
 
-resuming = exercise("01.2", "A WebSocket client that resumes", target="collect")
+resuming = exercise(
+    "01.2",
+    "A WebSocket client that resumes",
+    target="collect",
+    references=(
+        "course_server.compare:websocket_client",
+        "course_server.reconnecting:ReconnectingClient",
+    ),
+)
 
 COLLECT_SECONDS = 4
 

@@ -25,7 +25,12 @@ from course_server.waiting import eventually
 
 # --- 03.1 broadcast_except, pruning the dead -------------------------------------------------
 
-hub = exercise("03.1", "Broadcast to everyone else, pruning the dead", target="Hub")
+hub = exercise(
+    "03.1",
+    "Broadcast to everyone else, pruning the dead",
+    target="Hub",
+    references=("course_server.naive:ConnectionManager", "course_server.fanout:Group"),
+)
 
 
 SAYINGS = ["hi", "héllo ☃", "ça va?", "こんにちは", "x" * 50, 'a "quoted" word']
@@ -244,7 +249,12 @@ async def _at_once(h: Harness, hub_class: Any) -> None:
 
 # --- 03.2 a queue and a writer per connection ------------------------------------------------
 
-outbox = exercise("03.2", "A queue and a writer per connection", target="Outbox")
+outbox = exercise(
+    "03.2",
+    "A queue and a writer per connection",
+    target="Outbox",
+    references=("course_server.fanout:Peer",),
+)
 
 QUEUE_SIZE = 8
 BIG = 60_000  # bytes per message: the kernel's buffers hold a few MB before a stalled send waits

@@ -22,7 +22,12 @@ from course_server.waiting import eventually
 
 # --- 04.1 resume by last_id ------------------------------------------------------------------
 
-resume = exercise("04.1", "Resume after a reconnect, by last_id", target="catch_up")
+resume = exercise(
+    "04.1",
+    "Resume after a reconnect, by last_id",
+    target="catch_up",
+    references=("course_server.roomlog:MemoryLog",),
+)
 
 HISTORY = 5
 MARKER = "-- live --"
@@ -135,7 +140,12 @@ async def _boundary(h: Harness, catch_up: Any) -> None:
 
 # --- 04.2 a token bucket ---------------------------------------------------------------------
 
-bucket = exercise("04.2", "A token bucket", target="TokenBucket")
+bucket = exercise(
+    "04.2",
+    "A token bucket",
+    target="TokenBucket",
+    references=("course_server.ratelimit:TokenBucket", "course_server.ratelimit:UserBuckets"),
+)
 
 
 class FakeClock:

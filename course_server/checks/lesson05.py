@@ -21,7 +21,12 @@ from course_server.checks.talk import dial, receive
 from course_server.fanout import Peer
 from course_server.waiting import eventually
 
-switching = exercise("05.1", "Switch rooms", target="Lobby")
+switching = exercise(
+    "05.1",
+    "Switch rooms",
+    target="Lobby",
+    references=("course_server.lobby:RoomManager", "course_server.lobby:SeedRoomManager"),
+)
 
 JOINED = {"type": "system", "message": "A user joined the room"}
 LEFT = {"type": "system", "message": "A user left the room"}

@@ -21,7 +21,15 @@ from course_server.clients import Attempt, attempt
 SECRET = "exercise-secret-not-for-production"
 AUTH_TIMEOUT = 1.0
 
-first_message = exercise("06.1", "Authenticate by the first message", target="first_message_auth")
+first_message = exercise(
+    "06.1",
+    "Authenticate by the first message",
+    target="first_message_auth",
+    references=(
+        "course_server.secure:first_message",
+        "course_server.secure:authenticate_first_message",
+    ),
+)
 
 
 def token(user: str, *, lifetime: float = 60, secret: str = SECRET) -> str:

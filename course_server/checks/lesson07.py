@@ -49,7 +49,12 @@ async def as_learner(h: Harness, what: str, fn: Callable[..., Any], *args: Any) 
 
 # --- 07.1 publish --------------------------------------------------------------------------
 
-publishing = exercise("07.1", "Publish from any process: one id, one order", target="publish")
+publishing = exercise(
+    "07.1",
+    "Publish from any process: one id, one order",
+    target="publish",
+    references=("course_server.redis_feed:RedisFeed",),
+)
 
 
 async def publish_all(url: str, publish: Any, calls: list[tuple[str, str]]) -> list[Any]:
@@ -151,7 +156,10 @@ async def _bounded(h: Harness, publish: Any) -> None:
 # --- 07.2 follow ---------------------------------------------------------------------------
 
 following = exercise(
-    "07.2", "Follow a room: from the stream, then live, nothing lost", target="follow"
+    "07.2",
+    "Follow a room: from the stream, then live, nothing lost",
+    target="follow",
+    references=("course_server.redis_intake:Intake",),
 )
 
 ROOM = "lobby"

@@ -22,7 +22,12 @@ from course_server.checks.harness import Harness
 
 # --- 08.1 a stream that resumes --------------------------------------------------------------
 
-squares = exercise("08.1", "An SSE stream that resumes after Last-Event-ID", target="squares")
+squares = exercise(
+    "08.1",
+    "An SSE stream that resumes after Last-Event-ID",
+    target="squares",
+    references=("course_server.events:numbered_events", "course_server.events:_paced"),
+)
 
 
 async def read_stream(
@@ -90,7 +95,12 @@ async def _caught_up(h: Harness, endpoint: Any) -> None:
 
 # --- 08.2 parsing a stream -------------------------------------------------------------------
 
-parser = exercise("08.2", "Read an SSE stream as a browser does", target="parse_events")
+parser = exercise(
+    "08.2",
+    "Read an SSE stream as a browser does",
+    target="parse_events",
+    references=("course_server.sse_client:parse", "course_server.sse_client:SSEParser"),
+)
 
 STREAMS: dict[str, list[ServerSentEvent]] = {
     "fields": [

@@ -29,7 +29,16 @@ HEARTBEAT_TIMEOUT = 4408
 
 # --- 09.1 a heartbeat that expects an answer -------------------------------------------------
 
-heartbeat = exercise("09.1", "A heartbeat that expects an answer", target="watchdog")
+heartbeat = exercise(
+    "09.1",
+    "A heartbeat that expects an answer",
+    target="watchdog",
+    references=(
+        "course_server.heartbeat:heartbeat",
+        "course_server.heartbeat:websocket_with_heartbeat",
+        "course_server.heartbeat:robust_websocket",
+    ),
+)
 
 
 async def serve_watchdog(h: Harness, endpoint: Any) -> str:
@@ -121,7 +130,12 @@ async def _talking(h: Harness, endpoint: Any) -> None:
 
 # --- 09.2 names that are safe to show --------------------------------------------------------
 
-names = exercise("09.2", "Names that are safe to show", target="name_problem")
+names = exercise(
+    "09.2",
+    "Names that are safe to show",
+    target="name_problem",
+    references=("course_server.messages:name_problem", "course_server.messages:NAME_PATTERN"),
+)
 
 GOOD = ["alice", "Zoë", "Ωμέγα_2", "名前", "a.b-c", "x" * 32, "é" * 32]
 BAD = ["", "x" * 33, "y" * 200, "alice smith", "<script>", "a/b", "bob;drop", "'; --"]
