@@ -17,103 +17,136 @@ pytestmark = pytest.mark.timeout(TIMEOUT)  # the first test may evaluate every e
 
 EXERCISES = ("01.1", "01.2", "02.1", "02.2", "03.1", "03.2")
 
+# 01.1
+NEWS = "answers at once with every event after the given id, whatever the ids"
+WAITS = "waits for the next event, and answers as soon as it comes"
+GIVES_UP = "with no news, answers after wait seconds: no events, and the feed's last_id"
+LONG_WAIT = "a wait longer than a second is waited out"
+MANY = "many clients waiting at once all get the next event"
+
+# 01.2
+RESUMES = "collects every event once, in order, across reconnects"
+STOPS = "stops at count"
+LATER_NEWS = "waits for events that are not published yet"
+ANY_IDS = "resumes after the last id, whatever the ids (not from 1, with gaps)"
+AS_SENT = "returns the events as dicts, as the server sent them"
+EMPTY_CONNECTION = "a connection that closes before any event is tried again"
+
+# 02.1
+HINTS = "answers higher and lower, negative numbers too"
+WIN = "closes with 1000 'Correct' on the right guess"
+NOT_A_NUMBER = "a message that is not a whole number gets a reply, and the game goes on"
+LOSE = "the fifth wrong guess closes with 4000 'Out of guesses', without a hint"
+LAST_CHANCE = "the fifth guess still wins when it is right"
+OWN_GAME = "each game has its own secret and counts its own guesses"
+
+# 02.2
+RESULTS = "computes add, sub, mul and div, on any numbers"
+NOT_JSON = "text that is not JSON gets an invalid_json error, and the connection stays"
+WRONG_SHAPE = "JSON of the wrong shape gets an invalid error, and the connection stays"
+ZERO = "division by zero gets a division_by_zero error, and the connection stays"
+ERROR_FRAME = "an error frame has a type, a code and a message"
+BINARY = "a binary frame closes the connection with 1003, even if it holds JSON"
+
+# 03.1
+OTHERS = "everyone but the sender gets the message"
+DEAD = "a dead connection (its client gone) is pruned; the others still get the message"
+CLOSED = "members the server closed are pruned, and the sender's endpoint carries on"
+MEANWHILE = "members leaving during a broadcast do not throw it off"
+AT_ONCE = "everyone talking at once hears everyone else"
+
+# 03.2
+IN_ORDER = "send() queues without waiting; the writer sends in order"
+KEEPS_UP = "a client that keeps up is never cut off, however many messages it gets"
+FULL = "send() says False exactly when the queue is full, and ever after"
+CUT_OFF = "the cut-off closes the connection once, with 4008 'slow consumer'"
+STALLED = "a client that stops reading is cut off with 4008; the other gets everything"
+
 KILLED_BY: dict[str, dict[str, str]] = {
     "01.1": {
-        "short polling: answers at once, news or not": "with no news, answers after wait "
-        "seconds: no events, and the feed's last_id",
-        "sleeps the whole wait, then answers": "waits for the next event, and answers as soon "
-        "as it comes",
-        "no deadline: waits forever when nothing comes": "with no news, answers after wait "
-        "seconds: no events, and the feed's last_id",
-        "lets the timeout escape: HTTP 500 instead of an empty answer": "with no news, answers "
-        "after wait seconds: no events, and the feed's last_id",
-        "subscribes from 0, not from after: old events wake it at once": "with no news, answers "
-        "after wait seconds: no events, and the feed's last_id",
-        "slices the history by position: assumes ids start at 1": "answers at once with every "
-        "event after the given id, whatever the ids",
-        "last_id is the last returned event's, 0 when none": "with no news, answers after wait "
-        "seconds: no events, and the feed's last_id",
-        "answers with only the first new event": "answers at once with every event after the given "
-        "id, whatever the ids",
-        "waits at most one second, whatever wait says": "a wait longer than a second is waited out",
-        "int(wait): a wait of 0.5 s answers at once": "with no news, answers after wait "
-        "seconds: no events, and the feed's last_id",
-        "polls with time.sleep: the server stops while it waits": "waits for the next event, "
-        "and answers as soon as it comes",
+        "short polling: answers at once, news or not": GIVES_UP,
+        "sleeps the whole wait, then answers": WAITS,
+        "no deadline: waits forever when nothing comes": GIVES_UP,
+        "lets the timeout escape: HTTP 500 instead of an empty answer": GIVES_UP,
+        "subscribes from 0, not from after: old events wake it at once": GIVES_UP,
+        "slices the history by position: assumes ids start at 1": NEWS,
+        "last_id is the last returned event's, 0 when none": GIVES_UP,
+        "answers with only the first new event": NEWS,
+        "waits at most one second, whatever wait says": LONG_WAIT,
+        "int(wait): a wait of 0.5 s answers at once": GIVES_UP,
+        "polls with time.sleep: the server stops while it waits": WAITS,
     },
     "01.2": {
-        "reconnects from the start: repeats events": "collects every event once, in order, "
-        "across reconnects",
-        "reconnects one past the last id: skips events": "collects every event once, in order, "
-        "across reconnects",
-        "gives up when the connection drops": "collects every event once, in order, across "
-        "reconnects",
-        "resumes from the number of events so far: assumes ids 1, 2, 3": "resumes after the "
-        "last id, whatever the ids (not from 1, with gaps)",
-        "returns the ids, not the events": "returns the events as dicts, as the server sent them",
-        "returns the raw JSON text of each event": "returns the events as dicts, as the server "
-        "sent them",
-        "checks count only between connections": "stops at count",
-        "events[-1] when a connection brought nothing: IndexError": "a connection that closes "
-        "before any event is tried again",
-        "gives up when a connection brings nothing": "a connection that closes before any event "
-        "is tried again",
-        "stops on a normal close (1000)": "collects every event once, in order, across reconnects",
-        "cheat: makes up events 1 to count": "resumes after the last id, whatever the ids (not "
-        "from 1, with gaps)",
+        "reconnects from the start: repeats events": RESUMES,
+        "reconnects one past the last id: skips events": RESUMES,
+        "gives up when the connection drops": RESUMES,
+        "resumes from the number of events so far: assumes ids 1, 2, 3": ANY_IDS,
+        "returns the ids, not the events": AS_SENT,
+        "returns the raw JSON text of each event": AS_SENT,
+        "checks count only between connections": STOPS,
+        "events[-1] when a connection brought nothing: IndexError": EMPTY_CONNECTION,
+        "gives up when a connection brings nothing": EMPTY_CONNECTION,
+        "stops on a normal close (1000)": RESUMES,
+        "cheat: makes up events 1 to count": ANY_IDS,
     },
     "02.1": {
-        "int() on text that is not a number ends the game": "a message that is not a whole "
-        "number gets a reply, and the game goes on",
-        "out of guesses closes with 1000": "the fifth wrong guess closes with 4000 'Out of "
-        "guesses', without a hint",
-        "higher and lower swapped": "answers higher and lower, negative numbers too",
-        "closes before accept: the client sees HTTP 403, not the code": "answers higher and "
-        "lower, negative numbers too",
-        "str.isdigit(): a negative guess is 'not a whole number'": "answers higher and lower, "
-        "negative numbers too",
-        "float(): '4.2' and '1e3' count as guesses": "a message that is not a whole number gets "
-        "a reply, and the game goes on",
-        "out of guesses at the fourth wrong guess": "answers higher and lower, negative numbers "
-        "too",
-        "out of guesses at the sixth wrong guess": "the fifth wrong guess closes with 4000 'Out "
-        "of guesses', without a hint",
-        "the fifth guess loses even when it is right": "the fifth guess still wins when it is "
-        "right",
-        "the fifth wrong guess still gets a hint before the close": "the fifth wrong guess "
-        "closes with 4000 'Out of guesses', without a hint",
-        "closes a win with 1000 and no reason": "closes with 1000 'Correct' on the right guess",
-        "loses with reason 'Game over'": "the fifth wrong guess closes with 4000 'Out of "
-        "guesses', without a hint",
-        "cheat: the secret is always 42": "answers higher and lower, negative numbers too",
-        "counts wrong guesses in a module-level variable, shared by every game": "each game has "
-        "its own secret and counts its own guesses",
+        "int() on text that is not a number ends the game": NOT_A_NUMBER,
+        "out of guesses closes with 1000": LOSE,
+        "higher and lower swapped": HINTS,
+        "closes before accept: the client sees HTTP 403, not the code": HINTS,
+        "str.isdigit(): a negative guess is 'not a whole number'": HINTS,
+        "float(): '4.2' and '1e3' count as guesses": NOT_A_NUMBER,
+        "out of guesses at the fourth wrong guess": HINTS,
+        "out of guesses at the sixth wrong guess": LOSE,
+        "the fifth guess loses even when it is right": LAST_CHANCE,
+        "the fifth wrong guess still gets a hint before the close": LOSE,
+        "closes a win with 1000 and no reason": WIN,
+        "loses with reason 'Game over'": LOSE,
+        "cheat: the secret is always 42": HINTS,
+        "counts wrong guesses in a module-level variable, shared by every game": OWN_GAME,
     },
     "02.2": {
-        "receive_json(): text that is not JSON ends the connection": "text that is not JSON "
-        "gets an invalid_json error, and the connection stays",
-        "division by zero raises": "division by zero gets a division_by_zero error, and the "
-        "connection stays",
-        "a binary frame is treated as bad JSON": "a binary frame closes the connection with "
-        "1003, even if it holds JSON",
-        "floor division: 7 / 2 is 3": "computes add, sub, mul and div, on any numbers",
-        "sub computes b - a": "computes add, sub, mul and div, on any numbers",
-        "every ValidationError is invalid_json": "JSON of the wrong shape gets an invalid error, "
-        "and the connection stays",
-        "every ValidationError is invalid, not-JSON text too": "text that is not JSON gets an "
-        "invalid_json error, and the connection stays",
-        "b = 0 is an error for every op": "computes add, sub, mul and div, on any numbers",
-        "decodes a binary frame and answers it": "a binary frame closes the connection with "
-        "1003, even if it holds JSON",
-        "error frames carry no message": "an error frame has a type, a code and a message",
-        "integers only: 2.5 is invalid": "computes add, sub, mul and div, on any numbers",
-        "Calculation(**json.loads(text)): JSON that is not an object crashes": "JSON of the "
-        "wrong shape gets an invalid error, and the connection stays",
-        "cheat: answers 6 and 3's results whatever the operands": "computes add, sub, mul and "
-        "div, on any numbers",
+        "receive_json(): text that is not JSON ends the connection": NOT_JSON,
+        "division by zero raises": ZERO,
+        "a binary frame is treated as bad JSON": BINARY,
+        "floor division: 7 / 2 is 3": RESULTS,
+        "sub computes b - a": RESULTS,
+        "every ValidationError is invalid_json": WRONG_SHAPE,
+        "every ValidationError is invalid, not-JSON text too": NOT_JSON,
+        "b = 0 is an error for every op": RESULTS,
+        "decodes a binary frame and answers it": BINARY,
+        "error frames carry no message": ERROR_FRAME,
+        "integers only: 2.5 is invalid": RESULTS,
+        "Calculation(**json.loads(text)): JSON that is not an object crashes": WRONG_SHAPE,
+        "cheat: answers 6 and 3's results whatever the operands": RESULTS,
     },
-    "03.1": {},
-    "03.2": {},
+    "03.1": {
+        "the seed's: a dead connection raises out of the loop": DEAD,
+        "sends to the sender too": OTHERS,
+        "skips a dead connection but keeps it": DEAD,
+        "iterates the live list while removing from it: the next member is skipped": DEAD,
+        "catches only WebSocketDisconnect: a member the server closed raises through": CLOSED,
+        "stops at the first dead connection": DEAD,
+        "gather() without return_exceptions: the first failure ends the sender's endpoint": DEAD,
+        "prunes with connections.remove: a member already removed raises ValueError": MEANWHILE,
+        "excludes the sender by removing it from the hub": OTHERS,
+        "cheat: skips the newest connection, as if the sender were always the last": OTHERS,
+        "deletes the failed positions after the loop: the wrong member goes": CLOSED,
+    },
+    "03.2": {
+        "an unbounded queue: a stalled client is never cut off": FULL,
+        "a full queue drops the message but keeps the client": STALLED,
+        "cuts off with 1000 instead of 4008": CUT_OFF,
+        "send() still says True after the cut-off": FULL,
+        "cuts off one message early: when the queue has one free slot left": KEEPS_UP,
+        "counts every message sent, not the ones still queued": KEEPS_UP,
+        "closes with reason 'too slow'": CUT_OFF,
+        "does not keep the close task in self.closing": CUT_OFF,
+        "no cut-off flag: every send to a full queue starts another close": CUT_OFF,
+        "queues with a put() task: the queue never looks full": FULL,
+        "the writer sends one message and stops": IN_ORDER,
+        "the writer drains what is queued, then returns": IN_ORDER,
+    },
 }
 
 

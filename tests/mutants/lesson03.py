@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -107,3 +108,188 @@ class OptimisticOutbox(BaseOutbox):
     def send(self, message: str) -> bool:
         super().send(message)
         return True
+
+
+# --- 03.1 Hub: more mistakes -----------------------------------------------------------------
+
+
+@mutant("03.1", "iterates the live list while removing from it: the next member is skipped")
+class LiveListHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in self.connections:
+            if connection is exclude:
+                continue
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.disconnect(connection)
+
+
+@mutant("03.1", "catches only WebSocketDisconnect: a member the server closed raises through")
+class DisconnectOnlyHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections):
+            if connection is exclude:
+                continue
+            try:
+                await connection.send_text(message)
+            except WebSocketDisconnect:
+                self.disconnect(connection)
+
+
+@mutant("03.1", "stops at the first dead connection")
+class GiveUpHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections):
+            if connection is exclude:
+                continue
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.disconnect(connection)
+                return
+
+
+@mutant("03.1", "gather() without return_exceptions: the first failure ends the sender's endpoint")
+class GatheringHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        others = [c for c in self.connections if c is not exclude]
+        await asyncio.gather(*(c.send_text(message) for c in others))
+
+
+@mutant("03.1", "prunes with connections.remove: a member already removed raises ValueError")
+class RemovingHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections):
+            if connection is exclude:
+                continue
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.connections.remove(connection)
+
+
+@mutant("03.1", "excludes the sender by removing it from the hub")
+class ExpellingHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        self.disconnect(exclude)
+        for connection in list(self.connections):
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.disconnect(connection)
+
+
+@mutant("03.1", "cheat: skips the newest connection, as if the sender were always the last")
+class NewestHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections)[:-1]:
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.disconnect(connection)
+
+
+@mutant("03.1", "deletes the failed positions after the loop: the wrong member goes")
+class PositionalHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        failed = []
+        for index, connection in enumerate(self.connections):
+            if connection is exclude:
+                continue
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                failed.append(index)
+        for index in failed:
+            del self.connections[index]
+
+
+# --- 03.2 Outbox: more mistakes --------------------------------------------------------------
+
+
+@mutant("03.2", "cuts off one message early: when the queue has one free slot left")
+class EarlyOutbox(BaseOutbox):
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        if self.queue.qsize() >= self.queue.maxsize - 1:
+            return self.overflow()
+        self.queue.put_nowait(message)
+        return True
+
+
+@mutant("03.2", "counts every message sent, not the ones still queued")
+class CountingOutbox(BaseOutbox):
+    sent = 0
+
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        self.sent += 1
+        if self.sent > self.queue.maxsize:
+            return self.overflow()
+        self.queue.put_nowait(message)
+        return True
+
+
+@mutant("03.2", "closes with reason 'too slow'")
+class RudeOutbox(BaseOutbox):
+    def overflow(self) -> bool:
+        close = self.websocket.close(4008, "too slow")
+        self.closing = asyncio.get_running_loop().create_task(close)
+        return False
+
+
+@mutant("03.2", "does not keep the close task in self.closing")
+class ForgetfulOutbox(BaseOutbox):
+    cut_off = False
+
+    def send(self, message: str) -> bool:
+        if self.cut_off:
+            return False
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.cut_off = True
+            close = self.websocket.close(self.cut_off_code, "slow consumer")
+            self.close_task = asyncio.get_running_loop().create_task(close)
+            return False
+        return True
+
+
+@mutant("03.2", "no cut-off flag: every send to a full queue starts another close")
+class ReclosingOutbox(BaseOutbox):
+    def send(self, message: str) -> bool:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            return self.overflow()
+        return True
+
+
+@mutant("03.2", "queues with a put() task: the queue never looks full")
+class PuttingOutbox(BaseOutbox):
+    pending: ClassVar[set[asyncio.Task[None]]] = set()
+
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        task = asyncio.get_running_loop().create_task(self.queue.put(message))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        return True
+
+
+@mutant("03.2", "the writer sends one message and stops")
+class OnceOutbox(BaseOutbox):
+    async def drain(self) -> None:
+        message = await self.queue.get()
+        await self.websocket.send_text(message)
+
+
+@mutant("03.2", "the writer drains what is queued, then returns")
+class EmptyingOutbox(BaseOutbox):
+    async def drain(self) -> None:
+        while not self.queue.empty():  # at the start there is nothing yet: the writer is done
+            await self.websocket.send_text(self.queue.get_nowait())
