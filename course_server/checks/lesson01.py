@@ -197,9 +197,14 @@ class Flaky:
 
 
 async def serve_flaky(
-    h: Harness, news: feed.Feed, rng: random.Random, empty_first: bool = False
+    h: Harness,
+    news: feed.Feed,
+    rng: random.Random,
+    empty_first: bool = False,
+    quota: int | None = None,
 ) -> Flaky:
-    """``/flaky?after=N``: the events after N, one to four per connection, then a close.
+    """``/flaky?after=N``: the events after N, one to four per connection (or ``quota``), then
+    a close.
 
     The close is 1001 ("going away", a server shutting down) or 1000; with ``empty_first``
     the first connection closes before sending anything, as a server still starting up does.
@@ -209,14 +214,16 @@ async def serve_flaky(
     async def flaky(websocket: WebSocket, after: int = 0) -> None:
         await websocket.accept()
         flaky_feed.connections.append(after)
-        quota = 0 if empty_first and len(flaky_feed.connections) == 1 else rng.randint(1, 4)
-        if quota:
+        sends = quota or rng.randint(1, 4)
+        if empty_first and len(flaky_feed.connections) == 1:
+            sends = 0
+        if sends:
             async with contextlib.aclosing(news.subscribe(after)) as events:
                 sent = 0
                 async for event in events:
                     await websocket.send_text(event.model_dump_json())
                     sent += 1
-                    if sent == quota:
+                    if sent == sends:
                         break
         await websocket.close(rng.choice([1000, 1001]), "going away")
 
@@ -269,8 +276,9 @@ async def _resumes(h: Harness, collect: Any) -> None:
 @resuming.check("stops at count")
 async def _stops(h: Harness, collect: Any) -> None:
     rng = random.Random()
-    flaky = await serve_flaky(h, counting_feed(12), rng)
     count = rng.randint(3, 8)
+    # More than ``count`` on one connection: a client must stop in the middle of it.
+    flaky = await serve_flaky(h, counting_feed(12), rng, quota=count + 2)
     verdict_on(await collected(h, collect, count, flaky), count, flaky)
 
 
