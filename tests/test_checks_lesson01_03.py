@@ -160,7 +160,9 @@ def reports() -> dict[tuple[str, str], Report]:
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_every_mutant_names_the_check_that_rejects_it(exercise_id: str) -> None:
-    assert set(KILLED_BY[exercise_id]) == set(MUTANTS[exercise_id])
+    # The reference cheats (mutants/references.py) are rejected by the reference guard instead.
+    lesson = {b for b in MUTANTS[exercise_id] if not b.startswith("cheat: calls the course's")}
+    assert set(KILLED_BY[exercise_id]) == lesson
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)

@@ -197,7 +197,11 @@ class Flaky:
 
 
 async def serve_flaky(
-    h: Harness, news: feed.Feed, rng: random.Random, empty_first: bool = False
+    h: Harness,
+    news: feed.Feed,
+    rng: random.Random,
+    empty_first: bool = False,
+    quota: int | None = None,
 ) -> Flaky:
     """``/flaky?after=N``: the events after N, one to four per connection, then a close.
 
@@ -209,14 +213,15 @@ async def serve_flaky(
     async def flaky(websocket: WebSocket, after: int = 0) -> None:
         await websocket.accept()
         flaky_feed.connections.append(after)
-        quota = 0 if empty_first and len(flaky_feed.connections) == 1 else rng.randint(1, 4)
-        if quota:
+        first = empty_first and len(flaky_feed.connections) == 1
+        sending = 0 if first else quota or rng.randint(1, 4)
+        if sending:
             async with contextlib.aclosing(news.subscribe(after)) as events:
                 sent = 0
                 async for event in events:
                     await websocket.send_text(event.model_dump_json())
                     sent += 1
-                    if sent == quota:
+                    if sent == sending:
                         break
         await websocket.close(rng.choice([1000, 1001]), "going away")
 
@@ -269,8 +274,9 @@ async def _resumes(h: Harness, collect: Any) -> None:
 @resuming.check("stops at count")
 async def _stops(h: Harness, collect: Any) -> None:
     rng = random.Random()
-    flaky = await serve_flaky(h, counting_feed(12), rng)
-    count = rng.randint(3, 8)
+    # Four events a connection, and a count that ends in the middle of one.
+    flaky = await serve_flaky(h, counting_feed(12), rng, quota=4)
+    count = rng.choice([3, 5, 6, 7])
     verdict_on(await collected(h, collect, count, flaky), count, flaky)
 
 
