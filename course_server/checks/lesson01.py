@@ -203,8 +203,7 @@ async def serve_flaky(
     empty_first: bool = False,
     quota: int | None = None,
 ) -> Flaky:
-    """``/flaky?after=N``: the events after N, one to four per connection (or ``quota``), then
-    a close.
+    """``/flaky?after=N``: the events after N, one to four per connection, then a close.
 
     The close is 1001 ("going away", a server shutting down) or 1000; with ``empty_first``
     the first connection closes before sending anything, as a server still starting up does.
@@ -214,16 +213,15 @@ async def serve_flaky(
     async def flaky(websocket: WebSocket, after: int = 0) -> None:
         await websocket.accept()
         flaky_feed.connections.append(after)
-        sends = quota or rng.randint(1, 4)
-        if empty_first and len(flaky_feed.connections) == 1:
-            sends = 0
-        if sends:
+        first = empty_first and len(flaky_feed.connections) == 1
+        sending = 0 if first else quota or rng.randint(1, 4)
+        if sending:
             async with contextlib.aclosing(news.subscribe(after)) as events:
                 sent = 0
                 async for event in events:
                     await websocket.send_text(event.model_dump_json())
                     sent += 1
-                    if sent == sends:
+                    if sent == sending:
                         break
         await websocket.close(rng.choice([1000, 1001]), "going away")
 
@@ -276,9 +274,9 @@ async def _resumes(h: Harness, collect: Any) -> None:
 @resuming.check("stops at count")
 async def _stops(h: Harness, collect: Any) -> None:
     rng = random.Random()
-    count = rng.randint(3, 8)
-    # More than ``count`` on one connection: a client must stop in the middle of it.
-    flaky = await serve_flaky(h, counting_feed(12), rng, quota=count + 2)
+    # Four events a connection, and a count that ends in the middle of one.
+    flaky = await serve_flaky(h, counting_feed(12), rng, quota=4)
+    count = rng.choice([3, 5, 6, 7])
     verdict_on(await collected(h, collect, count, flaky), count, flaky)
 
 

@@ -1,4 +1,8 @@
-"""Plausible wrong answers to lesson 01's exercises, one bug each (see ``mutants``)."""
+"""Plausible wrong answers to lesson 01's exercises, one bug each (see ``mutants``).
+
+Equivalent survivors of ``scripts/mutate.py`` (01.2): ``after = ... else -1`` instead of ``0``:
+the check's endpoint takes any int and ``Feed.after(-1)`` is ``Feed.after(0)``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Plausible wrong answers to lesson 02's exercises, one bug each (see ``mutants``)."""
+"""Plausible wrong answers to lesson 02's exercises, one bug each (see ``mutants``).
+
+Equivalent survivors of ``scripts/mutate.py``: in 02.1 and 02.2, ``return`` after a close or a
+disconnect deleted (the next receive raises WebSocketDisconnect, which ends the endpoint just the
+same); in 02.1, ``secret > number`` → ``>=`` (equality was answered just before); in 02.2, the
+1003 close without its reason (the prompt names no reason) and ``exc.errors()[-1]`` for ``[0]``
+(invalid JSON gives one error; wrong shapes give only shape errors).
+"""
 
 from __future__ import annotations
 
