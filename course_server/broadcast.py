@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
 from course_server.names import BadName, plain_name
-from course_server.ratelimit import RATE_LIMIT_EXCEEDED, Verdict, flood_guard
+from course_server.ratelimit import flood_guard
 from course_server.secure import identify, refuse_impostor
 
 router = APIRouter()
@@ -121,13 +121,8 @@ async def guarded(websocket: WebSocket, peer: Peer, *, error_frames: bool) -> As
             if text is None:
                 peer.close(UNSUPPORTED_DATA, "text frames only")
                 continue
-            verdict = guard.check()
-            if verdict is Verdict.ALLOW:
+            if guard.admit(peer, peer.send if error_frames else None):
                 yield text
-            elif verdict is Verdict.DROP and error_frames:
-                peer.send(error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
-            else:
-                peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
 
 
 @router.websocket("/ws/broadcast")

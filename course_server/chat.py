@@ -29,7 +29,6 @@ from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import (
     PONG,
     AckFrame,
-    ErrorCode,
     ErrorFrame,
     JoinEvent,
     LeaveEvent,
@@ -37,11 +36,10 @@ from course_server.messages import (
     Ping,
     ResumeFrame,
     SendMessage,
-    error,
     parse,
 )
 from course_server.names import BadName, plain_name
-from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
+from course_server.ratelimit import FloodGuard, flood_guard
 from course_server.roomlog import E, MemoryLog, RoomLog
 from course_server.secure import identify, refuse_impostor
 
@@ -231,12 +229,7 @@ def receive(
     """Handle one frame from ``peer``: rate limit, validate, then post or answer an error."""
     if room.members.get(username) is not peer or peer.state is not PeerState.OPEN:
         return  # closing: what arrives meanwhile is dropped
-    verdict = guard.check()
-    if verdict is Verdict.CLOSE:
-        peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
-        return
-    if verdict is Verdict.DROP:
-        room.reply(username, error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+    if not guard.admit(peer, lambda frame: room.reply(username, frame)):
         return
     message = parse(frame)
     if isinstance(message, ErrorFrame):

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from course_server.fanout import Group, Peer, PeerState
 from course_server.messages import ErrorCode, error
 from course_server.names import plain
-from course_server.ratelimit import RATE_LIMIT_EXCEEDED, FloodGuard, Verdict, flood_guard
+from course_server.ratelimit import FloodGuard, flood_guard
 from course_server.secure import INVALID_TOKEN, claim_problem, identify
 
 router = APIRouter(tags=["lesson 05: lobby"])
@@ -289,12 +289,7 @@ def handle(
     """
     if peer.state is not PeerState.OPEN:
         return  # closing: what arrives meanwhile is dropped
-    verdict = guard.check()
-    if verdict is Verdict.CLOSE:
-        peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
-        return
-    if verdict is Verdict.DROP:
-        manager.reply(peer, error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+    if not guard.admit(peer, lambda frame: manager.reply(peer, frame)):
         return
     text = message.get("text")
     if text is None:

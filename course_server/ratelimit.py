@@ -17,6 +17,12 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from course_server.messages import ErrorCode, ErrorFrame, error
+
+if TYPE_CHECKING:
+    from course_server.fanout import Peer
 
 Clock = Callable[[], float]
 
@@ -118,6 +124,21 @@ class FloodGuard:
             return Verdict.ALLOW
         self._dropped += 1
         return Verdict.CLOSE if self._dropped >= self.strikes else Verdict.DROP
+
+    def admit(self, peer: Peer, reply: Callable[[ErrorFrame], None] | None = None) -> bool:
+        """``check()``, acted on: True if the frame may be handled.
+
+        Otherwise the client is told with ``reply(rate_limited error)``, or, once the flood goes
+        on or where the protocol has no error frames (no ``reply``), closed with 1008.
+        """
+        verdict = self.check()
+        if verdict is Verdict.ALLOW:
+            return True
+        if verdict is Verdict.DROP and reply is not None:
+            reply(error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+        else:
+            peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
+        return False
 
 
 class UserBuckets:
