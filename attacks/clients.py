@@ -7,9 +7,8 @@ import contextlib
 from collections.abc import Mapping
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from course_server.clients import attempt
 from course_server.handshake import upgrade_request
 from course_server.urls import ServerURLs
 
@@ -21,25 +20,17 @@ def port_of(server: ServerURLs) -> int:
 
 
 async def refusal(
-    server: ServerURLs, path: str, *, headers: Mapping[str, str] | None = None, send: str = ""
+    server: ServerURLs, path: str, *, headers: Mapping[str, str] | None = None
 ) -> str:
-    """How the server ends a WebSocket that should not get through: ``close 4003 why``,
-    ``HTTP 403`` or, if it stays open and answers, ``open``."""
+    """How the server ends a WebSocket that should not get through (``clients.attempt``):
+    ``close 4003 why``, ``HTTP 403`` or, if it is still open after ``TIMEOUT``, ``open``."""
     try:
-        async with asyncio.timeout(TIMEOUT):
-            async with connect(server.ws(path), additional_headers=headers) as ws:
-                if send:
-                    await ws.send(send)
-                while True:
-                    await ws.recv()
-    except InvalidStatus as exc:
-        return f"HTTP {exc.response.status_code}"
-    except ConnectionClosed as exc:
-        frame = exc.rcvd
-        return f"close {frame.code} {frame.reason}".strip() if frame else "closed, no frame"
+        seen = await attempt(server.ws(path), timeout=TIMEOUT, additional_headers=headers)
     except TimeoutError:
         return "open"
-    return "open"
+    if not seen.accepted:
+        return f"HTTP {seen.http_status}"
+    return f"close {seen.close_code} {seen.close_reason or ''}".strip()
 
 
 async def raw_request(server: ServerURLs, request: bytes) -> str:
