@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import httpx
 
 from attacks.probes import PROBES, Row, Target, login_flood, secrets_in_logs, slowloris
-from course_server.processes import ServerProcess, spawn
-from course_server.redis_server import RedisServer
+from course_server.tools.processes import ServerProcess, spawn
+from course_server.tools.redis_server import RedisServer
 
 
 @contextlib.contextmanager

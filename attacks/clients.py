@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import httpx
 
-from course_server.clients import attempt
-from course_server.handshake import upgrade_request
+from course_server.clients.handshake import upgrade_request
+from course_server.clients.websocket import attempt
 from course_server.urls import ServerURLs
 
 TIMEOUT = 5.0  # seconds any single answer may take

@@ -14,9 +14,9 @@ from websockets.asyncio.client import connect
 
 from attacks import clients
 from benchmarks import floods
-from course_server.handshake import upgrade_request
-from course_server.misbehave import slow_headers
-from course_server.processes import ServerProcess
+from course_server.clients.handshake import upgrade_request
+from course_server.clients.misbehave import slow_headers
+from course_server.tools.processes import ServerProcess
 
 LOOKALIKES = {
     "Hangul filler": "\u3164",

@@ -7,7 +7,7 @@ room at a fixed rate and times every delivery to the room's receivers, in three 
 - **1 process + Redis**: the same, with the server sharing its rooms through Redis: every message
   makes the round trip through Redis although nobody else is listening.
 - **2 processes + Redis**: receivers on one ``python -m course_server`` process, the sender on
-  another; both share a throwaway Redis (``course_server.redis_server``), so every message
+  another; both share a throwaway Redis (``course_server.tools.redis_server``), so every message
   crosses processes: what a deployment with several replicas does.
 
 The rate is fixed, not "as fast as it goes", so a latency is mostly the delivery path's own.
@@ -35,7 +35,7 @@ from benchmarks.fanout import quiet
 from benchmarks.harness import Design, Scenario, measure
 from benchmarks.serverproc import machine_busy
 from benchmarks.stats import Run, table
-from course_server.redis_server import RedisServer
+from course_server.tools.redis_server import RedisServer
 
 TARGET_MS = 5.0  # the issue's: Redis adds at most this much to p99 at 1,000 messages per second
 BASELINE, SAME, ACROSS = "1 process", "1 process + Redis", "2 processes + Redis"

@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import Settings, start
-from course_server.tokens import create_access_token
+from course_server.security.tokens import create_access_token
 from course_server.urls import ServerURLs
 
 SECRET = "benchmarks-floods-secret-0123456789abcdef"

@@ -25,7 +25,7 @@ import httpx
 import psutil
 from websockets.asyncio.client import connect
 
-from course_server.processes import spawn
+from course_server.tools.processes import spawn
 from course_server.urls import ServerURLs
 
 MiB = 1024 * 1024

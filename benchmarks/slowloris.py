@@ -17,9 +17,9 @@ import time
 
 import httpx
 
-from course_server import processes
-from course_server.handshake import upgrade_request
-from course_server.misbehave import slow_headers
+from course_server.clients.handshake import upgrade_request
+from course_server.clients.misbehave import slow_headers
+from course_server.tools import processes
 
 
 async def fast_client(url: str, until: asyncio.Event) -> list[float]:

@@ -1,6 +1,6 @@
 """Benchmark (b): polling vs WebSocket vs SSE, the cost of each delivered event, at scale.
 
-Lesson 01's experiment (``course_server.compare``) against a course server in its own process,
+Lesson 01's experiment (``course_server.lab.compare``) against a course server in its own process,
 with more events, closer together: short polling at three intervals, a WebSocket with and without
 permessage-deflate, and Server-Sent Events all read the same feed while it is published. Per
 method: HTTP requests, bytes on the wire (both ways, everything) and latency, each per event
@@ -14,7 +14,7 @@ import asyncio
 import sys
 
 from benchmarks.designs import COURSE
-from course_server import compare
+from course_server.lab import compare
 
 
 def per_event(rows: list[compare.Row]) -> str:

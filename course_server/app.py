@@ -7,33 +7,31 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from course_server import (
+from course_server.lessons import (
     basics,
     broadcast,
-    broker,
     chat,
     closing,
     events,
     feed,
-    heartbeat,
     lobby,
-    naive,
     notifications,
     pages,
-    ratelimit,
     readiness,
-    redaction,
-    secure,
-    tokens,
 )
-from course_server.bodylimit import BodyLimit
-from course_server.hosts import AllowedHosts, HostGuard
-from course_server.origins import OriginGuard
-from course_server.peers import Peers
-from course_server.revocation import create_revocations
-from course_server.sessions import SessionRegistry, TrackSessions
+from course_server.realtime import ratelimit
+from course_server.realtime.peers import Peers
+from course_server.realtime.sessions import SessionRegistry, TrackSessions
+from course_server.scaling import broker
+from course_server.security import redaction, secure, tokens
+from course_server.security.bodylimit import BodyLimit
+from course_server.security.hosts import AllowedHosts, HostGuard
+from course_server.security.origins import OriginGuard
+from course_server.security.revocation import create_revocations
+from course_server.security.throttle import create_throttle
+from course_server.seed import heartbeat
+from course_server.seed import managers as naive
 from course_server.settings import Settings
-from course_server.throttle import create_throttle
 
 
 @asynccontextmanager

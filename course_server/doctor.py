@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from course_server.redis_server import RedisServer, find_redis_server
+from course_server.tools.redis_server import RedisServer, find_redis_server
 
 Status = Literal["OK", "WARN", "FAIL"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

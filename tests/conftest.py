@@ -14,7 +14,8 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-from course_server import RunningServer, Settings, create_app, start, waiting
+from course_server import RunningServer, Settings, create_app, start
+from course_server.lab import waiting
 
 # tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests;
 # tests/redis_fixtures.py: a throwaway Redis, and two servers sharing it.

@@ -17,7 +17,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from benchmarks.login_flood import loopback
-from course_server.tokens import create_access_token
+from course_server.security.tokens import create_access_token
 
 CHEAP = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from course_server.fanout import Peer, PeerState, encode
+from course_server.realtime.fanout import Peer, PeerState, encode
 
 Frame = dict[str, Any]
 

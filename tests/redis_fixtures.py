@@ -13,7 +13,7 @@ import pytest
 from conftest import wait_timeout
 
 from course_server import RunningServer, Settings, start
-from course_server.redis_server import RedisServer
+from course_server.tools.redis_server import RedisServer
 
 SECRET = "test-secret-not-for-production-0123456789"  # 32+ bytes: PyJWT warns below
 

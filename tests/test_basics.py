@@ -1,4 +1,4 @@
-"""Lesson 02's endpoints (``course_server.basics``), each driven two ways.
+"""Lesson 02's endpoints (``course_server.lessons.basics``), each driven two ways.
 
 A real ``websockets`` client against uvicorn (the ``server`` fixture) sees what a learner sees;
 Starlette's in-process ``TestClient`` is faster and sees the ASGI messages themselves. Where the

@@ -1,4 +1,4 @@
-"""Lesson 03's endpoints done right (``course_server.broadcast``), from real clients.
+"""Lesson 03's endpoints done right (``course_server.lessons.broadcast``), from real clients.
 
 ``/ws/broadcast`` and ``/ws/users/{user_id}`` per the spec's endpoint table, and the failures
 the naive version shows (``test_naive.py``) not happening here.
@@ -13,7 +13,9 @@ import pytest
 from conftest import wait_timeout
 from websockets.asyncio.client import ClientConnection, connect
 
-from course_server import RunningServer, Settings, failures, misbehave
+from course_server import RunningServer, Settings
+from course_server.clients import misbehave
+from course_server.lab import failures
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from course_server import Settings, create_app
-from course_server.broker import create_rooms, serving
-from course_server.chat import ChatRooms
+from course_server.lessons.chat import ChatRooms
+from course_server.scaling.broker import create_rooms, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,7 @@ def test_without_a_redis_url_rooms_are_kept_in_process() -> None:
 
 
 def test_with_a_redis_url_rooms_are_shared_through_redis() -> None:
-    from course_server.redis_rooms import RedisRooms
+    from course_server.scaling.rooms import RedisRooms
 
     rooms = create_rooms(Settings(redis_url="redis://127.0.0.1:1/0", history_size=7))
     assert isinstance(rooms, RedisRooms) and rooms.history_size == 7  # nothing connected yet

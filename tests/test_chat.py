@@ -23,8 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server import RunningServer, Settings, start
-from course_server.chat import ChatRoom, ChatRooms
-from course_server.messages import MAX_CONTENT_CHARS
+from course_server.lessons.chat import ChatRoom, ChatRooms
+from course_server.realtime.messages import MAX_CONTENT_CHARS
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Lesson 04's chat room without sockets (``course_server.chat`` and ``roomlog``).
+"""Lesson 04's chat room without sockets (``course_server.lessons.chat`` and ``roomlog``).
 
 The room does no I/O: it hands frames to each member's ``Peer``, whose ``send()`` only queues.
 So these tests drive it with fake peers that record what they were sent; no server, no clock.
@@ -15,11 +15,11 @@ import pytest
 from conftest import wait_timeout
 from fake_peers import Frame, fake
 
-from course_server.chat import ChatRoom, ChatRooms, receive
-from course_server.fanout import Peer
-from course_server.messages import MessageEvent, SendMessage
-from course_server.ratelimit import FloodGuard
-from course_server.roomlog import MemoryLog
+from course_server.lessons.chat import ChatRoom, ChatRooms, receive
+from course_server.realtime.fanout import Peer
+from course_server.realtime.messages import MessageEvent, SendMessage
+from course_server.realtime.ratelimit import FloodGuard
+from course_server.realtime.roomlog import MemoryLog
 
 pytestmark = pytest.mark.anyio
 

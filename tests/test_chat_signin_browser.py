@@ -17,7 +17,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.tokens import SESSION_COOKIE, Users
+from course_server.security.tokens import SESSION_COOKIE, Users
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 

@@ -19,7 +19,7 @@ from mutants import MUTANTS
 
 from course_server import checks
 from course_server.checks import Report, Status
-from course_server.clients import Attempt
+from course_server.clients.websocket import Attempt
 
 EXERCISES = checks.exercises()
 IDS = [exercise.id for exercise in EXERCISES]

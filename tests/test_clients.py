@@ -1,4 +1,4 @@
-"""The notebook clients (``course_server.clients``) against a real server, and ``run_sync``."""
+"""The notebook clients (``clients.websocket``) against a real server, and ``run_sync``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import wait_timeout
 
 from course_server import RunningServer, Settings, start
-from course_server.clients import Attempt, attempt, run_sync, talk
+from course_server.clients.websocket import Attempt, attempt, run_sync, talk
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Lesson 02's close codes and handshake refusals (``course_server.closing``).
+"""Lesson 02's close codes and handshake refusals (``course_server.lessons.closing``).
 
 The lesson's point is that a real client and ``TestClient`` disagree about closing before
 accept: uvicorn turns it into HTTP 403 and drops the code, while ``TestClient`` hands the test
@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from course_server import RunningServer, Settings, start
-from course_server.closing import MAX_REASON_BYTES, close_request
+from course_server.lessons.closing import MAX_REASON_BYTES, close_request
 
 pytestmark = pytest.mark.anyio
 

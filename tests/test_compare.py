@@ -1,4 +1,4 @@
-"""Lesson 01's experiment (``course_server.compare``), run tiny against a real server.
+"""Lesson 01's experiment (``course_server.lab.compare``), run tiny against a real server.
 
 No assertion looks at a latency's value: timings vary from machine to machine. The counts do not.
 """
@@ -12,7 +12,7 @@ import pytest
 from conftest import wait_timeout
 
 from course_server import Settings, start
-from course_server.compare import Row, as_table, label, percentile, plot, run
+from course_server.lab.compare import Row, as_table, label, percentile, plot, run
 
 pytestmark = pytest.mark.anyio
 

@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 
 import course_server.settings
 from course_server import RunningServer, Settings, create_app, start
-from course_server.redis_server import free_port
+from course_server.tools.redis_server import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PORT = "8000"

@@ -11,7 +11,7 @@ from conftest import eventually, wait_timeout
 from fastapi.testclient import TestClient
 
 from course_server import RunningServer
-from course_server.sse_client import parse
+from course_server.clients.sse import parse
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""``course_server.fanout``: a Peer's queue, writer and cut-off; a Group's broadcast.
+"""``course_server.realtime.fanout``: a Peer's queue, writer and cut-off; a Group's broadcast.
 
 A fake WebSocket stands in for Starlette's: its sends wait on a gate, so a test can play a
 client whose buffers are full (gate shut) or one that reads (gate open), with no sockets.
@@ -13,7 +13,7 @@ import pytest
 from conftest import wait_timeout
 from starlette.websockets import WebSocketDisconnect
 
-from course_server.fanout import READ_AHEAD, SLOW_CONSUMER, Group, Peer, PeerState, encode
+from course_server.realtime.fanout import READ_AHEAD, SLOW_CONSUMER, Group, Peer, PeerState, encode
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from conftest import eventually, wait_timeout
 from websockets.asyncio.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, start
-from course_server.fanout import PeerState
-from course_server.misbehave import RawClient, server_busy, server_errors, stalled_reader
+from course_server.clients.misbehave import RawClient, server_busy, server_errors, stalled_reader
+from course_server.realtime.fanout import PeerState
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Lesson 01's feed (``course_server.feed``): the ``Feed`` itself, then its three ways out.
+"""Lesson 01's feed (``course_server.lessons.feed``): the ``Feed`` itself, then its three ways out.
 
 The feed lives on the server's event loop, so tests against the real server reach it through
 ``server.call`` (run in a thread, to keep the test's own loop free).
@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from websockets.asyncio.client import connect
 
 from course_server import RunningServer
-from course_server.compare import sse_data
-from course_server.feed import Event, Feed
+from course_server.lab.compare import sse_data
+from course_server.lessons.feed import Event, Feed
 
 pytestmark = pytest.mark.anyio
 

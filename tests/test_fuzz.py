@@ -38,8 +38,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, start
-from course_server.messages import ErrorCode, ErrorFrame, Ping, parse
-from course_server.misbehave import server_errors
+from course_server.clients.misbehave import server_errors
+from course_server.realtime.messages import ErrorCode, ErrorFrame, Ping, parse
 
 FRAMES = int(os.environ.get("COURSE_FUZZ_FRAMES", "300"))
 BATCH = 10  # frames per Hypothesis example

@@ -218,7 +218,7 @@ def test_guard_ignores_what_is_running_changing() -> None:
 
 
 def test_guard_ignores_a_reference_implementations_code_swapped_by_a_tripwire() -> None:
-    from course_server import sse_client
+    from course_server.clients import sse as sse_client
 
     before = guard.Snapshot.take()
     code = sse_client.parse.__code__

@@ -1,4 +1,4 @@
-"""The opening handshake by hand (``course_server.handshake``), against the real server."""
+"""The opening handshake by hand (``course_server.clients.handshake``), against the real server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import wait_timeout
 
 from course_server import RunningServer
-from course_server.handshake import (
+from course_server.clients.handshake import (
     SAMPLE_KEY,
     Handshake,
     accept_key,

@@ -1,7 +1,7 @@
 """Heartbeats (lesson 09): protocol pings that must be answered, and the chat's ``ping``/``pong``.
 
 A client that stops answering WebSocket pings is dropped within interval + timeout, and its room
-presence goes with it. The seed's heartbeat (``course_server.heartbeat``) sends frames that
+presence goes with it. The seed's heartbeat (``course_server.seed.heartbeat``) sends frames that
 nobody has to answer, so it notices nothing.
 """
 
@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
 from course_server import RunningServer, Settings, start
-from course_server.misbehave import RawClient, stalled_reader
+from course_server.clients.misbehave import RawClient, stalled_reader
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,15 @@ from conftest import eventually, wait_timeout
 from websockets.asyncio.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, start
-from course_server.messages import MAX_NAME_CHARS, ErrorFrame, name_problem, parse
-from course_server.ratelimit import FloodGuard, SeedRateLimiter, TokenBucket, UserBuckets, Verdict
-from course_server.tokens import create_access_token
+from course_server.realtime.messages import MAX_NAME_CHARS, ErrorFrame, name_problem, parse
+from course_server.realtime.ratelimit import (
+    FloodGuard,
+    SeedRateLimiter,
+    TokenBucket,
+    UserBuckets,
+    Verdict,
+)
+from course_server.security.tokens import create_access_token
 
 pytestmark = pytest.mark.anyio
 

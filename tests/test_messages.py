@@ -1,4 +1,4 @@
-"""The chat protocol's frames (``course_server.messages``): edge validation, serialisation."""
+"""The chat protocol's frames (``realtime.messages``): edge validation, serialisation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import TypeAdapter
 
-from course_server.messages import (
+from course_server.realtime.messages import (
     MAX_CLIENT_MSG_ID_CHARS,
     MAX_CONTENT_CHARS,
     AckFrame,

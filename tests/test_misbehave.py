@@ -10,7 +10,9 @@ from conftest import wait_timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from course_server import RunningServer, latency, misbehave
+from course_server import RunningServer
+from course_server.clients import misbehave
+from course_server.lab import latency
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from course_server.identity import Identity, owner
-from course_server.names import BadName, name_problem, plain_name
+from course_server.realtime.names import BadName, name_problem, plain_name
+from course_server.security.identity import Identity, owner
 
 USERS = ("alice", "bob")
 

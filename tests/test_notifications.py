@@ -12,8 +12,8 @@ from credentials import bearer
 from fastapi.testclient import TestClient
 
 from course_server import RunningServer
-from course_server.notifications import InProcess
-from course_server.sse_client import SSEParser, SSEvent
+from course_server.clients.sse import SSEParser, SSEvent
+from course_server.lessons.notifications import InProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.hosts import AllowedHosts
-from course_server.origins import origin_allowed, server_origin
+from course_server.security.hosts import AllowedHosts
+from course_server.security.origins import origin_allowed, server_origin
 
 pytestmark = pytest.mark.anyio
 

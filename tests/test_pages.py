@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from course_server.pages import STATIC_DIR
+from course_server.lessons.pages import STATIC_DIR
 
 PAGE_FILES = ("chat.html", "chat.js", "chat.css")
 # Every way to turn a string into markup; the page must build its DOM with textContent.

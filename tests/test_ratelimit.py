@@ -1,4 +1,4 @@
-"""The token bucket and the flood rule (``course_server.ratelimit``), on a clock the test moves."""
+"""The token bucket and the flood rule (``realtime.ratelimit``), on a clock the test moves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from course_server.ratelimit import FloodGuard, TokenBucket, Verdict
+from course_server.realtime.ratelimit import FloodGuard, TokenBucket, Verdict
 
 
 class FakeClock:

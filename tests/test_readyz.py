@@ -14,7 +14,7 @@ from conftest import eventually, wait_timeout
 from redis_fixtures import bring_back
 
 from course_server import RunningServer, Settings, start
-from course_server.redis_server import RedisServer
+from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 

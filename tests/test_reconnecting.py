@@ -1,4 +1,4 @@
-"""``course_server.reconnecting``: backoff, resume, dedupe and resend, against real servers.
+"""``course_server.clients.reconnecting``: backoff, resume, dedupe and resend, against real servers.
 
 The server is stopped and started again under the clients (same app, same port), a connection
 is cut without a close frame, a server comes back with no memory: each time, every message
@@ -14,14 +14,14 @@ import pytest
 from conftest import eventually, wait_timeout
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.messages import MessageEvent, ResumeFrame
-from course_server.reconnecting import (
+from course_server.clients.reconnecting import (
     Backoff,
     Connected,
     Disconnected,
     ReconnectingClient,
     Refused,
 )
+from course_server.realtime.messages import MessageEvent, ResumeFrame
 
 pytestmark = pytest.mark.anyio
 

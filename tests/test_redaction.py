@@ -1,4 +1,4 @@
-"""Tokens stay out of the logs (``course_server.redaction``), checked on a real server's log."""
+"""Tokens stay out of the logs (``security.redaction``), checked on a real server's log."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from conftest import eventually, wait_timeout
 
 from course_server import RunningServer, Settings, start
-from course_server.clients import attempt
-from course_server.redaction import RedactTokens, captured, install, redact
-from course_server.tokens import create_access_token
+from course_server.clients.websocket import attempt
+from course_server.security.redaction import RedactTokens, captured, install, redact
+from course_server.security.tokens import create_access_token
 
 pytestmark = pytest.mark.anyio
 

@@ -18,8 +18,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import RunningServer
-from course_server.redis_scripts import RoomKeys
-from course_server.scaling import chatter
+from course_server.clients.scaling import chatter
+from course_server.scaling.scripts import RoomKeys
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,8 @@ from conftest import eventually
 from websockets.asyncio.client import connect
 
 from course_server import RunningServer
-from course_server.redis_commands import IDLE_SECONDS
-from course_server.redis_scripts import RoomKeys
+from course_server.scaling.commands import IDLE_SECONDS
+from course_server.scaling.scripts import RoomKeys
 
 pytestmark = pytest.mark.anyio
 

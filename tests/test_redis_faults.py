@@ -20,8 +20,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import RunningServer
-from course_server.redis_server import RedisServer
-from course_server.scaling import chatter
+from course_server.clients.scaling import chatter
+from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 

@@ -21,8 +21,8 @@ from test_lobby import JOINED, LEFT, Client, presence
 from websockets.asyncio.client import connect
 
 from course_server import RunningServer
-from course_server.redis_lobby_scripts import ROOMS, seats_key
-from course_server.redis_server import RedisServer
+from course_server.scaling.lobby_scripts import ROOMS, seats_key
+from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 

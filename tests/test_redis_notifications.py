@@ -21,10 +21,10 @@ from credentials import bearer
 from redis_fixtures import SECRET
 
 from course_server import RunningServer, Settings, start
-from course_server.feed import Event, Feed
-from course_server.redis_feed import RedisFeed
-from course_server.redis_server import RedisServer
-from course_server.sse_client import SSEvent, events, take
+from course_server.clients.sse import SSEvent, events, take
+from course_server.lessons.feed import Event, Feed
+from course_server.scaling.feed import RedisFeed
+from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 

@@ -19,10 +19,10 @@ from conftest import eventually, wait_timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server.processes import ServerProcess, spawn_many
-from course_server.redis_rooms import HEARTBEAT, PRESENCE_TTL
-from course_server.redis_scripts import PROCS
-from course_server.scaling import Chatter, chatter
+from course_server.clients.scaling import Chatter, chatter
+from course_server.scaling.rooms import HEARTBEAT, PRESENCE_TTL
+from course_server.scaling.scripts import PROCS
+from course_server.tools.processes import ServerProcess, spawn_many
 
 pytestmark = pytest.mark.anyio
 

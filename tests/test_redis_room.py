@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from fake_peers import fake
 
-from course_server.fanout import Peer
-from course_server.messages import JoinEvent, MessageEvent, RoomEvent, SendMessage
-from course_server.shared_room import (
+from course_server.realtime.fanout import Peer
+from course_server.realtime.messages import JoinEvent, MessageEvent, RoomEvent, SendMessage
+from course_server.scaling.shared_room import (
     TRY_AGAIN_LATER,
     InOrder,
     MemberState,

@@ -14,14 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 from conftest import wait_timeout
 
-from course_server.fanout import Peer
-from course_server.messages import SendMessage
-from course_server.redis_commands import Command, Kind, to_call
-from course_server.redis_link import Scripts, connect
-from course_server.redis_presence import Presence
-from course_server.redis_scripts import PROCS, RoomKeys, proc_rooms
-from course_server.redis_server import RedisServer
-from course_server.shared_room import Member, MemberState, SharedRoom
+from course_server.realtime.fanout import Peer
+from course_server.realtime.messages import SendMessage
+from course_server.scaling.commands import Command, Kind, to_call
+from course_server.scaling.link import Scripts, connect
+from course_server.scaling.presence import Presence
+from course_server.scaling.scripts import PROCS, RoomKeys, proc_rooms
+from course_server.scaling.shared_room import Member, MemberState, SharedRoom
+from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ import pytest
 import redis
 from conftest import wait_timeout
 
-from course_server import redis_server
-from course_server.redis_server import RedisServer, find_redis_server, ping
+from course_server.tools import redis_server
+from course_server.tools.redis_server import RedisServer, find_redis_server, ping
 
 
 def executable(path: Path, script: str) -> str:

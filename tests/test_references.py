@@ -17,12 +17,15 @@ import pytest
 from exercise_reports import notebook_namespace
 from fastapi import WebSocket
 
-from course_server import checks, heartbeat, ratelimit, sse_client
+from course_server import checks
 from course_server.checks import Status, references
 from course_server.checks.harness import Harness
-from course_server.sse_client import parse as aliased_parse
+from course_server.clients import sse as sse_client
+from course_server.clients.sse import parse as aliased_parse
+from course_server.realtime import ratelimit
+from course_server.seed import heartbeat
 
-HINT = "calls the course's own course_server.sse_client.parse: write your own"
+HINT = "calls the course's own course_server.clients.sse.parse: write your own"
 
 
 def as_dicts(found: list[sse_client.SSEvent]) -> list[dict[str, str]]:
@@ -56,12 +59,14 @@ def test_an_aliased_reference_fails_every_check_with_the_hint() -> None:
 
 def test_the_reference_itself_is_refused_up_front() -> None:
     report = checks.evaluate("08.2", sse_client.parse)
-    assert hints(report) == {"is the course's own course_server.sse_client.parse: write your own"}
+    assert hints(report) == {"is the course's own course_server.clients.sse.parse: write your own"}
 
 
 def test_a_subclass_of_the_reference_class_is_refused() -> None:
     report = checks.evaluate("04.2", BucketOverridingTheCourses)
-    expected = "subclasses the course's own course_server.ratelimit.TokenBucket: write your own"
+    expected = (
+        "subclasses the course's own course_server.realtime.ratelimit.TokenBucket: write your own"
+    )
     assert hints(report) == {expected}
 
 
@@ -71,11 +76,11 @@ def test_a_method_borrowed_from_the_reference_class_is_refused() -> None:
         allow = ratelimit.TokenBucket.allow
 
     (hint,) = hints(checks.evaluate("04.2", Bucket))
-    assert "from the course's own course_server.ratelimit.TokenBucket" in hint
+    assert "from the course's own course_server.realtime.ratelimit.TokenBucket" in hint
 
 
 def test_a_wrapper_found_at_run_time_is_caught_by_the_tripwire() -> None:
-    parse = references.Reference("course_server.sse_client:parse")
+    parse = references.Reference("course_server.clients.sse:parse")
     assert references.screen(parse_found_at_run_time, [parse]) is None
     report = checks.evaluate("08.2", parse_found_at_run_time)
     assert {v.status for v in report.verdicts} == {Status.FAILED}
@@ -109,7 +114,7 @@ def test_the_reference_works_as_before_after_the_checks() -> None:
 
 
 def test_an_armed_reference_raises_when_the_learners_code_calls_it() -> None:
-    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+    with references.guard(["course_server.clients.sse:parse"], parse_found_at_run_time) as run:
         with pytest.raises(references.ReferenceUsed, match=r"sse_client\.parse"):
             sse_client.parse("data: x\n\n")
         assert run.take() == HINT
@@ -119,7 +124,7 @@ def test_an_armed_endpoint_keeps_its_signature_kind_and_source_for_fastapi() -> 
     endpoint = heartbeat.websocket_with_heartbeat
     code, signature = endpoint.__code__, inspect.signature(endpoint)
     source = inspect.getsource(endpoint)
-    spec = "course_server.heartbeat:websocket_with_heartbeat"
+    spec = "course_server.seed.heartbeat:websocket_with_heartbeat"
     with references.guard([spec], parse_found_at_run_time):
         assert endpoint.__code__ is not code  # armed: the tripwire runs first
         assert inspect.signature(endpoint) == signature
@@ -144,24 +149,24 @@ def test_a_name_shared_with_an_unrelated_module_is_not_a_use() -> None:
     def events_with_quoted_data(lines: list[str]) -> list[Any]:
         return [sse_client.SSEvent(data=urllib.parse.quote(line)) for line in lines]
 
-    parse = references.Reference("course_server.sse_client:parse")
+    parse = references.Reference("course_server.clients.sse:parse")
     assert references.screen(events_with_quoted_data, [parse]) is None
 
 
 def test_a_reference_imported_inside_the_answer_is_a_use() -> None:
     def parse_events(lines: list[str]) -> list[dict[str, str]]:
-        from course_server.sse_client import parse
+        from course_server.clients.sse import parse
 
         return as_dicts(parse(lines))
 
-    parse = references.Reference("course_server.sse_client:parse")
+    parse = references.Reference("course_server.clients.sse:parse")
     assert references.screen(parse_events, [parse]) == HINT
 
 
 def test_a_released_guard_lets_the_learner_call_the_reference_again() -> None:
     """What ``evaluate`` does for checks stuck past their deadline: the notebook goes on."""
     code = sse_client.parse.__code__
-    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+    with references.guard(["course_server.clients.sse:parse"], parse_found_at_run_time) as run:
         references.release(run)
         assert sse_client.parse.__code__ is code
         assert sse_client.parse("data: x\n\n")[0].data == "x"
@@ -173,7 +178,7 @@ def test_a_copy_of_the_reference_function_is_the_reference() -> None:
     original = sse_client.parse
     copy = types.FunctionType(original.__code__, original.__globals__, "parse_events")
     report = checks.evaluate("08.2", copy)
-    assert hints(report) == {"is the course's own course_server.sse_client.parse: write your own"}
+    assert hints(report) == {"is the course's own course_server.clients.sse.parse: write your own"}
 
 
 async def watchdog_scheduled_as_a_task(websocket: WebSocket) -> None:
@@ -186,14 +191,15 @@ async def watchdog_scheduled_as_a_task(websocket: WebSocket) -> None:
 def test_a_reference_coroutine_made_by_the_learner_and_run_as_a_task_is_caught() -> None:
     report = checks.evaluate("09.1", watchdog_scheduled_as_a_task)
     expected = (
-        "calls the course's own course_server.heartbeat.websocket_with_heartbeat: write your own"
+        "calls the course's own course_server.seed.heartbeat.websocket_with_heartbeat:"
+        " write your own"
     )
     assert hints(report) == {expected}
 
 
 def test_a_call_from_the_course_package_goes_through_while_armed() -> None:
     """``Harness.call`` (course code) calls ``parse``: a check's own use, not the learner's."""
-    with references.guard(["course_server.sse_client:parse"], parse_found_at_run_time) as run:
+    with references.guard(["course_server.clients.sse:parse"], parse_found_at_run_time) as run:
         found = asyncio.run(Harness("course-caller").call(sse_client.parse, "data: x\n\n"))
         assert run.take() is None
     assert found[0].data == "x"

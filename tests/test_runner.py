@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import Settings, create_app, runner, start, stop
-from course_server.misbehave import server_errors, stalled_reader
+from course_server.clients.misbehave import server_errors, stalled_reader
 
 
 def test_start_returns_once_the_server_answers(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""Lesson 06's authenticated WebSockets (``course_server.secure``), from a real client.
+"""Lesson 06's authenticated WebSockets (``course_server.security.secure``), from a real client.
 
 Every way in and every way of being refused, as the client sees it: a refused handshake (HTTP
 status and body) for the query-string and cookie endpoints, a close code for the first-message
@@ -21,8 +21,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from course_server import RunningServer, Settings, start
-from course_server.clients import Attempt, attempt
-from course_server.tokens import SESSION_COOKIE, create_access_token
+from course_server.clients.websocket import Attempt, attempt
+from course_server.security.tokens import SESSION_COOKIE, create_access_token
 
 pytestmark = pytest.mark.anyio
 

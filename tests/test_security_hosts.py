@@ -17,9 +17,10 @@ from conftest import wait_timeout
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import BaseRoute
 
-from course_server import RunningServer, Settings, create_app, processes, start
-from course_server.handshake import SAMPLE_KEY
-from course_server.hosts import AllowedHosts, split_host
+from course_server import RunningServer, Settings, create_app, start
+from course_server.clients.handshake import SAMPLE_KEY
+from course_server.security.hosts import AllowedHosts, split_host
+from course_server.tools import processes
 
 pytestmark = pytest.mark.anyio
 

@@ -21,11 +21,11 @@ from pwdlib import PasswordHash
 
 from benchmarks.login_flood import flood
 from course_server import RunningServer, Settings, create_app, start
-from course_server.clients import talk
-from course_server.processes import spawn
-from course_server.redis_server import RedisServer
-from course_server.throttle import InProcessFailures, LoginThrottle
-from course_server.tokens import SESSION_COOKIE, Users
+from course_server.clients.websocket import talk
+from course_server.security.throttle import InProcessFailures, LoginThrottle
+from course_server.security.tokens import SESSION_COOKIE, Users
+from course_server.tools.processes import spawn
+from course_server.tools.redis_server import RedisServer
 from course_server.urls import ServerURLs
 
 pytestmark = pytest.mark.anyio

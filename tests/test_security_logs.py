@@ -24,9 +24,9 @@ import pytest
 from conftest import wait_timeout
 from websockets.asyncio.client import connect
 
-from course_server import redaction
-from course_server.redaction import REDACTED
-from course_server.tokens import SESSION_COOKIE
+from course_server.security import redaction
+from course_server.security.redaction import REDACTED
+from course_server.security.tokens import SESSION_COOKIE
 from course_server.urls import ServerURLs
 
 pytestmark = pytest.mark.anyio

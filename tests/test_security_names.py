@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import RunningServer, Settings, start
-from course_server.tokens import SESSION_COOKIE, create_access_token
+from course_server.security.tokens import SESSION_COOKIE, create_access_token
 
 pytestmark = pytest.mark.anyio
 

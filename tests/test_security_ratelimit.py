@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from benchmarks import floods
 from course_server import RunningServer, Settings, start
-from course_server.tokens import create_access_token
+from course_server.security.tokens import create_access_token
 
 pytestmark = pytest.mark.anyio
 

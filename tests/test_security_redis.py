@@ -22,7 +22,7 @@ from conftest import wait_timeout
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server.processes import ServerProcess, spawn_many
+from course_server.tools.processes import ServerProcess, spawn_many
 
 pytestmark = pytest.mark.anyio
 

@@ -20,12 +20,12 @@ from conftest import wait_timeout
 from credentials import CHEAP
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.clients import attempt
-from course_server.processes import spawn_many
-from course_server.redis_revocation import REVOKED, UNCHECKED
-from course_server.redis_server import RedisServer
-from course_server.revocation import InProcessRevocations
-from course_server.tokens import SESSION_COOKIE, Users, decode_token
+from course_server.clients.websocket import attempt
+from course_server.scaling.revocation import REVOKED, UNCHECKED
+from course_server.security.revocation import InProcessRevocations
+from course_server.security.tokens import SESSION_COOKIE, Users, decode_token
+from course_server.tools.processes import spawn_many
+from course_server.tools.redis_server import RedisServer
 from course_server.urls import ServerURLs
 
 pytestmark = pytest.mark.anyio

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from conftest import wait_timeout
 
-from course_server import RunningServer, Settings, processes, start
-from course_server.handshake import upgrade_request
+from course_server import RunningServer, Settings, start
+from course_server.clients.handshake import upgrade_request
 from course_server.runner import H11Deadline, with_header_timeout
+from course_server.tools import processes
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,10 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from course_server import RunningServer, Settings, create_app, heartbeat, processes, start
-from course_server.heartbeat import MAX_SECONDS, MIN_SECONDS, clamp_seconds
+from course_server import RunningServer, Settings, create_app, start
+from course_server.seed import heartbeat
+from course_server.seed.heartbeat import MAX_SECONDS, MIN_SECONDS, clamp_seconds
+from course_server.tools import processes
 
 pytestmark = pytest.mark.anyio
 

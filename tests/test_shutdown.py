@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from course_server import RunningServer, Settings, start
-from course_server.fanout import Peer, PeerState
-from course_server.misbehave import stalled_reader
+from course_server.clients.misbehave import stalled_reader
+from course_server.realtime.fanout import Peer, PeerState
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_server import RunningServer
-from course_server.sse_client import LineSplitter, SSEParser, SSEvent, parse, take
+from course_server.clients.sse import LineSplitter, SSEParser, SSEvent, parse, take
 
 # Deterministic: the same examples on every run, so a failure is the code's, not the draw's.
 examples = settings(derandomize=True, max_examples=200, deadline=None)

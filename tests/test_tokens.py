@@ -1,4 +1,4 @@
-"""Lesson 06's tokens (``course_server.tokens``): signing, checking, and logging in.
+"""Lesson 06's tokens (``course_server.security.tokens``): signing, checking, and logging in.
 
 Logging in is slow on purpose: the app hashes with argon2 at pwdlib's recommended cost, a
 quarter of a second or more per hash or check. One test checks that the app uses it; the others
@@ -19,8 +19,8 @@ from conftest import wait_timeout
 from credentials import CHEAP
 
 from course_server import RunningServer, Settings, create_app, start
-from course_server.clients import attempt
-from course_server.tokens import (
+from course_server.clients.websocket import attempt
+from course_server.security.tokens import (
     SESSION_COOKIE,
     TokenError,
     Users,

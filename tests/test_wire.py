@@ -1,4 +1,4 @@
-"""The byte-counting proxy (``course_server.wire``) between a client and a small TCP server."""
+"""The byte-counting proxy (``course_server.lab.wire``) between a client and a small TCP server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import wait_timeout
 
 from course_server import RunningServer
-from course_server.wire import CountingProxy
+from course_server.lab.wire import CountingProxy
 
 pytestmark = pytest.mark.anyio
 

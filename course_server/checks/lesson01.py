@@ -22,15 +22,15 @@ from typing import Any
 import httpx
 from fastapi import WebSocket
 
-from course_server import feed
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
-from course_server.waiting import eventually
+from course_server.lab.waiting import eventually
+from course_server.lessons import feed
 
 # --- 01.1 long polling -----------------------------------------------------------------------
 
 long_poll = exercise(
-    "01.1", "Long polling", target="long_poll", references=("course_server.feed:poll",)
+    "01.1", "Long polling", target="long_poll", references=("course_server.lessons.feed:poll",)
 )
 
 
@@ -176,8 +176,8 @@ resuming = exercise(
     "A WebSocket client that resumes",
     target="collect",
     references=(
-        "course_server.compare:websocket_client",
-        "course_server.reconnecting:ReconnectingClient",
+        "course_server.lab.compare:websocket_client",
+        "course_server.clients.reconnecting:ReconnectingClient",
     ),
 )
 

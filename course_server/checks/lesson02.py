@@ -14,7 +14,7 @@ from typing import Any
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
 from course_server.checks.talk import exchange
-from course_server.clients import Attempt, attempt
+from course_server.clients.websocket import Attempt, attempt
 from course_server.runner import RunningServer
 
 # --- 02.1 Guess the number -------------------------------------------------------------------

@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
-from course_server import misbehave
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
 from course_server.checks.talk import WAIT, dial, receive
-from course_server.waiting import eventually
+from course_server.clients import misbehave
+from course_server.lab.waiting import eventually
 
 # --- 03.1 broadcast_except, pruning the dead -------------------------------------------------
 
@@ -29,7 +29,10 @@ hub = exercise(
     "03.1",
     "Broadcast to everyone else, pruning the dead",
     target="Hub",
-    references=("course_server.naive:ConnectionManager", "course_server.fanout:Group"),
+    references=(
+        "course_server.seed.managers:ConnectionManager",
+        "course_server.realtime.fanout:Group",
+    ),
 )
 
 
@@ -253,7 +256,7 @@ outbox = exercise(
     "03.2",
     "A queue and a writer per connection",
     target="Outbox",
-    references=("course_server.fanout:Peer",),
+    references=("course_server.realtime.fanout:Peer",),
 )
 
 QUEUE_SIZE = 8

@@ -24,7 +24,7 @@ from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import agree, answers, seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
-from course_server.waiting import eventually
+from course_server.lab.waiting import eventually
 
 # --- 04.1 resume by last_id ------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ resume = exercise(
     "04.1",
     "Resume after a reconnect, by last_id",
     target="catch_up",
-    references=("course_server.roomlog:MemoryLog",),
+    references=("course_server.realtime.roomlog:MemoryLog",),
 )
 
 HISTORY = 5
@@ -226,7 +226,10 @@ bucket = exercise(
     "04.2",
     "A token bucket",
     target="TokenBucket",
-    references=("course_server.ratelimit:TokenBucket", "course_server.ratelimit:UserBuckets"),
+    references=(
+        "course_server.realtime.ratelimit:TokenBucket",
+        "course_server.realtime.ratelimit:UserBuckets",
+    ),
 )
 
 

@@ -21,14 +21,17 @@ from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
-from course_server.fanout import Peer
-from course_server.waiting import eventually
+from course_server.lab.waiting import eventually
+from course_server.realtime.fanout import Peer
 
 switching = exercise(
     "05.1",
     "Switch rooms",
     target="Lobby",
-    references=("course_server.lobby:RoomManager", "course_server.lobby:SeedRoomManager"),
+    references=(
+        "course_server.lessons.lobby:RoomManager",
+        "course_server.lessons.lobby:SeedRoomManager",
+    ),
 )
 
 JOINED = {"type": "system", "message": "A user joined the room"}

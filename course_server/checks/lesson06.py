@@ -23,8 +23,8 @@ from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
-from course_server.clients import Attempt, attempt
-from course_server.waiting import eventually
+from course_server.clients.websocket import Attempt, attempt
+from course_server.lab.waiting import eventually
 
 SECRET = "exercise-secret-not-for-production"
 AUTH_TIMEOUT = 1.0
@@ -34,8 +34,8 @@ first_message = exercise(
     "Authenticate by the first message",
     target="first_message_auth",
     references=(
-        "course_server.secure:first_message",
-        "course_server.secure:authenticate_first_message",
+        "course_server.security.secure:first_message",
+        "course_server.security.secure:authenticate_first_message",
     ),
 )
 

@@ -39,7 +39,7 @@ from course_server.checks.redis_tools import (
     used_before,
 )
 from course_server.checks.talk import WAIT, dial, receive
-from course_server.waiting import eventually
+from course_server.lab.waiting import eventually
 
 
 async def as_learner(h: Harness, what: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -58,7 +58,7 @@ publishing = exercise(
     "07.1",
     "Publish from any process: one id, one order",
     target="publish",
-    references=("course_server.redis_feed:RedisFeed",),
+    references=("course_server.scaling.feed:RedisFeed",),
 )
 
 
@@ -270,7 +270,7 @@ following = exercise(
     "07.2",
     "Follow a room: from the stream, then live, nothing lost",
     target="follow",
-    references=("course_server.redis_intake:Intake",),
+    references=("course_server.scaling.intake:Intake",),
 )
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from course_server import sse_client
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import agree, seeded
 from course_server.checks.harness import Harness
+from course_server.clients import sse as sse_client
 
 # --- 08.1 a stream that resumes --------------------------------------------------------------
 
@@ -31,7 +31,10 @@ squares = exercise(
     "08.1",
     "An SSE stream that resumes after Last-Event-ID",
     target="squares",
-    references=("course_server.events:numbered_events", "course_server.events:_paced"),
+    references=(
+        "course_server.lessons.events:numbered_events",
+        "course_server.lessons.events:_paced",
+    ),
 )
 
 
@@ -127,9 +130,9 @@ parser = exercise(
     "Read an SSE stream as a browser does",
     target="parse_events",
     references=(
-        "course_server.sse_client:parse",
-        "course_server.sse_client:SSEParser",
-        "course_server.sse_client:LineSplitter",
+        "course_server.clients.sse:parse",
+        "course_server.clients.sse:SSEParser",
+        "course_server.clients.sse:LineSplitter",
     ),
 )
 

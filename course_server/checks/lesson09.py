@@ -29,9 +29,9 @@ from course_server.checks import CheckFailed, exercise, expect, plain_names
 from course_server.checks.harness import Harness
 from course_server.checks.plain_names import describe
 from course_server.checks.talk import WAIT, dial, receive
-from course_server.clients import attempt
-from course_server.closing import MAX_REASON_BYTES
-from course_server.waiting import eventually
+from course_server.clients.websocket import attempt
+from course_server.lab.waiting import eventually
+from course_server.lessons.closing import MAX_REASON_BYTES
 
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5
@@ -45,9 +45,9 @@ heartbeat = exercise(
     "A heartbeat that expects an answer",
     target="watchdog",
     references=(
-        "course_server.heartbeat:heartbeat",
-        "course_server.heartbeat:websocket_with_heartbeat",
-        "course_server.heartbeat:robust_websocket",
+        "course_server.seed.heartbeat:heartbeat",
+        "course_server.seed.heartbeat:websocket_with_heartbeat",
+        "course_server.seed.heartbeat:robust_websocket",
     ),
 )
 
@@ -240,9 +240,9 @@ names = exercise(
     "Names that are safe to show",
     target="name_problem",
     references=(
-        "course_server.names:name_problem",
-        "course_server.names:plain_name",
-        "course_server.names:NAME_PATTERN",
+        "course_server.realtime.names:name_problem",
+        "course_server.realtime.names:plain_name",
+        "course_server.realtime.names:NAME_PATTERN",
     ),
 )
 

@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from course_server.redis_server import RedisServer
+from course_server.tools.redis_server import RedisServer
 
 HISTORY = 20
 

@@ -1,8 +1,9 @@
 """Keep the course's own implementation of an exercise out of the learner's answer to it.
 
-An exercise names its references (``exercise(..., references=("course_server.sse_client:parse",))``,
-``"module:qualname"``; a class covers its methods). While its checks run, ``guard`` refuses a
-learner's answer that uses one, however the learner got hold of it:
+An exercise names its references
+(``exercise(..., references=("course_server.clients.sse:parse",))``, ``"module:qualname"``; a
+class covers its methods). While its checks run, ``guard`` refuses a learner's answer that uses
+one, however the learner got hold of it:
 
 - up front (``screen``): the answer *is* a reference (or a ``functools.partial`` of one, or a
   copy running its code object), subclasses a reference class, borrows a reference method as its

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server.checks.harness import CheckFailed, Harness
-from course_server.clients import send
+from course_server.clients.websocket import send
 
 WAIT = 2.0
 """Seconds a check waits for a message that should come at once (it comes in milliseconds)."""

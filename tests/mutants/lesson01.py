@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request
 from websockets.asyncio.client import connect
 
-from course_server.feed import Event, Feed, Poll
+from course_server.lessons.feed import Event, Feed, Poll
 from mutants.registry import mutant
 
 # --- 01.1 long_poll --------------------------------------------------------------------------

@@ -21,22 +21,16 @@ from fastapi.sse import ServerSentEvent
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from course_server import (
-    compare,
-    events,
-    feed,
-    heartbeat,
-    lobby,
-    naive,
-    names,
-    ratelimit,
-    redis_feed,
-    redis_intake,
-    roomlog,
-    secure,
-    sse_client,
-)
-from course_server.fanout import Peer
+from course_server.clients import sse as sse_client
+from course_server.lab import compare
+from course_server.lessons import events, feed, lobby
+from course_server.realtime import names, ratelimit, roomlog
+from course_server.realtime.fanout import Peer
+from course_server.scaling import feed as redis_feed
+from course_server.scaling import intake as redis_intake
+from course_server.security import secure
+from course_server.seed import heartbeat
+from course_server.seed import managers as naive
 from mutants.registry import mutant
 
 CHEAT = "cheat: calls the course's reference"

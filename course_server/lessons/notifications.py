@@ -1,0 +1,139 @@
+"""Lesson 08, a notifications stream: ``POST /notifications`` publishes, SSE subscribers receive.
+
+Publishing takes a bearer token from ``POST /token`` (lesson 06): ``Authorization: Bearer T``,
+else 401. Subscribing is open to anyone.
+
+Each notification gets an id and lands in the app's notification feed (the same ``Feed`` lesson
+01 uses: bounded history, any number of subscribers), so a client that drops and reconnects with
+``Last-Event-ID`` gets exactly what it missed, while it is still in history.
+
+Who gives the id is the app's ``Notifier`` (``app.state.notifier``): in-process, the feed itself;
+with a Redis URL (lesson 07), Redis, and every process's feed receives each notification
+(``redis_feed``), so a subscriber on any process gets what was published on any other.
+
+Keep-alive: when no notification comes for 15 s, FastAPI itself writes a ``: ping`` comment, so
+proxies and load balancers do not cut an idle stream; ``EventSource`` ignores comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field, JsonValue
+
+from course_server.lessons.events import RECONNECT_MS, tracked
+from course_server.lessons.feed import Event, Feed
+from course_server.lessons.pages import CONTENT_SECURITY_POLICY, STATIC_DIR
+from course_server.security.tokens import bearer_claims
+from course_server.settings import Settings
+
+router = APIRouter(prefix="/notifications", tags=["lesson 08: server-sent events"])
+
+
+class NotificationIn(BaseModel):
+    """Body of ``POST /notifications``."""
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(default="", max_length=2000)
+
+
+class Notifier(Protocol):
+    """Gives each notification its id and gets it into the feed; the app's lifespan enters it."""
+
+    async def publish(self, data: JsonValue) -> Event:
+        """The notification as every subscriber will see it (or HTTP 503: not published)."""
+        ...
+
+    async def __aenter__(self) -> Notifier: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+class InProcess:
+    """The default: the feed gives the ids, and this process's subscribers are all there are."""
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    async def publish(self, data: JsonValue) -> Event:
+        return self.feed.publish(data)
+
+    async def __aenter__(self) -> InProcess:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+def create_notifier(settings: Settings, feed: Feed) -> Notifier:
+    """In-process, or with ``settings.redis_url`` through Redis into every process's feed."""
+    if not settings.redis_url:
+        return InProcess(feed)
+    from course_server.scaling.feed import RedisFeed  # only now: it imports redis
+
+    return RedisFeed(settings.redis_url, feed)
+
+
+def get_notifications(request: Request) -> Feed:
+    return request.app.state.notifications
+
+
+def get_notifier(request: Request) -> Notifier:
+    return request.app.state.notifier
+
+
+NotificationsDep = Annotated[Feed, Depends(get_notifications)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(bearer_claims)],
+    responses={
+        401: {"description": "No valid bearer token"},
+        503: {"description": "Redis cannot be reached"},
+    },
+)
+async def publish(notification: NotificationIn, notifier: NotifierDep) -> Event:
+    """Publish to every subscriber (with a bearer token); the reply carries its id."""
+    return await notifier.publish(notification.model_dump())
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream(
+    request: Request,
+    feed: NotificationsDep,
+    after: Annotated[int | None, Query(ge=0, description="start after this id")] = None,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Named ``notification`` events with ids; ``Last-Event-ID`` (or ``?after=``) resumes.
+
+    With neither, the stream starts with the next notification: a new subscriber does not
+    replay the whole history.
+    """
+    start = last_event_id if last_event_id is not None else after
+    with tracked(request):
+        first = True
+        async for event in feed.subscribe(feed.last_id if start is None else start):
+            yield ServerSentEvent(
+                id=str(event.id),
+                event="notification",
+                data=event.data,
+                retry=RECONNECT_MS if first else None,
+            )
+            first = False
+
+
+@router.get("/page", include_in_schema=False)
+async def page() -> FileResponse:
+    """A browser page listening with ``EventSource`` (``static/notifications.html``)."""
+    return FileResponse(
+        STATIC_DIR / "notifications.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )

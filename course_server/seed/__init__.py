@@ -1,0 +1,1 @@
+"""The seed chapter's code, kept broken on purpose: do not copy."""
