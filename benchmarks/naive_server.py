@@ -1,4 +1,4 @@
-"""The seed's naive design alone: an app that mounts only ``course_server.seed.managers``'s routes.
+"""The seed's naive design alone: an app that mounts only ``course_server.seed.naive``'s routes.
 
 Served exactly as ``python -m course_server`` serves the course app (same uvicorn settings, same
 WebSocket implementation, same event loop), so the benchmark compares designs, not servers.
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from uvicorn import Server
 
 from course_server.runner import bind_socket, make_config
-from course_server.seed import managers as naive
+from course_server.seed import naive
 from course_server.settings import Settings
 
 

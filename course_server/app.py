@@ -29,8 +29,7 @@ from course_server.security.hosts import AllowedHosts, HostGuard
 from course_server.security.origins import OriginGuard
 from course_server.security.revocation import create_revocations
 from course_server.security.throttle import create_throttle
-from course_server.seed import heartbeat
-from course_server.seed import managers as naive
+from course_server.seed import heartbeat, naive
 from course_server.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The seed's managers (``course_server.seed.managers``) really fail the way lesson 03 says they do.
+"""The seed's managers (``course_server.seed.naive``) really fail the way lesson 03 says they do.
 
 These tests pin the failures down, so the lesson's live demonstrations cannot silently stop
 demonstrating anything (after an upgrade of uvicorn or Starlette, say).
@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from course_server import RunningServer, Settings, start
 from course_server.clients import misbehave
 from course_server.lab import failures, latency, mutation
-from course_server.seed import managers as naive
+from course_server.seed import naive
 
 pytestmark = pytest.mark.anyio
 

@@ -30,7 +30,7 @@ hub = exercise(
     "Broadcast to everyone else, pruning the dead",
     target="Hub",
     references=(
-        "course_server.seed.managers:ConnectionManager",
+        "course_server.seed.naive:ConnectionManager",
         "course_server.realtime.fanout:Group",
     ),
 )

@@ -230,6 +230,7 @@ class ServerError:
 
 # The server's plumbing: a traceback through these says nothing about the lesson's code.
 _PLUMBING = {"runner.py", "sessions.py", "origins.py"}
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def _raised(exc: BaseException | None) -> list[str]:
@@ -244,7 +245,7 @@ def _raised(exc: BaseException | None) -> list[str]:
         ours = [
             f
             for f in frames
-            if Path(f.filename).parent.name == "course_server"
+            if _PACKAGE in Path(f.filename).resolve().parents
             and Path(f.filename).name not in _PLUMBING
         ]
         where = f" in {Path(ours[-1].filename).stem}.{ours[-1].name}()" if ours else ""

@@ -29,8 +29,7 @@ from course_server.realtime.fanout import Peer
 from course_server.scaling import feed as redis_feed
 from course_server.scaling import intake as redis_intake
 from course_server.security import secure
-from course_server.seed import heartbeat
-from course_server.seed import managers as naive
+from course_server.seed import heartbeat, naive
 from mutants.registry import mutant
 
 CHEAT = "cheat: calls the course's reference"
