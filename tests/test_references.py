@@ -38,7 +38,7 @@ def parse_through_an_alias(lines: list[str]) -> list[dict[str, str]]:
 
 def parse_found_at_run_time(lines: list[str]) -> list[dict[str, str]]:
     """A wrapper whose code names no reference: only the tripwire can see what it calls."""
-    module = importlib.import_module("course_server." + "sse_client")
+    module = importlib.import_module("course_server.clients." + "sse")
     return as_dicts(getattr(module, "pa" + "rse")(lines))
 
 
@@ -115,7 +115,7 @@ def test_the_reference_works_as_before_after_the_checks() -> None:
 
 def test_an_armed_reference_raises_when_the_learners_code_calls_it() -> None:
     with references.guard(["course_server.clients.sse:parse"], parse_found_at_run_time) as run:
-        with pytest.raises(references.ReferenceUsed, match=r"sse_client\.parse"):
+        with pytest.raises(references.ReferenceUsed, match=r"clients\.sse\.parse"):
             sse_client.parse("data: x\n\n")
         assert run.take() == HINT
 
@@ -183,7 +183,7 @@ def test_a_copy_of_the_reference_function_is_the_reference() -> None:
 
 async def watchdog_scheduled_as_a_task(websocket: WebSocket) -> None:
     """The course's endpoint, found at run time and run as a task: asyncio starts it, not us."""
-    module = importlib.import_module("course_server." + "heartbeat")
+    module = importlib.import_module("course_server.seed." + "heartbeat")
     endpoint = getattr(module, "websocket_with" + "_heartbeat")
     await asyncio.create_task(endpoint(websocket, 0.5))
 
