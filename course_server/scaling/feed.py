@@ -112,7 +112,8 @@ class RedisFeed:
         assert self._script is not None, "start() first"
         published_at = time.time()
         floor = max(self.feed.last_id, self._given)
-        args = [repr(published_at), json.dumps(data), self.feed.history_size, floor]
+        args: list[str | int] = [repr(published_at), json.dumps(data), self.feed.history_size]
+        args.append(floor)
         try:
             event_id = int(await self._script(keys=[SEQ, LOG], args=args))
         except FAILURES as exc:
@@ -154,7 +155,11 @@ class RedisFeed:
 
     async def _read(self, block: int | None) -> None:
         """Append the entries after the feed's last id (waiting up to ``block`` ms for one)."""
+        streams: dict[str | bytes | memoryview, str | int | bytes | memoryview]
         streams = {LOG: f"0-{self.feed.last_id}"}
-        for _, entries in await self.link.client.xread(streams, block=block):
+        read: list[tuple[str, list[tuple[str, dict[str, str]]]]]
+        # The client decodes every reply (``link.connect``): str, never the bytes it is typed with.
+        read = await self.link.client.xread(streams, block=block)  # type: ignore[assignment]
+        for _, entries in read:
             for entry_id, fields in entries:
                 self.feed.append(to_event(entry_id, fields))

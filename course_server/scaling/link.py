@@ -77,7 +77,7 @@ class Backoff:
         self.first, self.cap, self.failures = first, cap, 0
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.first * 2**self.failures)
+        delay = min(self.cap, self.first * 2.0**self.failures)
         self.failures += 1
         return delay * random.uniform(0.5, 1.0)
 

@@ -28,6 +28,7 @@ from course_server.realtime.fanout import Peer, encode
 from course_server.realtime.messages import ErrorCode, error
 from course_server.scaling import lobby_scripts as scripts
 from course_server.scaling.link import FAILURES, Call, RedisLink, Scripts
+from course_server.scaling.scripts import PROCS
 from course_server.scaling.shared_room import InOrder
 from course_server.scaling.worker import Worker
 
@@ -133,7 +134,7 @@ class RedisLobby:
     async def fetch_counts(self) -> dict[str, int]:
         """Members per room, on every process, by room name."""
         try:
-            flat = await self._scripts.call("COUNTS", [scripts.ROOMS, scripts.PROCS], [self.prefix])
+            flat = await self._scripts.call("COUNTS", [scripts.ROOMS, PROCS], [self.prefix])
         except FAILURES as exc:
             raise HTTPException(503, "the lobby cannot reach Redis") from exc
         return dict(sorted(zip(flat[::2], flat[1::2], strict=True)))

@@ -39,11 +39,11 @@ class Relay:
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
-        self._handlers: dict[str, Callable[[Event], None]] = {}
+        self._handlers: dict[str, Callable[[Event], object]] = {}
         self._worker = Worker("relayed messages", self._send)
         link.listen(self)
 
-    def handle(self, kind: str, handler: Callable[[Event], None]) -> None:
+    def handle(self, kind: str, handler: Callable[[Event], object]) -> None:
         self._handlers[kind] = handler
 
     def publish(self, kind: str, **fields: str) -> None:

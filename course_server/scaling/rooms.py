@@ -1,12 +1,13 @@
 """Lesson 07: chat rooms shared by every server process that uses the same Redis.
 
-``RedisRooms`` has the methods of lesson 04's ``ChatRooms`` that the chat endpoint calls, and
-like them they never await: each only queues a command (join, post, leave), as lesson 03's
-``Peer.send`` only queues a frame. One task per process sends the queued commands to Redis in
-order, many per round trip, each as one Lua script (``redis_scripts``), and hands each result
-to its member (``redis_commands``). Events reach every process through pub/sub, in id order;
-history, resume and any gap come from the room's stream (``redis_intake``). Presence:
-``redis_presence``.
+``RedisRooms`` has the methods of lesson 04's ``ChatRooms`` that the chat endpoint calls
+(``backend.Rooms``), and like them they never await: each only queues a command (join, post,
+leave), as lesson 03's ``Peer.send`` only queues a frame. Its ``worker.Worker`` sends the queued
+commands to Redis in order, many per round trip, each as one Lua script (``scaling.scripts``),
+and hands each result to its member (``scaling.commands``). Events reach every process through
+pub/sub, in id order; history, resume and any gap come from the room's stream
+(``scaling.intake``). Presence, the process's heartbeat: ``scaling.presence``. All of it goes
+through the process's ``link.RedisLink``.
 
 When Redis is unreachable, nothing is dropped silently: a message gets an ``unavailable`` error
 (resend it; with a ``client_msg_id`` it is never recorded twice), a join is closed with 1013
@@ -151,9 +152,10 @@ class RedisRooms:
         """Everyone in ``name``, on every process, in join order."""
         keys = room_keys(RoomKeys.of(name), self._link.process)[:5]
         try:
-            return await self._scripts.call("ROSTER", keys, [])
+            users: list[str] = await self._scripts.call("ROSTER", keys, [])
         except FAILURES as exc:
             raise HTTPException(503, "the chat cannot reach Redis") from exc
+        return users
 
     def get(self, name: str) -> SharedRoom | None:
         return self._rooms.get(name)
