@@ -20,7 +20,6 @@ Keys: ``course:notifications:seq`` (the last id handed out) and ``course:notific
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -134,7 +133,7 @@ class RedisFeed:
             except FAILURES as exc:
                 if self.connected.is_set():
                     log.warning("notifications: lost Redis (%s); reconnecting", exc)
-                    await self._drop_idle_connections()
+                    await self.link.drop_idle_connections()
                 self.connected.clear()
             except Exception:  # a bug must not silently stop every subscriber of this process
                 log.exception("notifications: reading the stream failed; retrying")
@@ -143,15 +142,6 @@ class RedisFeed:
                 self.connected.set()
                 continue
             await asyncio.sleep(backoff.next_delay())  # the backoff's pace, not a readiness wait
-
-    async def _drop_idle_connections(self) -> None:
-        """Close the pooled connections: they died with Redis, and a publish must not get one.
-
-        redis-py does not always notice a closed connection before it sends on it, so the first
-        publish after Redis came back would fail for nothing.
-        """
-        with contextlib.suppress(*FAILURES):
-            await self.link.client.connection_pool.disconnect(inuse_connections=False)
 
     async def _read(self, block: int | None) -> None:
         """Append the entries after the feed's last id (waiting up to ``block`` ms for one)."""

@@ -14,6 +14,7 @@ Imported only when a Redis URL is configured: the in-process default never loads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -337,6 +338,15 @@ class RedisLink:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    async def drop_idle_connections(self) -> None:
+        """Close the pooled connections: they died with Redis, and a command must not get one.
+
+        redis-py does not always notice a closed connection before it sends on it, so the first
+        command after Redis came back would fail for nothing.
+        """
+        with contextlib.suppress(*FAILURES):
+            await self.client.connection_pool.disconnect(inuse_connections=False)
 
     async def problem(self) -> str | None:
         """Why this process cannot serve through Redis now, or ``None`` (for ``/readyz``)."""
