@@ -22,23 +22,21 @@ from course_server.lessons import (
 from course_server.realtime import ratelimit
 from course_server.realtime.peers import Peers
 from course_server.realtime.sessions import SessionRegistry, TrackSessions
-from course_server.scaling import broker
+from course_server.scaling.backend import create_backend
 from course_server.security import redaction, secure, tokens
 from course_server.security.bodylimit import BodyLimit
 from course_server.security.hosts import AllowedHosts, HostGuard
 from course_server.security.origins import OriginGuard
-from course_server.security.revocation import create_revocations
-from course_server.security.throttle import create_throttle
+from course_server.security.throttle import LoginThrottle
 from course_server.seed import heartbeat, naive
 from course_server.settings import Settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start-up and shut-down for the app's long-lived parts (brokers, background tasks)."""
-    async with broker.serving(app.state.chat_rooms):  # lesson 07: connects to Redis, if set
-        async with app.state.notifier:  # lesson 08's notifications, through Redis if set
-            yield
+    """Start-up and shut-down for the app's long-lived parts (the backend and its tasks)."""
+    async with app.state.backend:  # lesson 07: connects to Redis, if set
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,14 +49,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.naive = naive.NaiveManagers()
     app.state.users = tokens.Users(settings.demo_users)
     app.state.feed = feed.Feed()
-    app.state.notifications = feed.Feed()
-    app.state.notifier = notifications.create_notifier(settings, app.state.notifications)
-    app.state.chat_rooms = broker.create_rooms(settings)  # in-process, or shared through Redis
-    app.state.lobby = broker.create_lobby(app.state.chat_rooms)
-    app.state.broadcast = broker.create_broadcast(app.state.chat_rooms)
+    # The shared state, in-process or shared through Redis (lesson 07): chosen here, once.
+    backend = app.state.backend = create_backend(settings)
+    app.state.chat_rooms = backend.rooms
+    app.state.lobby = backend.lobby
+    app.state.broadcast = backend.broadcast
+    app.state.notifications = backend.notifications
+    app.state.notifier = backend.notifier
     # Lesson 06: logins throttled, signed-out tokens refused (both shared through Redis, if set).
-    app.state.login_throttle = create_throttle(settings, app.state.chat_rooms)
-    app.state.revocations = create_revocations(settings, app.state.chat_rooms)
+    app.state.login_throttle = LoginThrottle(backend.login_failures, settings.login_concurrency)
+    app.state.revocations = backend.revocations
     # Lesson 09: queued frames are flushed before the goodbye; a chat user's connections share a
     # bucket of twice one connection's rate, so more rooms or tabs do not multiply a flood.
     app.state.peers = Peers()

@@ -47,5 +47,5 @@ def bring_back(redis_server: RedisServer, servers: tuple[RunningServer, RunningS
     """Start Redis again if a test left it down, and wait until both servers are subscribed."""
     redis_server.start()
     for server in servers:
-        connected = server.app.state.chat_rooms.subscriber.connected
+        connected = server.app.state.backend.link.subscriber.connected
         server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))

@@ -154,14 +154,14 @@ async def test_events_missed_by_a_lost_subscription_are_filled_from_the_stream(
     a, b = servers
     async with chatter(a, room, "ana") as ana, chatter(b, room, "ben") as ben:
         await ana.until("join", username="ben")
-        reconnects = b.app.state.chat_rooms.subscriber.reconnects
+        reconnects = b.app.state.backend.link.subscriber.reconnects
         with redis.Redis.from_url(redis_url) as admin:
             admin.client_kill_filter(_type="pubsub")  # every subscriber drops, A's and B's
         for n in range(5):
             await ana.say(f"m{n}")
         frames = [await ben.recv() for _ in range(5)]
         assert [(f["id"], f["content"]) for f in frames] == [(3 + n, f"m{n}") for n in range(5)]
-        assert b.app.state.chat_rooms.subscriber.reconnects > reconnects
+        assert b.app.state.backend.link.subscriber.reconnects > reconnects
 
 
 async def test_an_emptied_room_is_freed_on_every_process_and_in_redis(

@@ -206,7 +206,7 @@ async def test_after_redis_restarts_empty_members_are_counted_and_talk_again(
         # Each process registers its members again after its next heartbeat.
         await eventually(lambda: counts(a).get(room) == 2, timeout=10)
         for server in servers:
-            connected = server.app.state.chat_rooms.subscriber.connected
+            connected = server.app.state.backend.link.subscriber.connected
             server.call(asyncio.wait_for(connected.wait(), wait_timeout(10)))
         await ana.send(type="message", content="still here?")
 

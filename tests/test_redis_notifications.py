@@ -24,6 +24,7 @@ from course_server import RunningServer, Settings, start
 from course_server.clients.sse import SSEvent, events, take
 from course_server.lessons.feed import Event, Feed
 from course_server.scaling.feed import RedisFeed
+from course_server.scaling.link import RedisLink
 from course_server.tools.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -250,11 +251,12 @@ async def test_a_notifier_restarted_on_a_new_loop_reads_on_from_where_its_feed_l
 ) -> None:
     a, _ = servers
     feed = Feed()
-    restarted = RedisFeed(redis_server.url, feed)
+    link = RedisLink(redis_server.url)
+    restarted = RedisFeed(link, feed)
 
     async def serve_until(event_id: int) -> Event:
         """Serve once, on a loop of its own, until the feed has ``event_id``."""
-        async with restarted, asyncio.timeout(wait_timeout()):
+        async with link, restarted, asyncio.timeout(wait_timeout()):
             async with contextlib.aclosing(feed.subscribe(event_id - 1)) as news:
                 return await anext(news)
 

@@ -19,7 +19,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket
 from pydantic import BaseModel
@@ -42,6 +42,9 @@ from course_server.realtime.names import BadName, plain_name
 from course_server.realtime.ratelimit import FloodGuard, flood_guard
 from course_server.realtime.roomlog import E, MemoryLog, RoomLog
 from course_server.security.secure import identify, refuse_impostor
+
+if TYPE_CHECKING:  # the interface lives with the backends, which import this module
+    from course_server.scaling.backend import Room, Rooms
 
 router = APIRouter(tags=["lesson 04: chat"])
 
@@ -223,9 +226,7 @@ class ChatRooms:
         self._changed = asyncio.Event()
 
 
-def receive(
-    room: ChatRoom, username: str, peer: Peer, guard: FloodGuard, frame: str | bytes
-) -> None:
+def receive(room: Room, username: str, peer: Peer, guard: FloodGuard, frame: str | bytes) -> None:
     """Handle one frame from ``peer``: rate limit, validate, then post or answer an error."""
     if room.members.get(username) is not peer or peer.state is not PeerState.OPEN:
         return  # closing: what arrives meanwhile is dropped
@@ -243,8 +244,10 @@ def receive(
 # Endpoints: the only code here that does I/O. -----------------------------------------------
 
 
-def get_rooms(connection: HTTPConnection) -> ChatRooms:
-    return connection.app.state.chat_rooms
+def get_rooms(connection: HTTPConnection) -> Rooms[Any]:
+    """The app's rooms: lesson 04's ``ChatRooms``, or with Redis its shared twin (lesson 07)."""
+    rooms: Rooms[Any] = connection.app.state.chat_rooms
+    return rooms
 
 
 class RoomUsers(BaseModel):

@@ -7,9 +7,10 @@ Each notification gets an id and lands in the app's notification feed (the same 
 01 uses: bounded history, any number of subscribers), so a client that drops and reconnects with
 ``Last-Event-ID`` gets exactly what it missed, while it is still in history.
 
-Who gives the id is the app's ``Notifier`` (``app.state.notifier``): in-process, the feed itself;
-with a Redis URL (lesson 07), Redis, and every process's feed receives each notification
-(``redis_feed``), so a subscriber on any process gets what was published on any other.
+Who gives the id is the app's ``Notifier`` (``app.state.notifier``, from the app's backend):
+in-process, the feed itself; with a Redis URL (lesson 07), Redis, and every process's feed
+receives each notification (``scaling.feed``), so a subscriber on any process gets what was
+published on any other.
 
 Keep-alive: when no notification comes for 15 s, FastAPI itself writes a ``: ping`` comment, so
 proxies and load balancers do not cut an idle stream; ``EventSource`` ignores comments.
@@ -29,7 +30,6 @@ from course_server.lessons.events import RECONNECT_MS, tracked
 from course_server.lessons.feed import Event, Feed
 from course_server.lessons.pages import CONTENT_SECURITY_POLICY, STATIC_DIR
 from course_server.security.tokens import bearer_claims
-from course_server.settings import Settings
 
 router = APIRouter(prefix="/notifications", tags=["lesson 08: server-sent events"])
 
@@ -42,15 +42,11 @@ class NotificationIn(BaseModel):
 
 
 class Notifier(Protocol):
-    """Gives each notification its id and gets it into the feed; the app's lifespan enters it."""
+    """Gives each notification its id and gets it into the feed (part of the app's backend)."""
 
     async def publish(self, data: JsonValue) -> Event:
         """The notification as every subscriber will see it (or HTTP 503: not published)."""
         ...
-
-    async def __aenter__(self) -> Notifier: ...
-
-    async def __aexit__(self, *exc_info: object) -> None: ...
 
 
 class InProcess:
@@ -61,21 +57,6 @@ class InProcess:
 
     async def publish(self, data: JsonValue) -> Event:
         return self.feed.publish(data)
-
-    async def __aenter__(self) -> InProcess:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        pass
-
-
-def create_notifier(settings: Settings, feed: Feed) -> Notifier:
-    """In-process, or with ``settings.redis_url`` through Redis into every process's feed."""
-    if not settings.redis_url:
-        return InProcess(feed)
-    from course_server.scaling.feed import RedisFeed  # only now: it imports redis
-
-    return RedisFeed(settings.redis_url, feed)
 
 
 def get_notifications(request: Request) -> Feed:

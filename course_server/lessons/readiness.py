@@ -4,38 +4,17 @@
 question a load balancer asks: can it serve? With ``COURSE_REDIS_URL`` set, every chat, lobby and
 notification goes through Redis, so a process cut off from Redis answers chat joins with 1013 and
 posts with 503: it is alive, but a balancer should send the traffic to a process that can serve
-it. Readiness asks Redis itself (a ``PING`` on the rooms' own client, bounded by
-``PROBE_TIMEOUT``) and whether the pub/sub connection that delivers every event is up.
+it. The app's backend answers (``Backend.problem``): the in-process one is always ready; the
+Redis one asks Redis itself (a ``PING`` on the process's own client, bounded by
+``link.PROBE_TIMEOUT``) and whether the pub/sub connection that delivers every event is up.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 router = APIRouter(tags=["operations"])
-
-PROBE_TIMEOUT = 1.0  # seconds: a balancer's probe usually gives up after 1–5 s
-
-
-async def redis_problem(rooms: object) -> str | None:
-    """Why the rooms' Redis cannot serve now, or ``None`` (also when there is no Redis)."""
-    client = getattr(rooms, "client", None)
-    if client is None:
-        return None  # the in-process broker: nothing outside this process to wait for
-    from course_server.scaling.link import FAILURES  # only with Redis configured: it imports redis
-
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            await client.ping()
-    except FAILURES as exc:
-        return f"Redis is unreachable ({type(exc).__name__})"
-    subscriber = getattr(rooms, "subscriber", None)
-    if subscriber is not None and not subscriber.connected.is_set():
-        return "the Redis pub/sub connection is reconnecting"
-    return None
 
 
 @router.get(
@@ -44,7 +23,7 @@ async def redis_problem(rooms: object) -> str | None:
 )
 async def readyz(request: Request) -> JSONResponse:
     """Readiness probe: 200 when this process can serve, 503 (with the reason) while it cannot."""
-    problem = await redis_problem(request.app.state.chat_rooms)
+    problem = await request.app.state.backend.problem()
     if problem is None:
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)

@@ -8,7 +8,8 @@ exactly as it does in-process, so a subscriber costs Redis nothing. At start-up 
 with what the stream holds, and it keeps as many notifications as the stream does: a
 ``Last-Event-ID`` gets the same answer from any process.
 
-No pub/sub: the stream is the channel. A reader cut off from Redis reconnects and reads on from
+It reads and publishes through the process's ``RedisLink``. No pub/sub: the stream is the
+channel. A reader cut off from Redis reconnects and reads on from
 the last id its feed has, so nothing the stream still holds is lost. While Redis is unreachable,
 ``publish`` answers 503 (try again): a notification is never dropped silently.
 
@@ -19,21 +20,16 @@ Keys: ``course:notifications:seq`` (the last id handed out) and ``course:notific
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 
-import redis.asyncio as redis
 from fastapi import HTTPException
 from pydantic import JsonValue
 from redis.commands.core import AsyncScript
 
 from course_server.lessons.feed import Event, Feed
-from course_server.scaling.link import FAILURES, Backoff, connect, stop_tasks
+from course_server.scaling.link import FAILURES, Backoff, RedisLink, stop_tasks
 from course_server.scaling.scripts import PREFIX
 
 log = logging.getLogger("course_server.redis")
@@ -65,39 +61,37 @@ def to_event(entry_id: str, fields: dict[str, str]) -> Event:
 class RedisFeed:
     """Publishes notifications through Redis and fills ``feed`` with everyone's, in id order."""
 
-    def __init__(self, url: str, feed: Feed) -> None:
-        self.url = url
+    def __init__(self, link: RedisLink, feed: Feed) -> None:
+        self.link = link
         self.feed = feed
-        self.name = f"course:notifications:{socket.gethostname()}:{os.getpid()}:"
-        self.name += secrets.token_hex(3)
         self.connected = asyncio.Event()  # set while the reader gets answers from Redis
         self._given = 0  # the highest id Redis gave a publish of this process
-        self._client: redis.Redis | None = None
         self._script: AsyncScript | None = None
         self._reader: asyncio.Task[None] | None = None
 
+    @property
+    def name(self) -> str:
+        """The name of this process's Redis connections (``CLIENT LIST``)."""
+        return self.link.name
+
     async def start(self) -> None:
-        """Connect, load what the stream holds, start the reader; raise if Redis is unreachable."""
+        """Load what the stream holds and start the reader (the link is up); raise if cut off."""
         self.connected = asyncio.Event()  # a new one per start: a restart runs on a new loop
-        client = self._client = connect(self.url, self.name)
-        self._script = client.register_script(PUBLISH)
+        self._script = self.link.client.register_script(PUBLISH)
         try:
             await self._read(block=None)
         except FAILURES as exc:
-            await client.aclose()
-            raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise RuntimeError(f"cannot reach Redis at {self.link.url}: {exc}") from exc
         self.connected.set()
         loop = asyncio.get_running_loop()
         self._reader = loop.create_task(self._tail(), name="notifications reader")
 
     async def aclose(self) -> None:
-        """Stop the reader and disconnect (the feed and its history stay, for a restart)."""
+        """Stop the reader (the feed and its history stay, for a restart)."""
         if self._reader is not None:
             await stop_tasks([self._reader])
             self._reader = None
         self.connected.clear()
-        if self._client is not None:
-            await self._client.aclose()
 
     async def __aenter__(self) -> RedisFeed:
         await self.start()
@@ -117,7 +111,8 @@ class RedisFeed:
         assert self._script is not None, "start() first"
         published_at = time.time()
         floor = max(self.feed.last_id, self._given)
-        args = [repr(published_at), json.dumps(data), self.feed.history_size, floor]
+        args: list[str | int] = [repr(published_at), json.dumps(data), self.feed.history_size]
+        args.append(floor)
         try:
             event_id = int(await self._script(keys=[SEQ, LOG], args=args))
         except FAILURES as exc:
@@ -138,7 +133,7 @@ class RedisFeed:
             except FAILURES as exc:
                 if self.connected.is_set():
                     log.warning("notifications: lost Redis (%s); reconnecting", exc)
-                    await self._drop_idle_connections()
+                    await self.link.drop_idle_connections()
                 self.connected.clear()
             except Exception:  # a bug must not silently stop every subscriber of this process
                 log.exception("notifications: reading the stream failed; retrying")
@@ -148,20 +143,13 @@ class RedisFeed:
                 continue
             await asyncio.sleep(backoff.next_delay())  # the backoff's pace, not a readiness wait
 
-    async def _drop_idle_connections(self) -> None:
-        """Close the pooled connections: they died with Redis, and a publish must not get one.
-
-        redis-py does not always notice a closed connection before it sends on it, so the first
-        publish after Redis came back would fail for nothing.
-        """
-        assert self._client is not None
-        with contextlib.suppress(*FAILURES):
-            await self._client.connection_pool.disconnect(inuse_connections=False)
-
     async def _read(self, block: int | None) -> None:
         """Append the entries after the feed's last id (waiting up to ``block`` ms for one)."""
-        assert self._client is not None
+        streams: dict[str | bytes | memoryview, str | int | bytes | memoryview]
         streams = {LOG: f"0-{self.feed.last_id}"}
-        for _, entries in await self._client.xread(streams, block=block):
+        read: list[tuple[str, list[tuple[str, dict[str, str]]]]]
+        # The client decodes every reply (``link.connect``): str, never the bytes it is typed with.
+        read = await self.link.client.xread(streams, block=block)  # type: ignore[assignment]
+        for _, entries in read:
             for entry_id, fields in entries:
                 self.feed.append(to_event(entry_id, fields))

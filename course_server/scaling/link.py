@@ -1,10 +1,12 @@
-"""Lesson 07: one process's connections to Redis, and what keeps them going.
+"""Lesson 07: one process's connection to Redis, and what keeps it going.
 
-Three pieces, each independent of the chat: ``connect()`` makes a client that never retries on
-its own (a retried script could run twice; the caller decides what a failure means),
-``Scripts`` runs the Lua scripts of ``redis_scripts``, several per round trip, and
-``Subscriber`` holds the pub/sub connection: it reconnects with backoff when Redis goes away and
-re-subscribes, and says when each channel is really subscribed (``SUBSCRIBE`` only asks).
+``RedisLink`` owns it: one client and one pub/sub reader per process, shared by every structure
+the backend keeps in Redis (``backend``), and their health (``/readyz``). Its pieces:
+``connect()`` makes a client that never retries on its own (a retried script could run twice;
+the caller decides what a failure means), ``Scripts`` runs Lua scripts (``scaling.scripts``),
+several per round trip, and ``Subscriber`` holds the pub/sub connection: it reconnects with
+backoff when Redis goes away and re-subscribes, and says when each channel is really subscribed
+(``SUBSCRIBE`` only asks).
 
 Imported only when a Redis URL is configured: the in-process default never loads ``redis``.
 """
@@ -12,10 +14,14 @@ Imported only when a Redis URL is configured: the in-process default never loads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -35,6 +41,7 @@ FAILURES = (RedisError, OSError, TimeoutError)
 SUBSCRIBE_TIMEOUT = 2.0
 RECONNECT_GRACE = 1.0  # how long a join waits for a pub/sub connection that is reconnecting
 COMMAND_TIMEOUT = 2.0
+PROBE_TIMEOUT = 1.0  # seconds, for /readyz: a balancer's probe usually gives up after 1–5 s
 
 
 def connect(url: str, name: str) -> redis.Redis:
@@ -61,18 +68,6 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
         await asyncio.wait(pending, timeout=0.1)
 
 
-async def flush(idle: asyncio.Event, queue: Sized, what: str, timeout: float = 2.0) -> None:
-    """Wait up to ``timeout`` for a worker to send its ``queue`` (``idle`` set); log what was not.
-
-    A shutdown's last step before ``stop_tasks``: leaves and messages still queued get a chance.
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            await idle.wait()
-    except TimeoutError:
-        log.warning("%d %s were not sent to Redis", len(queue), what)
-
-
 class Backoff:
     """Exponential backoff with jitter: 50 ms, 100 ms, … up to ``cap``, each randomly shortened.
 
@@ -83,7 +78,7 @@ class Backoff:
         self.first, self.cap, self.failures = first, cap, 0
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.first * 2**self.failures)
+        delay = min(self.cap, self.first * 2.0**self.failures)
         self.failures += 1
         return delay * random.uniform(0.5, 1.0)
 
@@ -254,17 +249,134 @@ class Subscriber:
         self._waiters.clear()
 
 
-class Guest(Protocol):
-    """What ``RedisRooms.host`` needs of another structure sharing its Redis connections."""
+class Listener(Protocol):
+    """A structure whose channels start with ``prefix`` (the chat's rooms, the lobby, the relay)."""
 
-    prefix: str  # its channels' common prefix
-
-    async def start(self) -> None: ...
-
-    async def aclose(self) -> None: ...
+    prefix: str
 
     async def on_message(self, channel: str, data: str) -> None: ...
+
+    async def on_subscribed(self, channel: str) -> None: ...
 
     def on_reconnected(self) -> None: ...
 
     def on_beat(self, lost: bool) -> None: ...
+
+
+class RedisLink:
+    """This process's connection to Redis: one client, one pub/sub reader, their health.
+
+    Every shared structure (rooms, lobby, relay, notifications, login counts, sign-outs) sends
+    through ``client`` and ``listen``s on ``subscriber``, which routes each channel to the
+    listener whose ``prefix`` it starts with. ``beat(lost)`` passes the chat's heartbeat
+    (``presence``) on to every listener. The client and the reader are made by ``start``, on the
+    running loop: a server restarted with the same app runs on a new one.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.name = f"course:{self.process}"  # CLIENT LIST shows it on every connection
+        self._listeners: list[Listener] = []
+        self._client: redis.Redis | None = None
+        self._subscriber: Subscriber | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> redis.Redis:
+        assert self._client is not None, "start() first"
+        return self._client
+
+    @property
+    def subscriber(self) -> Subscriber:
+        assert self._subscriber is not None, "start() first"
+        return self._subscriber
+
+    def listen(self, listener: Listener) -> None:
+        """Route ``listener.prefix``'s channels to ``listener``; tell it of beats, reconnects."""
+        self._listeners.append(listener)
+
+    def beat(self, lost: bool) -> None:
+        """After each heartbeat (``lost``: Redis had forgotten this process)."""
+        for listener in self._listeners:
+            listener.on_beat(lost)
+
+    async def start(self) -> None:
+        """Connect and subscribe; raise ``RuntimeError`` if Redis cannot be reached."""
+        client = self._client = connect(self.url, self.name)
+        try:
+            await client.ping()
+        except FAILURES as exc:
+            await client.aclose()
+            raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        subscriber = self._subscriber = Subscriber(
+            client,
+            f"{redis_scripts.PREFIX}proc:{self.process}",
+            on_message=self._on_message,
+            on_subscribed=self._on_subscribed,
+            on_reconnected=self._on_reconnected,
+        )
+        self._reader = asyncio.get_running_loop().create_task(subscriber.run())
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                await subscriber.connected.wait()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop reading and disconnect."""
+        if self._reader is not None:
+            await stop_tasks([self._reader])
+            self._reader = None
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> RedisLink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def drop_idle_connections(self) -> None:
+        """Close the pooled connections: they died with Redis, and a command must not get one.
+
+        redis-py does not always notice a closed connection before it sends on it, so the first
+        command after Redis came back would fail for nothing.
+        """
+        with contextlib.suppress(*FAILURES):
+            await self.client.connection_pool.disconnect(inuse_connections=False)
+
+    async def problem(self) -> str | None:
+        """Why this process cannot serve through Redis now, or ``None`` (for ``/readyz``)."""
+        if self._client is None or self._subscriber is None:
+            return "not connected to Redis yet"
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self._client.ping()
+        except FAILURES as exc:
+            return f"Redis is unreachable ({type(exc).__name__})"
+        if not self._subscriber.connected.is_set():
+            return "the Redis pub/sub connection is reconnecting"
+        return None
+
+    def _listener(self, channel: str) -> Listener | None:
+        for listener in self._listeners:
+            if channel.startswith(listener.prefix):
+                return listener
+        return None
+
+    async def _on_message(self, channel: str, data: str) -> None:
+        listener = self._listener(channel)
+        if listener is not None:
+            await listener.on_message(channel, data)
+
+    async def _on_subscribed(self, channel: str) -> None:
+        listener = self._listener(channel)
+        if listener is not None:
+            await listener.on_subscribed(channel)
+
+    def _on_reconnected(self) -> None:
+        for listener in self._listeners:
+            listener.on_reconnected()

@@ -9,7 +9,7 @@ on every process, sees one room's events in the same order, the order Redis ran 
 A newcomer is "seated" when its own join event arrives (or its join's reply, whichever is
 first): what the room said before that is not for it, as in one process. A member's own message
 comes back to it through Redis like everyone else's; an error about its next frame waits for it
-(``shared_room.InOrder``). It rides on the chat's ``RedisRooms``: its connections, its
+(``shared_room.InOrder``). It rides on the process's ``RedisLink``: its connections, the chat's
 heartbeat (a killed process's seats are reaped, see the scripts) and its reconnects.
 """
 
@@ -27,14 +27,14 @@ from course_server.lessons.lobby import JOINED, LEFT, Left, Message, Presence
 from course_server.realtime.fanout import Peer, encode
 from course_server.realtime.messages import ErrorCode, error
 from course_server.scaling import lobby_scripts as scripts
-from course_server.scaling.link import FAILURES, Call, Scripts, flush, stop_tasks
-from course_server.scaling.rooms import RedisRooms
+from course_server.scaling.link import FAILURES, Call, RedisLink, Scripts
+from course_server.scaling.scripts import PROCS
 from course_server.scaling.shared_room import InOrder
+from course_server.scaling.worker import Worker
 
 log = logging.getLogger("course_server.redis")
 
 SCRIPTS = ("JOIN", "LEAVE", "SWEEP", "SAY", "COUNTS")
-BATCH = 256  # commands per round trip
 
 
 class Seat(InOrder):
@@ -55,35 +55,30 @@ class RedisLobby:
 
     prefix = scripts.LOBBY
 
-    def __init__(self, rooms: RedisRooms) -> None:
-        self._process = rooms.process
-        self._scripts = Scripts(rooms.client, scripts, SCRIPTS)
-        self._subscriber = rooms.subscriber
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
         self._numbers = itertools.count(1)
         self._seats: dict[Peer, Seat] = {}
         self._by_id: dict[str, Seat] = {}
         self.rooms: dict[str, dict[Seat, None]] = {}  # room → its local seats, in join order
-        self._queue: list[Command] = []
+        self._worker = Worker("lobby commands", self._run, tidy=self._tidy)
         self._subscribed: set[str] = set()  # rooms whose channel we asked for
         self._dirty: set[str] = set()  # rooms where a leave of ours failed: sweep them
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._sweep = False
         self._empty = asyncio.Event()
         self._empty.set()
-        self._tasks: list[asyncio.Task[None]] = []
-        rooms.host(self)
+        self._scripts: Scripts  # made by ``start``, on the link's client of this run
+        link.listen(self)
 
     async def start(self) -> None:
-        """Called by the rooms once they are connected (``RedisRooms.host``)."""
+        """Load the scripts and start the worker (the link is up)."""
+        self._scripts = Scripts(self._link.client, scripts, SCRIPTS)
         await self._scripts.load()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._work()))
+        self._worker.start()
 
     async def aclose(self) -> None:
         """Send the leaves still queued (for up to 2 s), then stop."""
-        await flush(self._idle, self._queue, "lobby commands")
-        await stop_tasks(self._tasks)
+        await self._worker.aclose()
 
     # What the lobby endpoint calls: none of these awaits ----------------------------------------
 
@@ -91,7 +86,7 @@ class RedisLobby:
         """Move ``peer`` to ``room`` (leaving its old one), or give it a new name there."""
         seat = self._seats.get(peer)
         if seat is None:
-            seat = self._seats[peer] = Seat(f"{self._process}|{next(self._numbers)}", peer)
+            seat = self._seats[peer] = Seat(f"{self._link.process}|{next(self._numbers)}", peer)
             self._by_id[seat.id] = seat
         if seat.room != room:
             self.leave(peer)
@@ -139,7 +134,7 @@ class RedisLobby:
     async def fetch_counts(self) -> dict[str, int]:
         """Members per room, on every process, by room name."""
         try:
-            flat = await self._scripts.call("COUNTS", [scripts.ROOMS, scripts.PROCS], [self.prefix])
+            flat = await self._scripts.call("COUNTS", [scripts.ROOMS, PROCS], [self.prefix])
         except FAILURES as exc:
             raise HTTPException(503, "the lobby cannot reach Redis") from exc
         return dict(sorted(zip(flat[::2], flat[1::2], strict=True)))
@@ -151,7 +146,7 @@ class RedisLobby:
     async def wait_empty(self) -> None:
         """Return once this process has no member in any room, and Redis was told."""
         await self._empty.wait()
-        await self._idle.wait()
+        await self._worker.wait_idle()
 
     # Events from Redis ---------------------------------------------------------------------------
 
@@ -179,6 +174,9 @@ class RedisLobby:
                 for frame in [*left, *greet, presence]:
                     seat.peer.send(frame)
 
+    async def on_subscribed(self, channel: str) -> None:
+        pass  # nothing to catch up: the lobby keeps no history
+
     def on_reconnected(self) -> None:
         """Pub/sub was down: our messages published meanwhile never come back; stop waiting."""
         for seat in self._seats.values():
@@ -187,14 +185,12 @@ class RedisLobby:
     def on_beat(self, lost: bool) -> None:
         """After each heartbeat: reap dead processes' seats, and register ours again if lost."""
         self._sweep = True
-        self._wake.set()
+        self._worker.poke()
 
     # The worker: queued commands → Redis ----------------------------------------------------------
 
     def _submit(self, command: Command) -> None:
-        self._queue.append(command)
-        self._idle.clear()
-        self._wake.set()
+        self._worker.submit(command)
 
     def _unseat(self, seat: Seat, room: str) -> None:
         members = self.rooms.get(room)
@@ -205,30 +201,19 @@ class RedisLobby:
                 if not self.rooms:
                     self._empty.set()
 
-    async def _work(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue or self._sweep:
-                try:
-                    if self._queue:
-                        batch = self._queue[:BATCH]
-                        del self._queue[:BATCH]
-                        await self._run(batch)
-                    else:
-                        self._sweep = False
-                        await self._sweep_rooms()
-                except Exception:  # a bug must not stop the lobby of this process
-                    log.exception("lobby commands for Redis failed")
-            self._idle.set()
-            await self._unsubscribe_unused()
+    async def _tidy(self) -> None:
+        """Once the queue is sent: the sweep a heartbeat asked for, then unused channels."""
+        if self._sweep:
+            self._sweep = False
+            await self._sweep_rooms()
+        await self._unsubscribe_unused()
 
     async def _run(self, batch: list[Command]) -> None:
         """Send ``batch`` in one round trip, in order, subscribing first to the rooms joined."""
         joined = {c.room for c in batch if c.kind == "join"}
         results: list[Any]
         try:
-            await self._subscriber.subscribe(map(scripts.channel, joined))
+            await self._link.subscriber.subscribe(map(scripts.channel, joined))
             self._subscribed |= joined
             results = await self._scripts.run([command.call() for command in batch])
         except FAILURES as exc:
@@ -260,7 +245,7 @@ class RedisLobby:
         rooms = sorted(self.rooms.keys() | self._dirty)
         calls: list[Call] = []
         for room in rooms:
-            args = [room, scripts.channel(room), self._process]
+            args = [room, scripts.channel(room), self._link.process]
             for seat in self.rooms.get(room, {}):
                 args += [seat.id, seat.name or ""]
             calls.append(("SWEEP", scripts.keys(room), args))
@@ -275,7 +260,7 @@ class RedisLobby:
     async def _unsubscribe_unused(self) -> None:
         for room in self._subscribed - self.rooms.keys():
             self._subscribed.discard(room)
-            await self._subscriber.unsubscribe(scripts.channel(room))
+            await self._link.subscriber.unsubscribe(scripts.channel(room))
 
 
 class Command:

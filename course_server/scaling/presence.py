@@ -79,9 +79,11 @@ class Presence:
     async def reap(self, process: str) -> None:
         """Send the leave of each user ``process`` held, then forget the process."""
         rooms_key = proc_rooms(process)
-        for name in await self._client.hkeys(rooms_key):
+        # The client decodes every reply (``link.connect``): str, never the bytes typed below.
+        names: list[str] = await self._client.hkeys(rooms_key)  # type: ignore[assignment]
+        for name in names:
             keys = RoomKeys.of(name)
-            owners = await self._client.hgetall(keys.owners)
+            owners: dict[str, str] = await self._client.hgetall(keys.owners)  # type: ignore[assignment]
             calls: list[Call] = []
             for username, owner in owners.items():
                 if owner == process:

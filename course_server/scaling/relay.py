@@ -5,7 +5,7 @@ does not know B, who is connected to server 2. ``SharedGroup`` and ``SharedDirec
 lesson 03's ``Group`` and ``UserDirectory`` whose sending methods publish to Redis instead;
 every process (the sender's included) receives each publication and delivers it to its own
 connections with the lesson 03 method. The endpoints do not change, only what the app puts in
-``app.state.broadcast`` (``create_broadcast``).
+``app.state.broadcast`` (``backend.create_backend``).
 
 Pub/sub only, as in the chapter: these endpoints keep no history, so what is published while a
 process's subscription is down does not reach that process's clients. (The chat, lesson 07,
@@ -14,7 +14,6 @@ shows how a stream closes that gap.) One channel carries all of it, in one order
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -22,14 +21,13 @@ from typing import Any
 
 from course_server.lessons.broadcast import BroadcastState, UserDirectory
 from course_server.realtime.fanout import Group, Peer
-from course_server.scaling.link import FAILURES, flush, stop_tasks
-from course_server.scaling.rooms import RedisRooms
+from course_server.scaling.link import FAILURES, RedisLink
 from course_server.scaling.scripts import PREFIX
+from course_server.scaling.worker import Worker
 
 log = logging.getLogger("course_server.redis")
 
 CHANNEL = PREFIX + "relay"
-BATCH = 256  # publications per round trip
 
 Event = dict[str, Any]
 
@@ -39,37 +37,32 @@ class Relay:
 
     prefix = CHANNEL
 
-    def __init__(self, rooms: RedisRooms) -> None:
-        self._client = rooms.client
-        self._subscriber = rooms.subscriber
-        self._handlers: dict[str, Callable[[Event], None]] = {}
-        self._queue: list[str] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._tasks: list[asyncio.Task[None]] = []
-        rooms.host(self)
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self._handlers: dict[str, Callable[[Event], object]] = {}
+        self._worker = Worker("relayed messages", self._send)
+        link.listen(self)
 
-    def handle(self, kind: str, handler: Callable[[Event], None]) -> None:
+    def handle(self, kind: str, handler: Callable[[Event], object]) -> None:
         self._handlers[kind] = handler
 
     def publish(self, kind: str, **fields: str) -> None:
         """Queue an event for every process; never awaits, like ``Group.broadcast``."""
-        self._queue.append(json.dumps({"kind": kind, **fields}))
-        self._idle.clear()
-        self._wake.set()
+        self._worker.submit(json.dumps({"kind": kind, **fields}))
 
     async def start(self) -> None:
-        await self._subscriber.subscribe([CHANNEL])
-        self._tasks.append(asyncio.get_running_loop().create_task(self._work()))
+        await self._link.subscriber.subscribe([CHANNEL])
+        self._worker.start()
 
     async def aclose(self) -> None:
-        await flush(self._idle, self._queue, "relayed messages")
-        await stop_tasks(self._tasks)
+        await self._worker.aclose()
 
     async def on_message(self, channel: str, data: str) -> None:
         event = json.loads(data)
         self._handlers[event["kind"]](event)
+
+    async def on_subscribed(self, channel: str) -> None:
+        pass  # nothing to catch up: these endpoints keep no history
 
     def on_reconnected(self) -> None:
         pass  # nothing to catch up: these endpoints keep no history
@@ -77,22 +70,15 @@ class Relay:
     def on_beat(self, lost: bool) -> None:
         pass  # nothing registered in Redis to renew
 
-    async def _work(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = self._queue[:BATCH]
-                del self._queue[:BATCH]
-                pipe = self._client.pipeline(transaction=False)
-                for event in batch:
-                    pipe.publish(CHANNEL, event)
-                try:
-                    await pipe.execute()
-                except FAILURES as exc:
-                    # No error frame to send: lesson 03's protocol has none. Say it in the log.
-                    log.warning("%d relayed messages lost: Redis unreachable (%s)", len(batch), exc)
-            self._idle.set()
+    async def _send(self, batch: list[str]) -> None:
+        pipe = self._link.client.pipeline(transaction=False)
+        for event in batch:
+            pipe.publish(CHANNEL, event)
+        try:
+            await pipe.execute()
+        except FAILURES as exc:
+            # No error frame to send: lesson 03's protocol has none. Say it in the log.
+            log.warning("%d relayed messages lost: Redis unreachable (%s)", len(batch), exc)
 
 
 class SharedGroup(Group):
@@ -128,7 +114,6 @@ class SharedDirectory(UserDirectory):
         return len(self) - (user_id in self)
 
 
-def shared_state(rooms: RedisRooms) -> BroadcastState:
-    """``app.state.broadcast`` for an app whose rooms are in Redis."""
-    relay = Relay(rooms)
+def shared_state(relay: Relay) -> BroadcastState:
+    """Lesson 03's broadcast state, with every send going through ``relay``."""
     return BroadcastState(everyone=SharedGroup(relay), users=SharedDirectory(relay))

@@ -1,12 +1,13 @@
 """Lesson 07: chat rooms shared by every server process that uses the same Redis.
 
-``RedisRooms`` has the methods of lesson 04's ``ChatRooms`` that the chat endpoint calls, and
-like them they never await: each only queues a command (join, post, leave), as lesson 03's
-``Peer.send`` only queues a frame. One task per process sends the queued commands to Redis in
-order, many per round trip, each as one Lua script (``redis_scripts``), and hands each result
-to its member (``redis_commands``). Events reach every process through pub/sub, in id order;
-history, resume and any gap come from the room's stream (``redis_intake``). Presence:
-``redis_presence``.
+``RedisRooms`` has the methods of lesson 04's ``ChatRooms`` that the chat endpoint calls
+(``backend.Rooms``), and like them they never await: each only queues a command (join, post,
+leave), as lesson 03's ``Peer.send`` only queues a frame. Its ``worker.Worker`` sends the queued
+commands to Redis in order, many per round trip, each as one Lua script (``scaling.scripts``),
+and hands each result to its member (``scaling.commands``). Events reach every process through
+pub/sub, in id order; history, resume and any gap come from the room's stream
+(``scaling.intake``). Presence, the process's heartbeat: ``scaling.presence``. All of it goes
+through the process's ``link.RedisLink``.
 
 When Redis is unreachable, nothing is dropped silently: a message gets an ``unavailable`` error
 (resend it; with a ``client_msg_id`` it is never recorded twice), a join is closed with 1013
@@ -17,13 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
-from collections import deque
 from collections.abc import Callable
 
-import redis.asyncio as redis
 from fastapi import HTTPException
 
 from course_server.lessons.chat import MIN_REMEMBERED_MSG_IDS
@@ -31,137 +27,94 @@ from course_server.realtime.fanout import Peer
 from course_server.realtime.messages import ErrorCode, SendMessage, error
 from course_server.scaling.commands import Command, Followup, finish, to_call
 from course_server.scaling.intake import Intake
-from course_server.scaling.link import (
-    FAILURES,
-    SUBSCRIBE_TIMEOUT,
-    Call,
-    Guest,
-    Scripts,
-    Subscriber,
-    connect,
-    flush,
-    stop_tasks,
-)
+from course_server.scaling.link import FAILURES, Call, RedisLink, Scripts, stop_tasks
 from course_server.scaling.presence import Presence
 from course_server.scaling.scripts import PREFIX, RoomKeys, room_keys
 from course_server.scaling.shared_room import TRY_AGAIN_LATER, Member, MemberState, SharedRoom
+from course_server.scaling.worker import Worker
 
 log = logging.getLogger("course_server.redis")
 
 HEARTBEAT = 1.0
 PRESENCE_TTL = 3.0
 QUEUE_LIMIT = 10_000  # joins and posts waiting for Redis, beyond which they are refused
-BATCH = 256  # commands per round trip
 
 
 class RedisRooms:
     """Every shared room this process serves (``app.state.chat_rooms`` when Redis is configured)."""
 
+    prefix = PREFIX + "room:"  # every room's channel (``RoomKeys``)
+
     def __init__(
         self,
-        url: str,
+        link: RedisLink,
         *,
         history_size: int = 50,
         heartbeat: float = HEARTBEAT,
         presence_ttl: float = PRESENCE_TTL,
     ) -> None:
-        self.url = url
         self.history_size = history_size
-        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.heartbeat, self.presence_ttl = heartbeat, presence_ttl
+        self._link = link
         self._sent_limit = max(history_size * 4, MIN_REMEMBERED_MSG_IDS)
         self._rooms: dict[str, SharedRoom] = {}
         self._by_channel: dict[str, SharedRoom] = {}
-        self._queue: deque[Command] = deque()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()  # set while no command is queued or on its way
-        self._idle.set()
+        self._worker = Worker(
+            "chat commands", self._run, tidy=self._unsubscribe_freed, limit=QUEUE_LIMIT
+        )
         self._changed = asyncio.Event()
         self._freed: set[str] = set()  # channels of freed rooms, to unsubscribe from
         self._retry: list[Command] = []  # leaves Redis did not take yet
         self._resync = False  # Redis does not know some member of ours: register them again
-        self._tasks: list[asyncio.Task[None]] = []
-        self._client = connect(url, f"course:{self.process}")
-        self._scripts = Scripts(self._client)
-        self.presence = Presence(
-            self._client,
-            self._scripts,
-            self.process,
-            interval=heartbeat,
-            ttl=presence_ttl,
-            history_size=history_size,
-            on_beat=self._on_beat,
-        )
-        self.intake = Intake(self._client, self._by_channel)
-        self.subscriber = Subscriber(
-            self._client,
-            f"{PREFIX}proc:{self.process}",
-            on_message=self._on_message,
-            on_subscribed=self.intake.on_subscribed,
-            on_reconnected=self._on_reconnected,
-        )
-        self._guests: list[Guest] = []
+        self._beating: asyncio.Task[None] | None = None
+        # Made by ``start``, on the link's client of this run:
+        self._scripts: Scripts
+        self.presence: Presence
+        self.intake: Intake
+        link.listen(self)
 
-    # Other shared structures (the lobby) ride on this process's connections and heartbeat ----
-
-    @property
-    def client(self) -> redis.Redis:
-        return self._client
-
-    def host(self, guest: Guest) -> None:
-        """Route ``guest.prefix``'s channels to ``guest`` and tell it of heartbeats, reconnects.
-
-        Guests start after this process is connected and registered, and close before it does.
-        """
-        self._guests.append(guest)
-
-    async def _on_message(self, channel: str, data: str) -> None:
-        for guest in self._guests:
-            if channel.startswith(guest.prefix):
-                await guest.on_message(channel, data)
-                return
-        await self.intake.on_message(channel, data)
-
-    def _on_reconnected(self) -> None:
-        self.presence.poke()  # beat now, to register again if Redis lost us
-        for guest in self._guests:
-            guest.on_reconnected()
-
-    # Lifecycle (the app's lifespan) -----------------------------------------------------------
+    # Lifecycle (the backend's) ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, register this process, start the tasks; raise if Redis cannot be reached."""
-        try:
-            await self._client.ping()
-        except FAILURES as exc:
-            raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        """Register this process and start the heartbeat and the worker (the link is up)."""
+        client = self._link.client
+        self._scripts = Scripts(client)
+        self.presence = Presence(
+            client,
+            self._scripts,
+            self._link.process,
+            interval=self.heartbeat,
+            ttl=self.presence_ttl,
+            history_size=self.history_size,
+            on_beat=self._link.beat,
+        )
+        self.intake = Intake(client, self._by_channel)
         await self._scripts.load()
         await self.presence.beat()
-        loop = asyncio.get_running_loop()
-        for work in (self.subscriber.run(), self._work(), self.presence.run()):
-            self._tasks.append(loop.create_task(work))
-        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-            await self.subscriber.connected.wait()
-        for guest in self._guests:
-            await guest.start()
+        self._worker.start()
+        self._beating = asyncio.get_running_loop().create_task(self.presence.run())
 
     async def aclose(self, timeout: float = 2.0) -> None:
-        """Send the leaves still queued (for up to ``timeout``), say goodbye, disconnect."""
-        for guest in reversed(self._guests):  # they send through our connections: first
-            await guest.aclose()
-        await flush(self._idle, self._queue, "chat commands", timeout)
-        await stop_tasks(self._tasks)
+        """Send the leaves still queued (for up to ``timeout``), then say goodbye."""
+        await self._worker.aclose(timeout)
+        if self._beating is not None:
+            await stop_tasks([self._beating])
+            self._beating = None
         try:
             await self.presence.retire()
         except FAILURES:
             pass  # our heartbeat expires by itself, and the others reap what we held
-        await self._client.aclose()
 
-    async def __aenter__(self) -> RedisRooms:
-        await self.start()
-        return self
+    # What the link hands us -------------------------------------------------------------------
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    async def on_message(self, channel: str, data: str) -> None:
+        await self.intake.on_message(channel, data)
+
+    async def on_subscribed(self, channel: str) -> None:
+        await self.intake.on_subscribed(channel)
+
+    def on_reconnected(self) -> None:
+        self.presence.poke()  # beat now, to register again if Redis lost us
 
     # What the chat endpoint calls: none of these awaits ---------------------------------------
 
@@ -197,11 +150,12 @@ class RedisRooms:
 
     async def fetch_users(self, name: str) -> list[str]:
         """Everyone in ``name``, on every process, in join order."""
-        keys = room_keys(RoomKeys.of(name), self.process)[:5]
+        keys = room_keys(RoomKeys.of(name), self._link.process)[:5]
         try:
-            return await self._scripts.call("ROSTER", keys, [])
+            users: list[str] = await self._scripts.call("ROSTER", keys, [])
         except FAILURES as exc:
             raise HTTPException(503, "the chat cannot reach Redis") from exc
+        return users
 
     def get(self, name: str) -> SharedRoom | None:
         return self._rooms.get(name)
@@ -226,12 +180,9 @@ class RedisRooms:
             member.settle(error(ErrorCode.UNAVAILABLE, "the server is overloaded: send again"))
 
     def _submit(self, command: Command, *, force: bool = False) -> bool:
-        if not force and len(self._queue) >= QUEUE_LIMIT:
+        if not self._worker.submit(command, force=force):
             return False
-        self._queue.append(command)
         command.room.queued += 1
-        self._idle.clear()
-        self._wake.set()
         return True
 
     def _free_if_empty(self, room: SharedRoom) -> None:
@@ -242,49 +193,38 @@ class RedisRooms:
         channel = RoomKeys.of(room.name).channel
         del self._by_channel[channel]
         self._freed.add(channel)
-        self._wake.set()
+        self._worker.poke()
         self._notify()
 
     # The worker: queued commands → Redis → results ---------------------------------------------
 
-    async def _work(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            freed, self._freed = self._freed, set()
-            for channel in freed - self._by_channel.keys():
-                await self.subscriber.unsubscribe(channel)
-            while self._queue:
-                try:
-                    await self._run_next()
-                except Exception:  # a bug must not stop every room of this process
-                    log.exception("commands for Redis failed")
-            self._idle.set()
+    async def _unsubscribe_freed(self) -> None:
+        freed, self._freed = self._freed, set()
+        for channel in freed - self._by_channel.keys():
+            await self._link.subscriber.unsubscribe(channel)
 
-    async def _run_next(self) -> None:
-        # A method of its own, so no local variable keeps a freed room alive between batches.
-        batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+    async def _run(self, batch: list[Command]) -> None:
+        """Send ``batch`` in one round trip, in order; hand each result to its member."""
         try:
-            await self._run(batch)
+            await self._send(batch)
         finally:
             for command in batch:
                 command.room.queued -= 1
                 self._free_if_empty(command.room)
 
-    async def _run(self, batch: list[Command]) -> None:
-        """Send ``batch`` in one round trip, in order; hand each result to its member."""
+    async def _send(self, batch: list[Command]) -> None:
         # Subscribe before a join is recorded, so no event after it can slip by unseen.
         channels = {RoomKeys.of(c.room.name).channel for c in batch if c.kind == "join"}
         unreachable: Exception | None = None
         try:
-            await self.subscriber.subscribe(channels)
+            await self._link.subscriber.subscribe(channels)
         except FAILURES as exc:
             unreachable = exc
         sent: list[tuple[Command, Call]] = []
         for command in batch:
             if command.kind == "join" and unreachable:
                 continue
-            call = to_call(command, self.process, self.history_size, self._sent_limit)
+            call = to_call(command, self._link.process, self.history_size, self._sent_limit)
             if call is not None:
                 sent.append((command, call))
         try:
@@ -302,10 +242,8 @@ class RedisRooms:
 
     # Presence: what the heartbeat asks of the rooms --------------------------------------------
 
-    def _on_beat(self, lost: bool) -> None:
+    def on_beat(self, lost: bool) -> None:
         """After each heartbeat: register our members again if Redis lost them; retry leaves."""
-        for guest in self._guests:
-            guest.on_beat(lost)
         if lost or self._resync:
             self._resync = False
             for room in self._rooms.values():

@@ -43,7 +43,8 @@ class RoomKeys:
     def of(cls, room: str) -> RoomKeys:
         base = f"{PREFIX}room:{room}"
         parts = ("seq", "log", "users", "owners", "sent", "sentq")
-        return cls(room, *(f"{base}:{part}" for part in parts), channel=base)
+        seq, log, users, owners, sent, sentq = (f"{base}:{part}" for part in parts)
+        return cls(room, seq, log, users, owners, sent, sentq, channel=base)
 
 
 def proc_rooms(process: str) -> str:

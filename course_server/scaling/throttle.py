@@ -5,7 +5,7 @@ The same sliding window as ``throttle.InProcessFailures``, kept in one sorted se
 script checks every key and counts the attempt under all of them, atomically: two processes
 cannot both let the fifth guess through. Each set expires a window after its last attempt.
 
-Rides on the chat's Redis connection (``RedisRooms.client``). While Redis is unreachable, logins
+Rides on the process's Redis connection (``RedisLink``). While Redis is unreachable, logins
 answer 503: without the counts, guesses would be unlimited.
 
 Keys: ``course:login:user:<sha256 of the name>``, ``course:login:addr:<client address>``.
@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 from fastapi import HTTPException
 
-from course_server.scaling.link import FAILURES
-from course_server.scaling.rooms import RedisRooms
+from course_server.scaling.link import FAILURES, RedisLink
 from course_server.scaling.scripts import PREFIX
 
 KEYS = PREFIX + "login:"
@@ -53,16 +52,15 @@ UNAVAILABLE = "Login cannot reach Redis right now: log in again in a moment"
 
 
 class RedisFailures:
-    """``throttle.Failures`` in Redis, through the rooms' connection."""
+    """``throttle.Failures`` in Redis, through the process's link."""
 
-    def __init__(self, rooms: object, max_failures: int, window: float) -> None:
-        assert isinstance(rooms, RedisRooms), "Redis counts ride on the Redis rooms"
-        self.rooms = rooms
+    def __init__(self, link: RedisLink, max_failures: int, window: float) -> None:
+        self.link = link
         self.max_failures = max_failures
         self.window_ms = max(1, round(window * 1000))
 
     async def begin(self, keys: Sequence[str], attempt: str) -> float:
-        script = self.rooms.client.register_script(BEGIN)
+        script = self.link.client.register_script(BEGIN)
         names = [KEYS + key for key in keys]
         try:
             wait_ms = await script(names, [self.window_ms, self.max_failures, attempt])
@@ -72,7 +70,7 @@ class RedisFailures:
 
     async def forgive(self, keys: Sequence[str], attempt: str) -> None:
         try:
-            async with self.rooms.client.pipeline(transaction=False) as pipe:
+            async with self.link.client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.zrem(KEYS + key, attempt)
                 await pipe.execute()

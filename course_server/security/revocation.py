@@ -6,7 +6,7 @@ the browser forget its cookie: a copy taken earlier would still work. Every toke
 and ``tokens.verify``, the one check every endpoint runs, refuses a token whose id is listed.
 The list stays small: an entry lives no longer than one token lifetime.
 
-In-process by default; with ``settings.redis_url`` the list is in Redis (``redis_revocation``),
+In-process by default; with ``settings.redis_url`` the list is in Redis (``scaling.revocation``),
 so a token signed out on one process is refused by every process.
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import time
 from typing import Protocol
-
-from course_server.settings import Settings
 
 
 class Revocations(Protocol):
@@ -48,12 +46,3 @@ class InProcessRevocations:
 
     def __len__(self) -> int:
         return len(self._until)
-
-
-def create_revocations(settings: Settings, rooms: object) -> Revocations:
-    """In-process, or with ``settings.redis_url`` a list every process shares."""
-    if not settings.redis_url:
-        return InProcessRevocations()
-    from course_server.scaling.revocation import RedisRevocations  # only now: it imports redis
-
-    return RedisRevocations(rooms)

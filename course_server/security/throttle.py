@@ -13,7 +13,7 @@ Two limits guard ``POST /token`` and ``POST /session``:
 
 An attempt is counted as a failure *before* its hash runs and taken back if it succeeds, so
 concurrent guesses see each other: a burst of 40 cannot all slip under the limit while the first
-few are still hashing. With Redis (``redis_throttle``) every process shares the counts.
+few are still hashing. With Redis (``scaling.throttle``) every process shares the counts.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import anyio.to_thread
-
-from course_server.settings import Settings
 
 
 class TooManyFailures(Exception):
@@ -149,15 +147,3 @@ class LoginThrottle:
         if loop is not self._loop:
             self._loop, self._slots = loop, asyncio.Semaphore(self.concurrency)
         return self._slots
-
-
-def create_throttle(settings: Settings, rooms: object) -> LoginThrottle:
-    """In-process counts, or with ``settings.redis_url`` counts every process shares."""
-    failures: Failures
-    if not settings.redis_url:
-        failures = InProcessFailures(settings.login_max_failures, settings.login_window)
-    else:
-        from course_server.scaling.throttle import RedisFailures  # only now: it imports redis
-
-        failures = RedisFailures(rooms, settings.login_max_failures, settings.login_window)
-    return LoginThrottle(failures, settings.login_concurrency)
