@@ -1,23 +1,19 @@
-"""Numbers from raw latencies: percentiles, one row per run, and the table the CLIs print."""
+"""Numbers from raw latencies: one row per run, and the table the CLIs print.
+
+Percentiles are ``course_server.lab.stats.percentile`` (nearest rank), as in the lessons.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from array import array
-from collections.abc import Sequence
 from typing import Any
+
+from course_server.lab.stats import percentile
 
 SLOW_CONSUMER = 4008
 SERVER_BOUND = 0.85  # a server busier than this was the bottleneck of its run
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """The nearest-rank ``p``-th percentile of an already sorted sequence (nan if empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = math.ceil(p / 100 * len(sorted_values))
-    return float(sorted_values[max(rank, 1) - 1])
 
 
 @dataclasses.dataclass
