@@ -38,6 +38,7 @@ from pydantic import TypeAdapter, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from course_server.realtime.backoff import Backoff
 from course_server.realtime.messages import (
     AckFrame,
     ErrorCode,
@@ -53,18 +54,6 @@ FINAL_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 4001, 4002, 4003})
 """Close codes after which the same connection would be refused again: stop, don't retry."""
 
 _server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
-
-
-@dataclasses.dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt n waits ``uniform(0, min(cap, base·2ⁿ))``."""
-
-    base: float = 0.1
-    cap: float = 5.0
-
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before attempt ``attempt`` (0 for the first retry)."""
-        return rng() * min(self.cap, self.base * 2 ** min(attempt, 32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +97,7 @@ class ReconnectingClient:
         self,
         url: str,
         *,
-        backoff: Backoff = Backoff(),  # frozen: one shared default is safe
+        backoff: Backoff | None = None,
         stable_after: float = 5.0,
         max_in_flight: int = 8,
         max_outbox: int = 1000,
@@ -120,7 +109,8 @@ class ReconnectingClient:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.url = url
-        self.backoff, self.stable_after, self.rng = backoff, stable_after, rng
+        self.backoff = backoff or Backoff(base=0.1, cap=5.0)  # from 100 ms up to 5 s
+        self.stable_after, self.rng = stable_after, rng
         self.max_in_flight, self.max_outbox = max_in_flight, max_outbox
         self.rate_limited_retry = rate_limited_retry
         self._connect_options = {

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
 from types import ModuleType
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from course_server.realtime.backoff import Backoff
 from course_server.scaling import scripts as redis_scripts
 
 log = logging.getLogger("course_server.redis")
@@ -71,24 +71,6 @@ async def flush(idle: asyncio.Event, queue: Sized, what: str, timeout: float = 2
             await idle.wait()
     except TimeoutError:
         log.warning("%d %s were not sent to Redis", len(queue), what)
-
-
-class Backoff:
-    """Exponential backoff with jitter: 50 ms, 100 ms, … up to ``cap``, each randomly shortened.
-
-    The jitter spreads the reconnects of many processes after Redis comes back.
-    """
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next_delay(self) -> float:
-        delay = min(self.cap, self.first * 2**self.failures)
-        self.failures += 1
-        return delay * random.uniform(0.5, 1.0)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 Call = tuple[str, Sequence[str], Sequence[Any]]
