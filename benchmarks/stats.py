@@ -11,8 +11,8 @@ from array import array
 from typing import Any
 
 from course_server.lab.stats import percentile
+from course_server.realtime.closecodes import CloseCode
 
-SLOW_CONSUMER = 4008
 SERVER_BOUND = 0.85  # a server busier than this was the bottleneck of its run
 
 
@@ -36,8 +36,8 @@ class SlowReport:
             return "-"
         parts = []
         for code in sorted({c for c in self.close_codes if c is not None}):
-            seen = "4008 slow consumer" if code == SLOW_CONSUMER else f"{code}"
-            if code == 1006:
+            seen = "4008 slow consumer" if code == CloseCode.SLOW_CONSUMER else f"{code}"
+            if code == CloseCode.ABNORMAL_CLOSURE:
                 seen = "1006: buffers full, no room for a close frame"
             parts.append(f"cut off ({seen})")
         if None in self.close_codes:

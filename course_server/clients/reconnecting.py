@@ -39,6 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from course_server.realtime.backoff import Backoff
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.messages import (
     AckFrame,
     ErrorCode,
@@ -49,8 +50,18 @@ from course_server.realtime.messages import (
     ServerFrame,
 )
 
-USERNAME_TAKEN = 4000
-FINAL_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 4001, 4002, 4003})
+FINAL_CODES = frozenset(
+    {
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.INVALID_DATA,
+        CloseCode.POLICY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.AUTH_REQUIRED,
+        CloseCode.AUTH_TIMEOUT,
+        CloseCode.INVALID_TOKEN,
+    }
+)
 """Close codes after which the same connection would be refused again: stop, don't retry."""
 
 _server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
@@ -315,7 +326,7 @@ class ReconnectingClient:
     # Helpers ----------------------------------------------------------------------------------
 
     def _final(self, code: int) -> bool:
-        return code in FINAL_CODES or (code == USERNAME_TAKEN and not self.admitted)
+        return code in FINAL_CODES or (code == CloseCode.USERNAME_TAKEN and not self.admitted)
 
     def _resume_url(self) -> str:
         parts = urlsplit(self.url)

@@ -11,6 +11,8 @@ from typing import Literal
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
+
 router = APIRouter()
 
 
@@ -100,4 +102,4 @@ async def greet(
     await websocket.accept()
     for _ in range(times):
         await websocket.send_text(f"{GREETINGS[lang]}, {name}!")
-    await websocket.close(code=1000, reason="Greeted")
+    await websocket.close(code=CloseCode.NORMAL_CLOSURE, reason="Greeted")

@@ -26,11 +26,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Group, Peer, PeerState
 from course_server.realtime.messages import ErrorCode, error
 from course_server.realtime.names import plain
 from course_server.realtime.ratelimit import FloodGuard, flood_guard
-from course_server.security.secure import INVALID_TOKEN, claim_problem, identify
+from course_server.security.secure import claim_problem, identify
 
 router = APIRouter(tags=["lesson 05: lobby"])
 
@@ -305,7 +306,7 @@ def handle(
     if isinstance(frame, Join):
         problem = claim(frame.name) if frame.name is not None else None
         if problem is not None:
-            peer.close(INVALID_TOKEN, problem)
+            peer.close(CloseCode.INVALID_TOKEN, problem)
             return
         manager.join(peer, frame.room, frame.name)
     elif isinstance(frame, Leave):
