@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Group, Peer, PeerState
-from course_server.realtime.messages import ErrorCode, error
+from course_server.realtime.messages import ErrorCode, error, explain
 from course_server.realtime.names import BadName, plain_name
 from course_server.realtime.ratelimit import flood_guard
 from course_server.security.secure import identify, refuse_impostor
@@ -165,7 +165,7 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
                 private = PrivateMessage.model_validate_json(text)
                 to = plain_name("username", private.to)
             except ValidationError as exc:
-                peer.send(error(ErrorCode.INVALID_MESSAGE, _problems(exc)))
+                peer.send(error(*explain(exc)))
                 continue
             except BadName as exc:
                 peer.send(error(ErrorCode.INVALID_MESSAGE, f"to: {exc}"))
@@ -174,9 +174,3 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
     finally:
         users.remove(user_id, peer)
         await peer.aclose()
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
-    )
