@@ -60,7 +60,7 @@ class Run:
     duplicates: int = 0
     wire_bytes: int = 0  # payload bytes of the delivered messages, as sent (compressed or not)
     seconds: float = math.nan  # first send to last delivery
-    latencies_ns: array = dataclasses.field(default_factory=lambda: array("q"))
+    latencies_ns: array[int] = dataclasses.field(default_factory=lambda: array("q"))
     slow: SlowReport = dataclasses.field(default_factory=SlowReport)
     server_cpu: float = math.nan  # share of one core, over ``seconds``
     server_cpu_seconds: float = math.nan

@@ -44,6 +44,7 @@ from course_server.realtime.messages import (
     AckFrame,
     ErrorCode,
     ErrorFrame,
+    MessageEvent,
     Pong,
     ResumeFrame,
     RoomEvent,
@@ -124,11 +125,8 @@ class ReconnectingClient:
         self.stable_after, self.rng = stable_after, rng
         self.max_in_flight, self.max_outbox = max_in_flight, max_outbox
         self.rate_limited_retry = rate_limited_retry
-        self._connect_options = {
-            "open_timeout": open_timeout,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-        }
+        self._open_timeout, self._ping_interval = open_timeout, ping_interval
+        self._ping_timeout = ping_timeout
         self.last_id: int | None = None
         self.connections = 0  # connections opened so far
         self.admitted = False  # the server sent us a frame: the name was ours
@@ -217,7 +215,12 @@ class ReconnectingClient:
             code: int | None = None
             reason = ""
             try:
-                async with connect(self._resume_url(), **self._connect_options) as websocket:
+                async with connect(
+                    self._resume_url(),
+                    open_timeout=self._open_timeout,
+                    ping_interval=self._ping_interval,
+                    ping_timeout=self._ping_timeout,
+                ) as websocket:
                     opened_at = loop.time()
                     await self._serve(websocket)
                 code, reason = websocket.close_code, websocket.close_reason or ""
@@ -283,8 +286,8 @@ class ReconnectingClient:
             pass
         elif isinstance(frame, RoomEvent):
             if self._fresh(frame):
-                if frame.type == "message" and getattr(frame, "client_msg_id", None):
-                    self._acked(frame.client_msg_id)  # type: ignore[attr-defined]
+                if isinstance(frame, MessageEvent) and frame.client_msg_id:
+                    self._acked(frame.client_msg_id)
                 await self._emit(frame)
         else:
             if isinstance(frame, ErrorFrame) and frame.code is ErrorCode.RATE_LIMITED:
