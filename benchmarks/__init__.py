@@ -6,7 +6,7 @@ Run from the repository's root, with the ``bench`` extra installed (``pip instal
     python -m benchmarks.transports --events 1000                 # (b) polling vs WebSocket vs SSE
     python -m benchmarks.crossprocess                             # (c) through Redis vs not
 
-Every server under test runs in a process of its own (``serverproc``); the load generator runs
-in others (``loadgen``, picows clients); ``harness.measure`` ties them together. Everything
-listens and connects on 127.0.0.1 only, and every wait is bounded.
+Every server under test runs in a process of its own (``course_server.tools.processes``); the
+load generator runs in others (``loadgen``, picows clients); ``harness.measure`` ties them
+together. Everything listens and connects on 127.0.0.1 only, and every wait is bounded.
 """

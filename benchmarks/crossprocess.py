@@ -33,7 +33,7 @@ import sys
 from benchmarks.designs import COURSE
 from benchmarks.fanout import quiet
 from benchmarks.harness import Design, Scenario, measure
-from benchmarks.serverproc import machine_busy
+from benchmarks.machine import machine_busy
 from benchmarks.stats import Run, table
 from course_server.tools.redis_server import RedisServer
 

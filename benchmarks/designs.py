@@ -32,6 +32,7 @@ COURSE = Design(
     sender_path=f"/chat/{ROOM}/sender",
     env=_COURSE_ENV,
     args=("--log-level", "warning"),
+    ready_path="/healthz",
 )
 NAIVE = Design(
     name="naive",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.designs import DESIGNS
 from benchmarks.harness import Scenario, measure
-from benchmarks.serverproc import machine_busy
+from benchmarks.machine import machine_busy
 from benchmarks.stats import Run, table
 
 Progress = Callable[[int, int, str], None]

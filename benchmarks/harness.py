@@ -32,9 +32,13 @@ from typing import Any
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from benchmarks import loadgen
-from benchmarks.serverproc import ROOT, ServerProcess, busy_cpu_seconds
+from benchmarks.machine import busy_cpu_seconds
 from benchmarks.stats import Run
 from benchmarks.wires import MARK, SYNC, WIRES, Wire, chat_text, content
+from course_server.tools import processes as server_processes
+from course_server.tools.processes import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent  # where ``python -m benchmarks.…`` finds its package
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +55,13 @@ class Design:
     # 2: receivers on one server process, the sender on another (rooms shared between them,
     # e.g. through Redis): cross-process delivery. The figures are the receivers' server's.
     processes: int = 1
+    ready_path: str | None = None  # answers 200 once the server is up; None: its URL says so
 
-    def server(self) -> ServerProcess:
-        return ServerProcess(self.module, *self.args, env=dict(self.env))
+    def start(self) -> ServerProcess:
+        """Start one server of this design, blocking until it is ready (call it in a thread)."""
+        return server_processes.start(
+            self.module, *self.args, env=dict(self.env), ready_path=self.ready_path, cwd=ROOT
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,13 +214,15 @@ async def measure(
     """
     run = Run(design.name, scenario.name, scenario.receivers, scenario.messages)
     run.slow.count = scenario.slow
-    servers = [design.server() for _ in range(design.processes)]
-    server = servers[0]
+    servers: list[ServerProcess] = []
     pool: list[Worker] = []
     sender = Sender(WIRES[design.wire])
     reports: list[dict[str, Any]] = []
     try:
-        await asyncio.gather(*(s.start() for s in servers))
+        starting = [asyncio.to_thread(design.start) for _ in range(design.processes)]
+        for started in asyncio.as_completed(starting):
+            servers.append(await started)  # kept one by one: each one started is stopped
+        server = servers[0]
         pool += [Worker(job) for job in _jobs(design, scenario, server.ws_url, max(1, workers))]
         run.idle_rss_mb = server.rss_mb()
         await asyncio.gather(*(w.start() for w in pool))
@@ -234,7 +244,7 @@ async def measure(
         server_cpu = server.cpu_seconds() - cpu
         machine = busy_cpu_seconds() - machine
         ours = time.process_time() - ours  # the sender's process (this one)
-        run.peak_rss_mb = server.peak_rss_mb()
+        run.peak_rss_mb = server.rss_mb(peak=True)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
@@ -243,7 +253,7 @@ async def measure(
         if sender.transport is not None:
             sender.transport.disconnect(graceful=False)
         await asyncio.gather(*(w.close() for w in pool))
-        await asyncio.gather(*(s.stop() for s in servers))
+        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in servers))
     _tally(run, reports, first_ns)
     if run.seconds > 0:
         run.server_cpu = server_cpu / run.seconds

@@ -1,23 +1,19 @@
-"""Numbers from raw latencies: percentiles, one row per run, and the table the CLIs print."""
+"""Numbers from raw latencies: one row per run, and the table the CLIs print.
+
+Percentiles are ``course_server.lab.stats.percentile`` (nearest rank), as in the lessons.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
-SLOW_CONSUMER = 4008
+from course_server.lab.stats import percentile
+from course_server.realtime.closecodes import CloseCode
+
 SERVER_BOUND = 0.85  # a server busier than this was the bottleneck of its run
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """The nearest-rank ``p``-th percentile of an already sorted sequence (nan if empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = math.ceil(p / 100 * len(sorted_values))
-    return float(sorted_values[max(rank, 1) - 1])
 
 
 @dataclasses.dataclass
@@ -40,8 +36,8 @@ class SlowReport:
             return "-"
         parts = []
         for code in sorted({c for c in self.close_codes if c is not None}):
-            seen = "4008 slow consumer" if code == SLOW_CONSUMER else f"{code}"
-            if code == 1006:
+            seen = "4008 slow consumer" if code == CloseCode.SLOW_CONSUMER else f"{code}"
+            if code == CloseCode.ABNORMAL_CLOSURE:
                 seen = "1006: buffers full, no room for a close frame"
             parts.append(f"cut off ({seen})")
         if None in self.close_codes:
@@ -64,7 +60,7 @@ class Run:
     duplicates: int = 0
     wire_bytes: int = 0  # payload bytes of the delivered messages, as sent (compressed or not)
     seconds: float = math.nan  # first send to last delivery
-    latencies_ns: array = dataclasses.field(default_factory=lambda: array("q"))
+    latencies_ns: array[int] = dataclasses.field(default_factory=lambda: array("q"))
     slow: SlowReport = dataclasses.field(default_factory=SlowReport)
     server_cpu: float = math.nan  # share of one core, over ``seconds``
     server_cpu_seconds: float = math.nan

@@ -39,13 +39,13 @@ async def run(
     events: int, interval: float, poll_intervals: tuple[float, ...] = (0.05, 0.25, 1.0)
 ) -> list[compare.Row]:
     """Lesson 01's experiment against a course server in a process of its own."""
-    server = await COURSE.server().start()
+    server = await asyncio.to_thread(COURSE.start)
     try:
         return await compare.run(
-            server.url, events=events, interval=interval, poll_intervals=poll_intervals
+            server.http_url, events=events, interval=interval, poll_intervals=poll_intervals
         )
     finally:
-        await server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 def main(argv: list[str] | None = None) -> int:

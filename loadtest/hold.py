@@ -13,19 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import resource
-import secrets
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-SERVING = "course_server serving on "
+from course_server.tools import processes
+from course_server.tools.processes import cpu_seconds, rss_bytes
 
 
 @dataclasses.dataclass
@@ -37,19 +32,8 @@ class Usage:
 
 
 def usage(pid: int) -> Usage:
-    """Read from ``/proc`` on Linux; elsewhere from ``psutil`` (which Jupyter installs)."""
-    status = Path(f"/proc/{pid}/status")
-    if status.exists():
-        fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-        rss = int(fields["VmRSS"].split()[0]) * 1024
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return Usage(rss, (int(stat[11]) + int(stat[12])) / ticks)  # utime, stime
-    import psutil
-
-    process = psutil.Process(pid)
-    times = process.cpu_times()
-    return Usage(process.memory_info().rss, times.user + times.system)
+    """Process ``pid``'s resident memory and CPU time now (``tools.processes`` reads them)."""
+    return Usage(rss_bytes(pid), cpu_seconds(pid))
 
 
 @dataclasses.dataclass
@@ -102,59 +86,6 @@ def raise_fd_limit(needed: int) -> None:
         raise OSError(f"{needed} open files needed, the hard limit is {hard}")
 
 
-@contextlib.contextmanager
-def server_process(env: dict[str, str], timeout: float = 30) -> Iterator[tuple[int, str]]:
-    """``python -m course_server --port 0`` in its own process: yields (pid, base URL)."""
-    command = [sys.executable, "-m", "course_server", "--port", "0", "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True, bufsize=1
-    )
-    try:
-        line = _first_line(process, timeout)
-        if not line.startswith(SERVING):
-            raise RuntimeError(f"the server did not start: {line!r}")
-        base = line.removeprefix(SERVING).split()[0]
-        _wait_ready(base, timeout)
-        yield process.pid, base
-    finally:
-        process.terminate()  # SIGTERM: uvicorn shuts down gracefully (1001 to every client)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    os.set_blocking(process.stdout.fileno(), False)
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line:
-            return line.strip()
-        if process.poll() is not None:
-            return f"(exited with {process.returncode})"
-        time.sleep(0.05)  # polling a pipe: nothing to wait on portably
-    raise TimeoutError(f"the server printed nothing within {timeout} s")
-
-
-def _wait_ready(base: str, timeout: float) -> None:
-    """Wait until the server answers: it prints its URL a moment before it listens."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=timeout).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the server at {base} did not answer within {timeout} s")
-        time.sleep(0.05)  # polling: a refused connection has nothing to wait on
-
-
 async def _drain(websocket: ClientConnection) -> None:
     """Read and drop: a client that does not read would become a slow consumer."""
     with contextlib.suppress(Exception):
@@ -196,12 +127,10 @@ async def hold(
     env = {
         "COURSE_WS_PING_INTERVAL": str(ping_interval),
         "COURSE_WS_PING_TIMEOUT": str(ping_timeout),
-        "COURSE_LOG_LEVEL": "warning",
         "COURSE_WS_DEFLATE": "true" if compress else "false",
-        "COURSE_JWT_SECRET": secrets.token_urlsafe(32),  # no tokens here; silences the warning
     }
-    with server_process(env, timeout) as (pid, base):
-        ws_base = "ws" + base.removeprefix("http")
+    with processes.spawn(env=env, timeout=timeout) as server:
+        pid, base, ws_base = server.pid, server.http_url, server.ws_url
         names = [(f"room{n // room_size}", f"user{n}") for n in range(connections)]
         # One connection first, so what the first connection loads is not counted per connection.
         warm = await _join(f"{ws_base}/chat/warmup/warmup", "warmup", timeout, compress)

@@ -122,7 +122,7 @@ def test_json_missing_field_is_named_in_the_error(client: TestClient) -> None:
         websocket.send_json({"type": "say"})
         assert websocket.receive_json() == {
             "type": "error",
-            "code": "invalid",
+            "code": "invalid_message",
             "message": "text: Field required",
         }
 
@@ -139,8 +139,8 @@ def test_json_non_object_is_invalid_with_no_field_named(client: TestClient) -> N
         websocket.send_json([1, 2])
         assert websocket.receive_json() == {
             "type": "error",
-            "code": "invalid",
-            "message": "Input should be an object",
+            "code": "invalid_message",
+            "message": 'send a JSON object with a "type" field',
         }
 
 

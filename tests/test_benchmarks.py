@@ -8,7 +8,6 @@ The counts do not vary: every message sent reaches every receiver that reads, ex
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -22,7 +21,7 @@ for _module in ("picows", "socketio"):
 from benchmarks import crossprocess, fanout, transports, wires  # noqa: E402
 from benchmarks.designs import DESIGNS  # noqa: E402
 from benchmarks.harness import Scenario, measure  # noqa: E402
-from benchmarks.stats import Run, SlowReport, percentile, table  # noqa: E402
+from benchmarks.stats import Run, SlowReport, table  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -218,12 +217,6 @@ def test_chat_text_is_the_size_asked_and_the_same_for_the_same_seed() -> None:
     assert len(wires.chat_text(100, seed=1)) == 100
     assert wires.chat_text(100, seed=1) == wires.chat_text(100, seed=1)
     assert wires.chat_text(0, seed=1) == ""
-
-
-def test_percentile_is_nearest_rank() -> None:
-    assert percentile([1, 2, 3, 4], 50) == 2
-    assert percentile([1, 2, 3, 4], 99) == 4
-    assert math.isnan(percentile([], 50))
 
 
 def test_a_stopped_reader_is_described_by_what_it_saw() -> None:

@@ -6,13 +6,12 @@ No assertion looks at a latency's value: timings vary from machine to machine. T
 from __future__ import annotations
 
 import asyncio
-import math
 
 import pytest
 from conftest import wait_timeout
 
 from course_server import Settings, start
-from course_server.lab.compare import Row, as_table, label, percentile, plot, run
+from course_server.lab.compare import Row, as_table, label, plot, run
 
 pytestmark = pytest.mark.anyio
 
@@ -89,14 +88,6 @@ async def test_plot_draws_three_panels(rows: list[Row]) -> None:
         "Bytes on the wire per event",
         "HTTP requests made",
     ]
-
-
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(n) for n in range(1, 21)]
-    assert percentile(values, 95) == 19.0
-    assert percentile(values, 50) == 10.0
-    assert percentile([3.0], 95) == 3.0
-    assert math.isnan(percentile([], 95))
 
 
 def test_label_reads_like_a_person_would_write_it() -> None:

@@ -13,7 +13,7 @@ import pytest
 from conftest import wait_timeout
 from starlette.websockets import WebSocketDisconnect
 
-from course_server.realtime.fanout import READ_AHEAD, SLOW_CONSUMER, Group, Peer, PeerState, encode
+from course_server.realtime.fanout import READ_AHEAD, Group, Peer, PeerState, encode
 
 pytestmark = pytest.mark.anyio
 
@@ -139,8 +139,8 @@ async def test_overflow_cuts_the_peer_off_with_4008_and_frees_its_backlog() -> N
     websocket.gate.set()
     async with asyncio.timeout(wait_timeout()):
         await peer.wait_closed()
-    assert websocket.closed_with == (SLOW_CONSUMER, "slow consumer")
-    assert peer.close_code == SLOW_CONSUMER
+    assert websocket.closed_with == (4008, "slow consumer")
+    assert peer.close_code == 4008
     assert websocket.frames == []
 
 
@@ -196,7 +196,7 @@ async def test_incoming_ends_when_the_server_cuts_the_peer_off() -> None:
     websocket.gate.set()
     async with asyncio.timeout(wait_timeout()):
         assert await reading == []
-    assert peer.close_code == SLOW_CONSUMER
+    assert peer.close_code == 4008
 
 
 async def test_a_burst_from_one_client_reaches_each_writer_as_one_batch() -> None:

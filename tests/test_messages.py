@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from course_server.realtime.messages import (
     MAX_CLIENT_MSG_ID_CHARS,
@@ -19,6 +19,7 @@ from course_server.realtime.messages import (
     ResumeFrame,
     SendMessage,
     ServerFrame,
+    explain,
     parse,
 )
 
@@ -116,6 +117,72 @@ def test_error_message_names_the_field_at_fault() -> None:
     result = parse('{"type": "message", "content": 5}')
     assert isinstance(result, ErrorFrame)
     assert result.message.startswith("content:")
+
+
+# explain: the one rule for every JSON endpoint ------------------------------------------------
+
+
+class Pair(BaseModel):
+    """A plain model (no union): lesson 02's ``Say`` and lesson 03's private messages are."""
+
+    a: int
+    b: int
+    c: int
+    d: int
+
+
+def failure(model: type[BaseModel], text: str) -> ValidationError:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate_json(text)
+    return raised.value
+
+
+def test_explain_names_the_field_of_a_plain_model() -> None:
+    assert explain(failure(Pair, '{"a": 1, "b": 2, "c": 3}')) == (
+        ErrorCode.INVALID_MESSAGE,
+        "d: Field required",
+    )
+
+
+def test_explain_names_up_to_three_problems_and_counts_the_rest() -> None:
+    _, message = explain(failure(Pair, '{"a": "x", "b": "x", "c": "x", "d": "x", "e": 1}'))
+    assert message.count("Input should be a valid integer") == 3
+    assert message.endswith("; and 1 more")
+
+
+def test_explain_says_where_json_breaks() -> None:
+    assert explain(failure(Pair, "{oops")) == (
+        ErrorCode.INVALID_JSON,
+        "Invalid JSON: key must be a string at line 1 column 2",
+    )
+
+
+def test_explain_asks_for_an_object_when_given_something_else() -> None:
+    assert explain(failure(Pair, "[1, 2]")) == (
+        ErrorCode.INVALID_MESSAGE,
+        'send a JSON object with a "type" field',
+    )
+
+
+def test_an_unknown_type_is_quoted_back_shortened() -> None:
+    result = parse(json.dumps({"type": "x" * 1000}))
+    assert isinstance(result, ErrorFrame)
+    assert result.code is ErrorCode.UNKNOWN_TYPE
+    assert result.message == f"unknown type '{'x' * 31}…': use 'message', 'ping'"
+
+
+def test_a_union_tag_is_not_named_as_part_of_the_location() -> None:
+    result = parse('{"type": "message", "content": "hi", "client_msg_id": 7}')
+    assert isinstance(result, ErrorFrame)
+    assert result.message == "client_msg_id: Input should be a valid string"
+
+
+def test_no_message_carries_pydantic_s_own_report() -> None:
+    frames = ["{", "[]", '{"type": "dance"}', '{"type": 5}', '{"type": "message"}']
+    messages = [result.message for result in map(parse, frames) if isinstance(result, ErrorFrame)]
+    assert len(messages) == len(frames)
+    for message in messages:
+        assert "pydantic" not in message and "Input tag" not in message and "[type=" not in message
 
 
 def test_message_event_json_has_client_msg_id_only_when_given() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ from conftest import wait_timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from course_server.tools.processes import ServerProcess, spawn, spawn_many
+from course_server.tools.processes import ServerProcess, spawn, spawn_many, start
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +33,23 @@ def test_a_spawned_process_is_healthy_on_the_url_it_printed(pair: list[ServerPro
 
 def test_processes_get_ports_of_their_own(pair: list[ServerProcess]) -> None:
     assert pair[0].http_url != pair[1].http_url
+
+
+def test_a_process_reports_its_cpu_time_and_memory(pair: list[ServerProcess]) -> None:
+    process = pair[0]
+    assert process.cpu_seconds() > 0
+    assert process.rss_mb(peak=True) >= process.rss_mb() > 1
+
+
+async def test_start_runs_any_module_that_prints_where_it_serves() -> None:
+    """The benchmarks' servers have no /healthz: the URL they print says they listen."""
+    with start("benchmarks.raw_server", ready_path=None, timeout=wait_timeout(20)) as process:
+        assert process.http_url.startswith("http://127.0.0.1:")
+        async with connect(process.ws("/")) as websocket:
+            await websocket.send("ping")
+            async with asyncio.timeout(wait_timeout(10)):
+                assert await websocket.recv() == "Someone said: ping"
+    assert not process.running
 
 
 async def test_stop_is_a_ctrl_c_that_says_1001_and_exits_0(pair: list[ServerProcess]) -> None:

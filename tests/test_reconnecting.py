@@ -1,4 +1,4 @@
-"""``course_server.clients.reconnecting``: backoff, resume, dedupe and resend, against real servers.
+"""``course_server.clients.reconnecting``: retries, resume, dedupe and resend, against real servers.
 
 The server is stopped and started again under the clients (same app, same port), a connection
 is cut without a close frame, a server comes back with no memory: each time, every message
@@ -15,12 +15,12 @@ from conftest import eventually, wait_timeout
 
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients.reconnecting import (
-    Backoff,
     Connected,
     Disconnected,
     ReconnectingClient,
     Refused,
 )
+from course_server.realtime.backoff import Backoff
 from course_server.realtime.messages import MessageEvent, ResumeFrame
 
 pytestmark = pytest.mark.anyio
@@ -42,21 +42,6 @@ async def contents(events: AsyncIterator[object], count: int) -> list[str]:
                 if len(found) == count:
                     break
     return found
-
-
-# Backoff ----------------------------------------------------------------------------------
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    backoff = Backoff(base=0.1, cap=1.0)
-    assert [backoff.delay(n, rng=lambda: 1.0) for n in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-
-
-def test_backoff_jitter_spans_zero_to_the_ceiling() -> None:
-    backoff = Backoff(base=0.1, cap=1.0)
-    assert backoff.delay(3, rng=lambda: 0.0) == 0.0
-    assert backoff.delay(3, rng=lambda: 0.5) == pytest.approx(0.4)
-    assert backoff.delay(10_000, rng=lambda: 1.0) == 1.0  # no overflow however long it failed
 
 
 # Against a live server ----------------------------------------------------------------------

@@ -18,6 +18,8 @@ import re
 
 from websockets.frames import Close, Frame, Opcode
 
+from course_server.realtime.closecodes import CloseCode
+
 # RFC 6455, section 1.3: the same for every WebSocket server in the world.
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # The RFC's own example key; real clients send 16 fresh random bytes, base64-encoded.
@@ -86,7 +88,8 @@ async def open_handshake(
             await writer.drain()
             response = await reader.readuntil(b"\r\n\r\n")
             if b" 101 " in response.split(b"\r\n", 1)[0]:
-                writer.write(Frame(Opcode.CLOSE, Close(1000, "").serialize()).serialize(mask=True))
+                goodbye = Close(CloseCode.NORMAL_CLOSURE, "").serialize()
+                writer.write(Frame(Opcode.CLOSE, goodbye).serialize(mask=True))
                 await writer.drain()
                 await reader.read(MAX_RESPONSE_HEAD)  # the server's close frame
         finally:

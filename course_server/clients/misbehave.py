@@ -39,9 +39,9 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from course_server.lab.waiting import eventually
+from course_server.realtime.closecodes import CloseCode
 from course_server.runner import RunningServer
 
-ABNORMAL_CLOSURE = 1006
 """What a client reports when the connection ended without a close frame."""
 
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
@@ -142,7 +142,7 @@ class RawClient:
             pass  # reset by the server: no close frame came
         self.vanish()
         if self.protocol.close_rcvd is None:
-            return Resumed(self.messages, ABNORMAL_CLOSURE)
+            return Resumed(self.messages, CloseCode.ABNORMAL_CLOSURE)
         return Resumed(
             self.messages, self.protocol.close_rcvd.code, self.protocol.close_rcvd.reason
         )

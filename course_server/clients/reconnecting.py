@@ -38,33 +38,34 @@ from pydantic import TypeAdapter, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from course_server.realtime.backoff import Backoff
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.messages import (
     AckFrame,
     ErrorCode,
     ErrorFrame,
+    MessageEvent,
     Pong,
     ResumeFrame,
     RoomEvent,
     ServerFrame,
 )
 
-USERNAME_TAKEN = 4000
-FINAL_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 4001, 4002, 4003})
+FINAL_CODES = frozenset(
+    {
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.INVALID_DATA,
+        CloseCode.POLICY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.AUTH_REQUIRED,
+        CloseCode.AUTH_TIMEOUT,
+        CloseCode.INVALID_TOKEN,
+    }
+)
 """Close codes after which the same connection would be refused again: stop, don't retry."""
 
 _server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
-
-
-@dataclasses.dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt n waits ``uniform(0, min(cap, base·2ⁿ))``."""
-
-    base: float = 0.1
-    cap: float = 5.0
-
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before attempt ``attempt`` (0 for the first retry)."""
-        return rng() * min(self.cap, self.base * 2 ** min(attempt, 32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +109,7 @@ class ReconnectingClient:
         self,
         url: str,
         *,
-        backoff: Backoff = Backoff(),  # frozen: one shared default is safe
+        backoff: Backoff | None = None,
         stable_after: float = 5.0,
         max_in_flight: int = 8,
         max_outbox: int = 1000,
@@ -120,14 +121,12 @@ class ReconnectingClient:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.url = url
-        self.backoff, self.stable_after, self.rng = backoff, stable_after, rng
+        self.backoff = backoff or Backoff(base=0.1, cap=5.0)  # from 100 ms up to 5 s
+        self.stable_after, self.rng = stable_after, rng
         self.max_in_flight, self.max_outbox = max_in_flight, max_outbox
         self.rate_limited_retry = rate_limited_retry
-        self._connect_options = {
-            "open_timeout": open_timeout,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-        }
+        self._open_timeout, self._ping_interval = open_timeout, ping_interval
+        self._ping_timeout = ping_timeout
         self.last_id: int | None = None
         self.connections = 0  # connections opened so far
         self.admitted = False  # the server sent us a frame: the name was ours
@@ -216,7 +215,12 @@ class ReconnectingClient:
             code: int | None = None
             reason = ""
             try:
-                async with connect(self._resume_url(), **self._connect_options) as websocket:
+                async with connect(
+                    self._resume_url(),
+                    open_timeout=self._open_timeout,
+                    ping_interval=self._ping_interval,
+                    ping_timeout=self._ping_timeout,
+                ) as websocket:
                     opened_at = loop.time()
                     await self._serve(websocket)
                 code, reason = websocket.close_code, websocket.close_reason or ""
@@ -282,8 +286,8 @@ class ReconnectingClient:
             pass
         elif isinstance(frame, RoomEvent):
             if self._fresh(frame):
-                if frame.type == "message" and getattr(frame, "client_msg_id", None):
-                    self._acked(frame.client_msg_id)  # type: ignore[attr-defined]
+                if isinstance(frame, MessageEvent) and frame.client_msg_id:
+                    self._acked(frame.client_msg_id)
                 await self._emit(frame)
         else:
             if isinstance(frame, ErrorFrame) and frame.code is ErrorCode.RATE_LIMITED:
@@ -325,7 +329,7 @@ class ReconnectingClient:
     # Helpers ----------------------------------------------------------------------------------
 
     def _final(self, code: int) -> bool:
-        return code in FINAL_CODES or (code == USERNAME_TAKEN and not self.admitted)
+        return code in FINAL_CODES or (code == CloseCode.USERNAME_TAKEN and not self.admitted)
 
     def _resume_url(self) -> str:
         parts = urlsplit(self.url)

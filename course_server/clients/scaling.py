@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,8 @@ from typing import Any, Protocol
 
 import redis.asyncio as redis
 from websockets.asyncio.client import ClientConnection, connect
+
+from course_server.lab import stats
 
 Frame = dict[str, Any]
 
@@ -181,6 +182,6 @@ async def latency(
 
 
 def percentiles(delays: list[float]) -> dict[str, float]:
-    """p50, p90 and p99 in milliseconds."""
-    cuts = statistics.quantiles(delays, n=100, method="inclusive")
-    return {"p50": 1000 * cuts[49], "p90": 1000 * cuts[89], "p99": 1000 * cuts[98]}
+    """p50, p90 and p99 in milliseconds (nearest rank, ``lab.stats``)."""
+    cuts = stats.percentiles(delays, (50, 90, 99))
+    return {f"p{p}": 1000 * cut for p, cut in cuts.items()}

@@ -9,9 +9,10 @@ these clients read the feed at the same time, each through its own ``CountingPro
 
 Per method it reports the events delivered and lost, the HTTP requests made, the bytes on the wire
 each way (everything: headers, frames, handshake, close), and the delivery latency, median and
-95th percentile. Latency is the client's ``time.time()`` on receipt minus the server's
-``time.time()`` at publication: client and server run on the same machine, so the two clocks are
-the same clock. Every client stops when it has every event or at a deadline, never later.
+95th percentile (nearest rank: ``lab.stats``). Latency is the client's ``time.time()`` on
+receipt minus the server's ``time.time()`` at publication: client and server run on the same
+machine, so the two clocks are the same clock. Every client stops when it has every event or at
+a deadline, never later.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import random
-import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 from websockets.asyncio.client import connect
 
+from course_server.lab.stats import percentile
 from course_server.lab.wire import CountingProxy, WireStats
 
 if TYPE_CHECKING:
@@ -223,17 +223,9 @@ def _row(method: str, got: _Received, wire: WireStats, events: int) -> Row:
         connections=wire.connections,
         bytes_up=wire.bytes_up,
         bytes_down=wire.bytes_down,
-        latency_median_ms=statistics.median(latencies) if latencies else math.nan,
+        latency_median_ms=percentile(latencies, 50),
         latency_p95_ms=percentile(latencies, 95),
     )
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """The nearest-rank ``p``-th percentile of an already sorted list (nan if empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = math.ceil(p / 100 * len(sorted_values))
-    return sorted_values[max(rank, 1) - 1]
 
 
 def label(seconds: float) -> str:

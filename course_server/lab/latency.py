@@ -19,6 +19,8 @@ import time
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from course_server.lab.stats import percentile
+
 _STAMP = re.compile(r"probe (\d+) (\d+\.\d+) ")
 
 
@@ -33,11 +35,8 @@ class Receiver:
         return len(self.latencies)
 
     def percentile(self, p: float) -> float:
-        """The ``p``-th percentile latency in ms (nearest rank); NaN if nothing arrived."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return 1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        """The ``p``-th percentile latency in ms (``lab.stats``); NaN if nothing arrived."""
+        return 1000 * percentile(sorted(self.latencies), p)
 
 
 @dataclasses.dataclass

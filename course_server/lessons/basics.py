@@ -11,6 +11,9 @@ from typing import Literal
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
+from course_server.realtime.messages import explain
+
 router = APIRouter()
 
 
@@ -51,15 +54,6 @@ class Say(BaseModel):
     text: str = Field(min_length=1, max_length=200)
 
 
-def problems(exc: ValidationError) -> str:
-    """Pydantic's errors as one line a client can read: ``text: Field required; …``."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(map(str, error["loc"]))  # empty when the message as a whole is wrong
-        lines.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(lines)
-
-
 @router.websocket("/ws/json")
 async def json_echo(websocket: WebSocket) -> None:
     """JSON in, JSON out, validated by ``Say``. Bad input gets an error frame, not a hang-up.
@@ -74,8 +68,8 @@ async def json_echo(websocket: WebSocket) -> None:
             try:
                 say = Say.model_validate_json(text)
             except ValidationError as exc:
-                code = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "invalid"
-                await websocket.send_json({"type": "error", "code": code, "message": problems(exc)})
+                code, message = explain(exc)  # the app's one rule: a code, a short message
+                await websocket.send_json({"type": "error", "code": code, "message": message})
                 continue
             await websocket.send_json({"type": "said", "text": say.text, "length": len(say.text)})
     except WebSocketDisconnect:
@@ -100,4 +94,4 @@ async def greet(
     await websocket.accept()
     for _ in range(times):
         await websocket.send_text(f"{GREETINGS[lang]}, {name}!")
-    await websocket.close(code=1000, reason="Greeted")
+    await websocket.close(code=CloseCode.NORMAL_CLOSURE, reason="Greeted")

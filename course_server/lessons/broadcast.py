@@ -18,17 +18,14 @@ from typing import Literal
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, Field, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Group, Peer, PeerState
-from course_server.realtime.messages import ErrorCode, error
+from course_server.realtime.messages import ErrorCode, error, explain
 from course_server.realtime.names import BadName, plain_name
 from course_server.realtime.ratelimit import flood_guard
 from course_server.security.secure import identify, refuse_impostor
 
 router = APIRouter()
-
-UNSUPPORTED_DATA = 1003
-"""Close code for a frame type the endpoint does not take (RFC 6455): these speak text only."""
-INVALID_NAME = 1008  # a user id that names.plain_name refuses, as in the chat
 
 
 class UserDirectory:
@@ -119,7 +116,7 @@ async def guarded(websocket: WebSocket, peer: Peer, *, error_frames: bool) -> As
                 continue  # closing: what arrives meanwhile is dropped
             text = message.get("text")
             if text is None:
-                peer.close(UNSUPPORTED_DATA, "text frames only")
+                peer.close(CloseCode.UNSUPPORTED_DATA, "text frames only")
                 continue
             if guard.admit(peer, peer.send if error_frames else None):
                 yield text
@@ -155,7 +152,7 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
     try:
         user_id = plain_name("username", user_id)
     except BadName as exc:
-        await websocket.close(INVALID_NAME, str(exc))
+        await websocket.close(CloseCode.INVALID_NAME, str(exc))
         return
     if await refuse_impostor(websocket, user_id):  # before it can receive anyone's messages
         return
@@ -168,7 +165,7 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
                 private = PrivateMessage.model_validate_json(text)
                 to = plain_name("username", private.to)
             except ValidationError as exc:
-                peer.send(error(ErrorCode.INVALID_MESSAGE, _problems(exc)))
+                peer.send(error(*explain(exc)))
                 continue
             except BadName as exc:
                 peer.send(error(ErrorCode.INVALID_MESSAGE, f"to: {exc}"))
@@ -177,9 +174,3 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
     finally:
         users.remove(user_id, peer)
         await peer.aclose()
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
-    )

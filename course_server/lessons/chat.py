@@ -25,6 +25,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Group, Peer, PeerState
 from course_server.realtime.messages import (
     PONG,
@@ -48,8 +49,6 @@ if TYPE_CHECKING:  # the interface lives with the backends, which import this mo
 
 router = APIRouter(tags=["lesson 04: chat"])
 
-USERNAME_TAKEN = 4000
-INVALID_NAME = 1008  # a room name or username that names.plain_name refuses
 MIN_REMEMBERED_MSG_IDS = 256
 
 
@@ -268,13 +267,13 @@ async def chat(
     try:  # lesson 09: refused after accept(), so the client reads why
         room, username = plain_name("room name", room), plain_name("username", username)
     except BadName as exc:
-        await websocket.close(INVALID_NAME, str(exc))
+        await websocket.close(CloseCode.INVALID_NAME, str(exc))
         return
     if await refuse_impostor(websocket, username):  # lesson 06: a registered name needs proof
         return
     if rooms.taken(room, username):
         # After accept(), so the client gets the code; before it, it would only see HTTP 403.
-        await websocket.close(USERNAME_TAKEN, "Username taken")
+        await websocket.close(CloseCode.USERNAME_TAKEN, "Username taken")
         return
     peer = Peer(websocket, queue_size=settings.send_queue_size)
     peer.start()

@@ -13,6 +13,8 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
+from course_server.realtime.closecodes import CloseCode
+
 router = APIRouter()
 
 # Codes an endpoint may put in a close frame (RFC 6455 §7.4, IANA registry). 1005, 1006 and
@@ -59,7 +61,7 @@ async def closer(websocket: WebSocket) -> None:
 async def close_before_accept(websocket: WebSocket, token: str | None = None) -> None:
     """The seed's mistake: closing with 4001 *before* accept. The client sees HTTP 403 only."""
     if not token:
-        await websocket.close(code=4001, reason="Token required")
+        await websocket.close(code=CloseCode.AUTH_REQUIRED, reason="Token required")
         return
     await websocket.accept()
     await websocket.send_text("Welcome!")
@@ -71,7 +73,7 @@ async def close_after_accept(websocket: WebSocket, token: str | None = None) -> 
     """The fix: accept, then close with 4001. The client gets the code and the reason."""
     await websocket.accept()
     if not token:
-        await websocket.close(code=4001, reason="Token required")
+        await websocket.close(code=CloseCode.AUTH_REQUIRED, reason="Token required")
         return
     await websocket.send_text("Welcome!")
     await websocket.close()

@@ -26,11 +26,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Group, Peer, PeerState
-from course_server.realtime.messages import ErrorCode, error
+from course_server.realtime.messages import ErrorCode, error, explain
 from course_server.realtime.names import plain
 from course_server.realtime.ratelimit import FloodGuard, flood_guard
-from course_server.security.secure import INVALID_TOKEN, claim_problem, identify
+from course_server.security.secure import claim_problem, identify
 
 router = APIRouter(tags=["lesson 05: lobby"])
 
@@ -261,19 +262,6 @@ class RoomManager:
         await self._empty.wait()
 
 
-ERROR_CODES = {"json_invalid": ErrorCode.INVALID_JSON, "union_tag_invalid": ErrorCode.UNKNOWN_TYPE}
-
-
-def describe(exc: ValidationError) -> tuple[ErrorCode, str]:
-    """An error code (from the app's one list) and a message a client can read."""
-    code = ERROR_CODES.get(exc.errors()[0]["type"], ErrorCode.INVALID_MESSAGE)
-    # Drop the union's tag from locations: "room: Field required", not "join.room: ...".
-    message = "; ".join(
-        f"{'.'.join(map(str, e['loc'][1:])) or 'frame'}: {e['msg']}" for e in exc.errors()
-    )
-    return code, message
-
-
 def handle(
     manager: RoomManager,
     peer: Peer,
@@ -300,12 +288,12 @@ def handle(
     try:
         frame = client_frames.validate_json(text)
     except ValidationError as exc:
-        manager.reply(peer, error(*describe(exc)))
+        manager.reply(peer, error(*explain(exc, tagged=True)))
         return
     if isinstance(frame, Join):
         problem = claim(frame.name) if frame.name is not None else None
         if problem is not None:
-            peer.close(INVALID_TOKEN, problem)
+            peer.close(CloseCode.INVALID_TOKEN, problem)
             return
         manager.join(peer, frame.room, frame.name)
     elif isinstance(frame, Leave):

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from course_server.realtime.closecodes import CloseCode
+
 if TYPE_CHECKING:
     from course_server.realtime.peers import Peers
 
-SLOW_CONSUMER = 4008
-"""Application close code for a peer whose send queue overflowed (4000–4999 are ours to define)."""
 READ_AHEAD = 16
 """Messages a peer's reader takes from the server ahead of its endpoint (see ``incoming``)."""
 
@@ -121,12 +121,12 @@ class Peer:
         if self.state is not PeerState.OPEN:
             return False
         if len(self._queue) >= self._queue_size:
-            self._cut_off(SLOW_CONSUMER, "slow consumer")
+            self._cut_off(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
         self._put(encode(message))
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close after the frames already queued have been sent."""
         if self.state is not PeerState.OPEN:
             return

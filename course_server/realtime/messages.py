@@ -169,31 +169,52 @@ def parse(frame: str | bytes) -> SendMessage | Ping | ErrorFrame:
     try:
         return _client_frame.validate_json(frame)
     except ValidationError as exc:
-        return _explain(exc.errors(include_url=False)[0])
+        return error(*explain(exc, tagged=True))
 
 
 def error(code: ErrorCode, message: str) -> ErrorFrame:
     return ErrorFrame(code=code, message=message)
 
 
-def _explain(problem: Any) -> ErrorFrame:
-    """Turn pydantic's first complaint into one error frame with a human message."""
+_MAX_PROBLEMS = 3  # reported per frame: a list of 10,000 bad items must not make a 1 MB answer
+
+
+def explain(exc: ValidationError, *, tagged: bool = False) -> tuple[ErrorCode, str]:
+    """The error code and the short message a client gets for a frame that failed validation.
+
+    The one rule for every JSON endpoint (the chat, the lobby, private messages, lesson 02's
+    ``/ws/json``): the code is the first problem's, the message names up to ``_MAX_PROBLEMS``
+    problems as ``field: what is wrong``. Never pydantic's report itself: no model names, no
+    docs links, and a client's own input is only quoted back shortened. ``tagged``: the model
+    is a union told apart by ``type``, whose tag pydantic puts first in every location.
+    """
+    problems = exc.errors(include_url=False)
+    code, _ = _explain_one(problems[0], tagged)
+    said = [_explain_one(problem, tagged)[1] for problem in problems[:_MAX_PROBLEMS]]
+    if len(problems) > _MAX_PROBLEMS:
+        said.append(f"and {len(problems) - _MAX_PROBLEMS} more")
+    return code, "; ".join(said)
+
+
+def _explain_one(problem: Any, tagged: bool) -> tuple[ErrorCode, str]:
+    """One of pydantic's complaints as an error code and a human message."""
     kind = problem["type"]
-    # The location inside the frame ("content"), without the union's tag in front.
-    where = ".".join(str(part) for part in problem["loc"][1:])
+    # The location inside the frame ("content"), without a union's tag in front.
+    where = ".".join(str(part) for part in problem["loc"][1 if tagged else 0 :])
     if kind == "json_invalid":
-        return error(ErrorCode.INVALID_JSON, f"not JSON: {problem['ctx']['error']}")
+        return ErrorCode.INVALID_JSON, f"Invalid JSON: {problem['ctx']['error']}"
     if kind == "union_tag_invalid" and isinstance(problem["input"].get("type"), str):
         known = problem["ctx"]["expected_tags"]
         tag = _shorten(problem["ctx"]["tag"])
-        return error(ErrorCode.UNKNOWN_TYPE, f"unknown type {tag!r}: use {known}")
+        return ErrorCode.UNKNOWN_TYPE, f"unknown type {tag!r}: use {known}"
     if kind == "string_too_long" and where == "content":
-        return error(ErrorCode.CONTENT_TOO_LONG, f"content is over {MAX_CONTENT_CHARS} characters")
-    if kind in {"dict_type", "model_type", "model_attributes_type"}:
-        return error(ErrorCode.INVALID_MESSAGE, 'send a JSON object, e.g. {"type": "message", …}')
+        limit = problem["ctx"]["max_length"]
+        return ErrorCode.CONTENT_TOO_LONG, f"content is over {limit} characters"
+    if kind in {"dict_type", "model_type", "model_attributes_type"} and not where:
+        return ErrorCode.INVALID_MESSAGE, 'send a JSON object with a "type" field'
     if kind in {"union_tag_not_found", "union_tag_invalid"}:
-        return error(ErrorCode.INVALID_MESSAGE, 'the object needs a string "type" field')
-    return error(ErrorCode.INVALID_MESSAGE, f"{where}: {problem['msg']}")
+        return ErrorCode.INVALID_MESSAGE, 'the object needs a string "type" field'
+    return ErrorCode.INVALID_MESSAGE, f"{where}: {problem['msg']}" if where else problem["msg"]
 
 
 def _shorten(text: str) -> str:

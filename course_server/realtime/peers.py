@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Peer, PeerState
 
 
@@ -31,7 +32,7 @@ class Peers:
 
     async def close_all(
         self,
-        code: int = 1001,
+        code: int = CloseCode.GOING_AWAY,
         reason: str = "Server shutting down",
         idle: float = 1.0,
         limit: float = 5.0,

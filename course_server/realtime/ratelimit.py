@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.messages import ErrorCode, ErrorFrame, error
 
 if TYPE_CHECKING:
@@ -74,10 +75,6 @@ class TokenBucket:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
-
-
-RATE_LIMIT_EXCEEDED = 1008
-"""The close code for a flood: "policy violation" (RFC 6455 §7.4.1)."""
 
 
 class Verdict(enum.Enum):
@@ -137,7 +134,7 @@ class FloodGuard:
         if verdict is Verdict.DROP and reply is not None:
             reply(error(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
         else:
-            peer.close(RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
+            peer.close(CloseCode.RATE_LIMIT_EXCEEDED, "Rate limit exceeded")
         return False
 
 

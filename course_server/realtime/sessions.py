@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-GOING_AWAY = 1001
+from course_server.realtime.closecodes import CloseCode
 
 
 class _Session:
@@ -140,7 +140,10 @@ class SessionRegistry:
                 self._idle_waiters.clear()
 
     async def close_all(
-        self, code: int = GOING_AWAY, reason: str = "Server shutting down", wait: float = 2.0
+        self,
+        code: int = CloseCode.GOING_AWAY,
+        reason: str = "Server shutting down",
+        wait: float = 2.0,
     ) -> int:
         """End every event stream and send a close frame to every accepted WebSocket.
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 from typing import Any, Literal
 
-from course_server.lessons.chat import USERNAME_TAKEN, utc_now
+from course_server.lessons.chat import utc_now
+from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.messages import (
     AckFrame,
     ErrorCode,
@@ -121,7 +122,7 @@ def finish(command: Command, result: Any) -> Followup:
             return Followup.RESYNC
         if result[0] == 0:  # while we were away, a newcomer elsewhere took the name
             member.state = MemberState.REFUSED
-            peer.close(USERNAME_TAKEN, "Username taken")
+            peer.close(CloseCode.USERNAME_TAKEN, "Username taken")
         elif result[0] == 1:
             member.joined_id = result[1]
         return Followup.NONE
@@ -144,7 +145,7 @@ def _joined(command: Command, result: Any) -> None:
         peer.close(TRY_AGAIN_LATER, "Try again later")
     elif result[0] == 0:
         member.state = MemberState.REFUSED
-        peer.close(USERNAME_TAKEN, "Username taken")
+        peer.close(CloseCode.USERNAME_TAKEN, "Username taken")
     else:
         _, join_id, complete, oldest, *events = result
         frames: list[object] = []

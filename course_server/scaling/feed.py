@@ -29,7 +29,8 @@ from pydantic import JsonValue
 from redis.commands.core import AsyncScript
 
 from course_server.lessons.feed import Event, Feed
-from course_server.scaling.link import FAILURES, Backoff, RedisLink, stop_tasks
+from course_server.realtime.backoff import Backoff
+from course_server.scaling.link import FAILURES, RedisLink, stop_tasks
 from course_server.scaling.scripts import PREFIX
 
 log = logging.getLogger("course_server.redis")

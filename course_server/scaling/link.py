@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -31,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from course_server.realtime.backoff import Backoff
 from course_server.scaling import scripts as redis_scripts
 
 log = logging.getLogger("course_server.redis")
@@ -66,24 +66,6 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=0.1)
-
-
-class Backoff:
-    """Exponential backoff with jitter: 50 ms, 100 ms, … up to ``cap``, each randomly shortened.
-
-    The jitter spreads the reconnects of many processes after Redis comes back.
-    """
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next_delay(self) -> float:
-        delay = min(self.cap, self.first * 2.0**self.failures)
-        self.failures += 1
-        return delay * random.uniform(0.5, 1.0)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 Call = tuple[str, Sequence[str], Sequence[Any]]

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from course_server.realtime.closecodes import CloseCode
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 REFUSAL = "Invalid host header"
@@ -140,7 +142,7 @@ async def reject_handshake(scope: Scope, send: Send, status: int, body: str) -> 
         )
         await send({"type": "websocket.http.response.body", "body": body.encode()})
     else:
-        await send({"type": "websocket.close", "code": 1008, "reason": body})
+        await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION, "reason": body})
 
 
 class HostGuard:

@@ -32,14 +32,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from course_server.realtime.closecodes import CloseCode
 from course_server.security.identity import Identity
 from course_server.security.tokens import SESSION_COOKIE, TokenError, verify
 
 router = APIRouter(tags=["lesson 06: authentication"])
 
-AUTH_REQUIRED = 4001  # the first message was not {"type": "auth", ...}
-AUTH_TIMEOUT = 4002  # no first message within settings.auth_timeout
-INVALID_TOKEN = 4003  # bad signature, expired, or someone else's
 TOKEN_REQUIRED = "Token required"
 
 
@@ -112,19 +110,19 @@ async def authenticate_first_message(websocket: WebSocket) -> None:
         async with asyncio.timeout(websocket.app.state.settings.auth_timeout):
             message = await websocket.receive()
     except TimeoutError:
-        await websocket.close(AUTH_TIMEOUT, "Auth timeout")
+        await websocket.close(CloseCode.AUTH_TIMEOUT, "Auth timeout")
         return
     if message["type"] == "websocket.disconnect":
         return
     try:
         auth = AuthMessage.model_validate_json(message.get("text") or "")
     except ValidationError:
-        await websocket.close(AUTH_REQUIRED, "First message must be auth")
+        await websocket.close(CloseCode.AUTH_REQUIRED, "First message must be auth")
         return
     try:
         claims = await check(websocket, auth.token)
     except TokenError as exc:
-        await websocket.close(INVALID_TOKEN, exc.reason)
+        await websocket.close(CloseCode.INVALID_TOKEN, exc.reason)
         return
     await serve(websocket, claims)
 
@@ -139,7 +137,7 @@ async def serve(websocket: WebSocket, claims: dict[str, Any]) -> None:
             async with asyncio.timeout(max(0.0, expires - time.time())):
                 message = await websocket.receive()
         except TimeoutError:
-            await websocket.close(INVALID_TOKEN, "Token expired")
+            await websocket.close(CloseCode.INVALID_TOKEN, "Token expired")
             return
         if message["type"] == "websocket.disconnect":
             return
@@ -153,10 +151,10 @@ async def serve(websocket: WebSocket, claims: dict[str, Any]) -> None:
         try:
             fresh = await check(websocket, refresh.token)
         except TokenError as exc:
-            await websocket.close(INVALID_TOKEN, exc.reason)
+            await websocket.close(CloseCode.INVALID_TOKEN, exc.reason)
             return
         if fresh["sub"] != user:
-            await websocket.close(INVALID_TOKEN, "Token is for another user")
+            await websocket.close(CloseCode.INVALID_TOKEN, "Token is for another user")
             return
         expires = fresh["exp"]
         await websocket.send_json({"type": "refresh_success"})
@@ -204,5 +202,5 @@ async def refuse_impostor(websocket: WebSocket, username: str) -> bool:
     reason = claim_problem(websocket, await identify(websocket), username)
     if reason is None:
         return False
-    await websocket.close(INVALID_TOKEN, reason)
+    await websocket.close(CloseCode.INVALID_TOKEN, reason)
     return True

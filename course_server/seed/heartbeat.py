@@ -35,6 +35,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import AfterValidator
 
+from course_server.realtime.closecodes import CloseCode
+
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["lesson 09: the seed's liveness patterns"])
 
@@ -96,4 +98,4 @@ async def robust_websocket(websocket: WebSocket, timeout: Seconds = 60.0):
         logger.debug("Clean disconnect")
     except Exception as e:
         logger.debug(f"Error: {e}")
-        await websocket.close(code=1011, reason="Internal error")
+        await websocket.close(code=CloseCode.INTERNAL_ERROR, reason="Internal error")

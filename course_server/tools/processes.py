@@ -1,14 +1,18 @@
-"""Start and stop real ``python -m course_server`` processes: for lesson 07 and its tests.
+"""Start and stop real server processes (``python -m MODULE --port 0``) and read their URL.
 
+The one launcher of the course: lesson 07 and its tests, the benchmarks and the load test use it.
 A background thread (``runner.start``) shares the notebook's process; scaling out is about
 *separate* processes, which share nothing but what they are given, such as a Redis. ``spawn()``
-starts one with ``--port 0``, reads the URL it prints on its first line, waits until
-``/healthz`` answers, and returns. ``stop()`` is a Ctrl+C (SIGINT: open WebSockets get 1001 and
-the process says goodbye to Redis), then a kill if it has not exited in time; ``kill()`` is the
-crash the lesson needs: SIGKILL, no goodbye at all.
+starts ``python -m course_server`` with ``--port 0``; ``start()`` any module that prints
+``… serving on http://HOST:PORT`` as its first line (the benchmarks' servers do). Both read that
+URL, wait until ``/healthz`` answers (unless told the server has none), and return. ``stop()`` is
+a Ctrl+C (SIGINT: open WebSockets get 1001 and the process says goodbye to Redis), then a kill if
+it has not exited in time; ``kill()`` is the crash the lesson needs: SIGKILL, no goodbye at all.
+``cpu_seconds()`` and ``rss_mb()`` read what the process has cost so far (``/proc`` on Linux,
+``psutil`` elsewhere).
 
-Every process started here gets the same ``COURSE_JWT_SECRET`` (unless the environment sets one):
-processes behind one load balancer must accept each other's tokens.
+Every course process started here gets the same ``COURSE_JWT_SECRET`` (unless the environment
+sets one): processes behind one load balancer must accept each other's tokens.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any, Self
 
 import httpx
@@ -65,6 +70,14 @@ class ServerProcess(ServerURLs):
             return self._log
         self._stderr.seek(0)
         return self._stderr.read()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        return cpu_seconds(self.pid)
+
+    def rss_mb(self, peak: bool = False) -> float:
+        """Resident memory now, or (``peak``) its high-water mark, in MiB."""
+        return rss_bytes(self.pid, peak) / 2**20
 
     def stdout(self) -> str:
         """Its latest stdout lines after the URL line (uvicorn's access log goes there)."""
@@ -118,13 +131,34 @@ def spawn(
     ``env`` adds to this process's environment (``COURSE_*`` settings, say). Raises
     ``RuntimeError`` (with the process's stderr) if it exits or is not ready in time.
     """
-    command = [sys.executable, "-m", "course_server", "--port", "0", "--log-level", "warning"]
+    options = ["--log-level", "warning"]
     if redis_url:
-        command += ["--redis-url", redis_url]
-    command += list(args)
-    environ = {"COURSE_JWT_SECRET": _SECRET, **os.environ}
-    # No redis_url means no Redis, even if this process's environment names one.
-    environ.update({"COURSE_REDIS_URL": redis_url or "", **(env or {}), "PYTHONUNBUFFERED": "1"})
+        options += ["--redis-url", redis_url]
+    environ = {
+        "COURSE_JWT_SECRET": os.environ.get("COURSE_JWT_SECRET", _SECRET),
+        # No redis_url means no Redis, even if this process's environment names one.
+        "COURSE_REDIS_URL": redis_url or "",
+        **(env or {}),
+    }
+    return start("course_server", *options, *args, env=environ, timeout=timeout)
+
+
+def start(
+    module: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    ready_path: str | None = "/healthz",
+    timeout: float = 20.0,
+    cwd: str | Path | None = None,
+) -> ServerProcess:
+    """Start ``python -m MODULE --port 0 ARGS``; return it once it printed its URL and is ready.
+
+    Ready means ``ready_path`` answers 200; ``None`` for a server without one, whose printed URL
+    is then the sign that it listens. ``env`` adds to this process's environment. Raises
+    ``RuntimeError`` (with the process's stderr) if it exits or is not ready in time.
+    """
+    command = [sys.executable, "-m", module, "--port", "0", *args]
+    environ = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
     process = subprocess.Popen(
         command,
@@ -133,13 +167,15 @@ def spawn(
         stderr=stderr,
         text=True,
         env=environ,
+        cwd=cwd,
     )
     deadline = time.monotonic() + timeout
     try:
         url = _read_url(process, deadline)
         server = ServerProcess(process, url, stderr)
         _running.add(server)
-        _wait_healthy(server, deadline)
+        if ready_path is not None:
+            _wait_healthy(server, ready_path, deadline)
     except BaseException as exc:
         process.kill()
         process.wait()
@@ -204,19 +240,47 @@ def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
     return match.group(1)
 
 
-def _wait_healthy(server: ServerProcess, deadline: float) -> None:
+def _wait_healthy(server: ServerProcess, path: str, deadline: float) -> None:
     with httpx.Client(timeout=1.0) as client:
         while True:
             if not server.running:
                 raise RuntimeError(f"exited with code {server.process.returncode}")
             try:
-                if client.get(server.url("/healthz")).status_code == 200:
+                if client.get(server.url(path)).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("/healthz did not answer in time")
+                raise TimeoutError(f"{path} did not answer in time")
             time.sleep(POLL_INTERVAL)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    import psutil  # type: ignore[import-untyped]  # no /proc here; Jupyter installs psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def rss_bytes(pid: int, peak: bool = False) -> int:
+    """Process ``pid``'s resident memory now, or (``peak``) its high-water mark, in bytes.
+
+    Without ``/proc`` there is no high-water mark: ``peak`` then gives the memory now.
+    """
+    status = Path(f"/proc/{pid}/status")
+    if status.exists():
+        wanted = "VmHWM:" if peak else "VmRSS:"
+        for line in status.read_text().splitlines():
+            if line.startswith(wanted):
+                return int(line.split()[1]) * 1024  # in kB
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
 
 
 def stop_all() -> None:
