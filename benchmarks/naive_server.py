@@ -1,4 +1,4 @@
-"""The seed's naive design alone: an app that mounts only ``course_server.seed.naive``'s routes.
+"""The seed's naive design alone: an app that mounts only the seed's routes (``/naive/…``).
 
 Served exactly as ``python -m course_server`` serves the course app (same uvicorn settings, same
 WebSocket implementation, same event loop), so the benchmark compares designs, not servers.
@@ -15,6 +15,7 @@ import contextlib
 from fastapi import FastAPI
 from uvicorn import Server
 
+from course_server import seed
 from course_server.runner import bind_socket, make_config
 from course_server.seed import naive
 from course_server.settings import Settings
@@ -23,7 +24,7 @@ from course_server.settings import Settings
 def create_naive_app() -> FastAPI:
     app = FastAPI(title="The seed's naive ConnectionManager")
     app.state.naive = naive.NaiveManagers()
-    app.include_router(naive.router)
+    app.include_router(seed.router)
     return app
 
 

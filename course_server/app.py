@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from course_server import seed
 from course_server.lessons import (
     basics,
     broadcast,
@@ -28,7 +29,7 @@ from course_server.security.bodylimit import BodyLimit
 from course_server.security.hosts import AllowedHosts, HostGuard
 from course_server.security.origins import OriginGuard
 from course_server.security.throttle import LoginThrottle
-from course_server.seed import heartbeat, naive
+from course_server.seed import naive
 from course_server.settings import Settings
 
 
@@ -72,9 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(readiness.router)
     app.include_router(basics.router)
     app.include_router(broadcast.router)
-    if settings.teaching_routes:  # the seed's broken endpoints: lessons 03 and 09 break them
-        app.include_router(naive.router)
-        app.include_router(heartbeat.router)
+    if settings.teaching_routes:  # the seed's broken endpoints, under /naive, for lessons to break
+        app.include_router(seed.router)
     app.include_router(tokens.router)
     app.include_router(secure.router)
     app.include_router(feed.router)

@@ -17,14 +17,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, start
 from course_server.realtime.messages import MAX_NAME_CHARS, ErrorFrame, name_problem, parse
-from course_server.realtime.ratelimit import (
-    FloodGuard,
-    SeedRateLimiter,
-    TokenBucket,
-    UserBuckets,
-    Verdict,
-)
+from course_server.realtime.ratelimit import FloodGuard, TokenBucket, UserBuckets, Verdict
 from course_server.security.tokens import create_access_token
+from course_server.seed.ratelimit import SeedRateLimiter
 
 pytestmark = pytest.mark.anyio
 

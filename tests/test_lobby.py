@@ -16,8 +16,9 @@ from fastapi import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
 from course_server import RunningServer, Settings, start
-from course_server.lessons.lobby import RoomManager, SeedRoomManager
+from course_server.lessons.lobby import RoomManager
 from course_server.realtime.fanout import Peer, PeerState
+from course_server.seed.rooms import SeedRoomManager
 
 pytestmark = pytest.mark.anyio
 

@@ -30,7 +30,7 @@ switching = exercise(
     target="Lobby",
     references=(
         "course_server.lessons.lobby:RoomManager",
-        "course_server.lessons.lobby:SeedRoomManager",
+        "course_server.seed.rooms:SeedRoomManager",
     ),
 )
 

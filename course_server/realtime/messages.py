@@ -220,31 +220,3 @@ def _explain_one(problem: Any, tagged: bool) -> tuple[ErrorCode, str]:
 def _shorten(text: str) -> str:
     """A client's own words, quoted back no longer than needed to recognise them."""
     return text if len(text) <= _MAX_ECHO_CHARS else text[: _MAX_ECHO_CHARS - 1] + "…"
-
-
-# The naive version, from the source chapter (for lesson 09 to break) --------------------------
-
-
-class SeedChatMessage(BaseModel):
-    """THE NAIVE VERSION, as the source chapter wrote it: for lesson 09 to break, never to use.
-
-    ``type`` is any string, so a typo is a valid frame; ``content`` may be missing or empty and
-    has no length limit; ``target_user: str = None`` claims a string and holds None.
-    """
-
-    type: str
-    content: str = ""
-    target_user: str = None  # type: ignore[assignment] -- the chapter's annotation, kept
-
-
-def seed_reply(raw_data: dict[str, Any]) -> dict[str, Any] | None:
-    """What the chapter's ``validated_websocket`` sends back for ``raw_data``: None if valid.
-
-    Its error frame carries ``str(e)``: pydantic's full report, with the model's name, the
-    client's input echoed back and a link to the docs of the exact pydantic version.
-    """
-    try:
-        SeedChatMessage(**raw_data)
-    except ValidationError as e:
-        return {"type": "error", "message": str(e)}
-    return None

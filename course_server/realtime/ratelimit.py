@@ -1,10 +1,10 @@
 """Rate limiting per connection and per user: token buckets, and when to hang up on a flood.
 
-The seed's limiter (``SeedRateLimiter``, kept for lesson 09 to break) kept a list of timestamps
-per user, in a dict that never forgot a user: memory grew with traffic and with every user ever
-seen. A token bucket needs two numbers whatever the traffic. A connection's bucket lives and
-dies with the connection; a user's bucket (``UserBuckets``) is shared by the user's connections
-and freed with the last of them, so memory follows the users online now.
+The seed's limiter (``seed.ratelimit.SeedRateLimiter``, kept for lesson 09 to break) kept a list
+of timestamps per user, in a dict that never forgot a user: memory grew with traffic and with
+every user ever seen. A token bucket needs two numbers whatever the traffic. A connection's
+bucket lives and dies with the connection; a user's bucket (``UserBuckets``) is shared by the
+user's connections and freed with the last of them, so memory follows the users online now.
 
 The clock is ``time.monotonic`` (wall-clock time can jump back and forth); tests pass their own.
 """
@@ -15,7 +15,6 @@ import contextlib
 import enum
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -213,34 +212,3 @@ def flood_guard(buckets: UserBuckets, budget: str, rate: float) -> Iterator[Floo
         yield FloodGuard(rate, user=bucket)
     finally:
         buckets.release(budget)
-
-
-# The naive version, from the source chapter (for lesson 09 to break) --------------------------
-
-
-class SeedRateLimiter:
-    """THE NAIVE VERSION, as the source chapter wrote it: for lesson 09 to break, never to use.
-
-    Every user ever seen keeps a key in ``message_counts``, and a list of up to
-    ``max_messages`` timestamps, for the life of the server. ``time.time()`` is wall-clock
-    time: when the system clock is set back, old timestamps look recent and a user is locked
-    out. (Type hints modernised; otherwise as written.)
-    """
-
-    def __init__(self, max_messages: int, window_seconds: int):
-        self.max_messages = max_messages
-        self.window = window_seconds
-        self.message_counts: dict[str, list] = defaultdict(list)
-
-    def is_allowed(self, user_id: str) -> bool:
-        now = time.time()
-        # Remove old timestamps
-        self.message_counts[user_id] = [
-            t for t in self.message_counts[user_id] if now - t < self.window
-        ]
-
-        if len(self.message_counts[user_id]) >= self.max_messages:
-            return False
-
-        self.message_counts[user_id].append(now)
-        return True

@@ -62,7 +62,7 @@ async def heartbeat(websocket: WebSocket, interval: float = 30):
             break
 
 
-@router.websocket("/naive/ws/heartbeat")
+@router.websocket("/ws/heartbeat")
 async def websocket_with_heartbeat(websocket: WebSocket, interval: Seconds = 30):
     await websocket.accept()
 
@@ -77,7 +77,7 @@ async def websocket_with_heartbeat(websocket: WebSocket, interval: Seconds = 30)
         heartbeat_task.cancel()
 
 
-@router.websocket("/naive/ws/robust")
+@router.websocket("/ws/robust")
 async def robust_websocket(websocket: WebSocket, timeout: Seconds = 60.0):
     await websocket.accept()
 

@@ -118,7 +118,7 @@ class NaiveManagers:
     user_manager: UserConnectionManager = dataclasses.field(default_factory=UserConnectionManager)
 
 
-@router.websocket("/naive/ws/broadcast")
+@router.websocket("/ws/broadcast")
 async def websocket_endpoint(websocket: WebSocket):
     manager = websocket.app.state.naive.manager
     await manager.connect(websocket)
@@ -132,7 +132,7 @@ async def websocket_endpoint(websocket: WebSocket):
         await manager.broadcast("A user left the chat")
 
 
-@router.websocket("/naive/ws/users/{user_id}")
+@router.websocket("/ws/users/{user_id}")
 async def user_websocket(websocket: WebSocket, user_id: str):
     user_manager = websocket.app.state.naive.user_manager
     await user_manager.connect(user_id, websocket)
