@@ -12,7 +12,7 @@ import os
 import sys
 
 from course_server.app import create_app
-from course_server.runner import CourseServer, bind_socket, make_config
+from course_server.runner import CourseServer, Goodbye, bind_socket, make_config
 from course_server.settings import Settings
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"course_server serving on http://{shown}:{port} (Ctrl+C to stop)", flush=True)
     proxies = {"forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips else {}
-    server = CourseServer(make_config(app, settings, **proxies), app)
+    server = CourseServer(make_config(app, settings, **proxies), app, Goodbye.of(app))
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.naive = naive.NaiveManagers()
     app.state.users = tokens.Users(settings.demo_users)
     app.state.feed = feed.Feed()
+    app.state.sse_streams = events.StreamCounter()  # lesson 08: SSE generators alive
     # The shared state, in-process or shared through Redis (lesson 07): chosen here, once.
     backend = app.state.backend = create_backend(settings)
     app.state.chat_rooms = backend.rooms
@@ -62,7 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.revocations = backend.revocations
     # Lesson 09: queued frames are flushed before the goodbye; a chat user's connections share a
     # bucket of twice one connection's rate, so more rooms or tabs do not multiply a flood.
-    app.state.peers = Peers()
+    # A peer cut off as a slow consumer gets its 4008 once its buffers drain; how long we wait
+    # for that is how long we wait for any sign of life from a peer: the ping timeout.
+    app.state.peers = Peers(
+        queue_size=settings.send_queue_size, close_timeout=settings.ws_ping_timeout
+    )
     app.state.user_buckets = ratelimit.UserBuckets(2 * settings.rate_limit)
 
     @app.get("/healthz")

@@ -28,6 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from course_server.app import create_app
+from course_server.realtime.peers import Peers
+from course_server.realtime.sessions import SessionRegistry
 from course_server.settings import Settings
 from course_server.urls import ServerURLs
 
@@ -140,12 +142,38 @@ def with_header_timeout(protocol: type[P], seconds: float) -> type[P]:
     return type(protocol.__name__, (protocol,), {"header_timeout": seconds})
 
 
-class CourseServer(uvicorn.Server):
-    """uvicorn's server, with a readiness event and a goodbye (1001) for open WebSockets."""
+@dataclasses.dataclass(frozen=True)
+class Goodbye:
+    """The registries a graceful shutdown closes before uvicorn's own, in this order (lesson 09).
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    ``peers`` first, each close queued behind the frames already queued for it, so nothing is
+    overtaken; then ``sessions``, whatever is still open (event streams too). An app with
+    neither (a learner's own ``FastAPI()``) gets uvicorn's shutdown alone.
+    """
+
+    peers: Peers | None = None
+    sessions: SessionRegistry | None = None
+
+    @classmethod
+    def of(cls, app: FastAPI) -> Goodbye:
+        """The registries ``create_app`` made for ``app``; none for an app it did not make."""
+        # ``start()`` serves any app, a learner's too: ask it once, here, what it has.
+        return cls(getattr(app.state, "peers", None), getattr(app.state, "sessions", None))
+
+    async def close_all(self) -> None:
+        if self.peers is not None:
+            await self.peers.close_all(idle=1.0, limit=5.0)
+        if self.sessions is not None:
+            await self.sessions.close_all(wait=1.0)
+
+
+class CourseServer(uvicorn.Server):
+    """uvicorn's server, with a readiness event and ``goodbye`` (1001) for open WebSockets."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, goodbye: Goodbye) -> None:
         super().__init__(config)
         self.app = app
+        self.goodbye = goodbye
         self.ready = threading.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -158,13 +186,7 @@ class CourseServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # no new connections while we say goodbye to the open ones
-        peers = getattr(self.app.state, "peers", None)
-        if peers is not None:
-            # Each queued close goes out behind what is already queued: nothing is overtaken.
-            await peers.close_all(idle=1.0, limit=5.0)
-        sessions = getattr(self.app.state, "sessions", None)
-        if sessions is not None:
-            await sessions.close_all(wait=1.0)
+        await self.goodbye.close_all()
         await self._drop_stuck_websockets()
         await super().shutdown(sockets=sockets)
 
@@ -347,7 +369,7 @@ def start(
         app = create_app(settings)
     settings = app.state.settings if hasattr(app.state, "settings") else (settings or Settings())
     sock = bind_socket(host, port)
-    server = CourseServer(make_config(app, settings, **uvicorn_options), app)
+    server = CourseServer(make_config(app, settings, **uvicorn_options), app, Goodbye.of(app))
     running = RunningServer(name, server, sock)
     with _running_lock:
         _running[name] = running

@@ -89,18 +89,6 @@ class PrivateMessage(BaseModel):
     message: str
 
 
-def open_peer(websocket: WebSocket) -> Peer:
-    """Give an accepted connection its queue and writer, sized by the app's settings."""
-    settings = websocket.app.state.settings
-    # A peer cut off as a slow consumer gets its 4008 once its buffers drain; how long we wait
-    # for that is how long we wait for any sign of life from a peer: the ping timeout.
-    peer = Peer(
-        websocket, queue_size=settings.send_queue_size, close_timeout=settings.ws_ping_timeout
-    )
-    peer.start()
-    return peer
-
-
 async def guarded(websocket: WebSocket, peer: Peer, *, error_frames: bool) -> AsyncIterator[str]:
     """The text frames ``peer`` sends within its rate budget (lesson 09), as they arrive.
 
@@ -127,7 +115,7 @@ async def broadcast_endpoint(websocket: WebSocket) -> None:
     """Text ``X`` reaches everyone as ``Someone said: X``; a leaver's goodbye reaches the rest."""
     everyone: Group = websocket.app.state.broadcast.everyone
     await websocket.accept()
-    peer = open_peer(websocket)
+    peer = websocket.app.state.peers.open(websocket)
     everyone.add(peer)
     try:
         async for text in guarded(websocket, peer, error_frames=False):
@@ -156,7 +144,7 @@ async def user_endpoint(websocket: WebSocket, user_id: str) -> None:
         return
     if await refuse_impostor(websocket, user_id):  # before it can receive anyone's messages
         return
-    peer = open_peer(websocket)
+    peer = websocket.app.state.peers.open(websocket)
     users.send_to_all_but(user_id, f"{user_id} joined!")
     users.add(user_id, peer)
     try:

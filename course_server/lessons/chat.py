@@ -275,8 +275,7 @@ async def chat(
         # After accept(), so the client gets the code; before it, it would only see HTTP 403.
         await websocket.close(CloseCode.USERNAME_TAKEN, "Username taken")
         return
-    peer = Peer(websocket, queue_size=settings.send_queue_size)
-    peer.start()
+    peer = websocket.app.state.peers.open(websocket)
     # No await since the check above, so nobody can have taken the name in between.
     chat_room = rooms.join(room, username, peer, last_id)
     # Lesson 09: a user's connections (rooms, tabs, other channels) share one budget.

@@ -10,7 +10,8 @@ Resume: a browser's ``EventSource`` reconnects on its own and sends the last ``i
 
 Disconnects: when the client goes away, the response is cancelled, which raises
 ``CancelledError`` at the generator's ``await``; the ``finally`` blocks run, so nothing leaks.
-``app.state.sse_streams`` counts the generators alive, so tests and the lesson can check that.
+``app.state.sse_streams`` (a ``StreamCounter``, made by ``create_app``) counts the generators
+alive, so tests and the lesson can check that.
 """
 
 from __future__ import annotations
@@ -44,11 +45,8 @@ class StreamCounter:
 
 @contextmanager
 def tracked(request: Request) -> Iterator[None]:
-    """Count this generator in ``app.state.sse_streams`` while it runs."""
-    state = request.app.state
-    if not hasattr(state, "sse_streams"):
-        state.sse_streams = StreamCounter()
-    counter: StreamCounter = state.sse_streams
+    """Count this generator in the app's ``StreamCounter`` while it runs."""
+    counter: StreamCounter = request.app.state.sse_streams
     counter.active += 1
     try:
         yield

@@ -258,8 +258,7 @@ async def lobby_socket(websocket: WebSocket) -> None:
     settings = websocket.app.state.settings
     await websocket.accept()
     identity = await identify(websocket)
-    peer = Peer(websocket, queue_size=settings.send_queue_size)
-    peer.start()
+    peer = websocket.app.state.peers.open(websocket)
     claim = functools.partial(claim_problem, websocket, identity)
     try:
         # Lesson 09: the same budget as the user's chat, whichever channel the flood comes on.

@@ -13,9 +13,10 @@ a burst from one client is broadcast in one go and costs each writer one task sw
 Memory per connection is bounded by the queue size and the read-ahead (plus uvicorn's transport
 buffer, which respects TCP flow control: the writer waits while it is above its high-water mark).
 
-Every started ``Peer`` of an app is listed in the app's ``peers.Peers`` (``app.state.peers``), so
-a shutdown can close each one *behind* the frames already queued for it (lesson 09): a close
-frame sent straight through ASGI would overtake them.
+An app's endpoints make their peers with ``peers.Peers.open``, which lists each one until it
+closes, so a shutdown can close each one *behind* the frames already queued for it (lesson 09):
+a close frame sent straight through ASGI would overtake them. A ``Peer`` knows only the registry
+it is given, never the app serving it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Peer:
         queue_size: int = 256,
         close_timeout: float = 1.0,
         on_closed: Callable[[Peer], None] | None = None,
+        registry: Peers | None = None,
     ) -> None:
         self.websocket = websocket
         self.state = PeerState.OPEN
@@ -102,18 +104,17 @@ class Peer:
         self._writer: asyncio.Task[None] | None = None
         # The loop keeps only weak references to tasks: an unreferenced one can vanish mid-close.
         self._closer: asyncio.Task[None] | None = None
-        self._registry: Peers | None = None
+        self._registry = registry
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
     def start(self) -> None:
-        """Start the writer; call once, after ``accept()``. Joins the app's ``Peers``, if any."""
+        """Start the writer; call once, after ``accept()``. Joins ``registry``, if given."""
         if self._writer is not None:
             raise RuntimeError("Peer.start() was already called")
         self._writer = asyncio.get_running_loop().create_task(self._drain())
-        self._registry = _peers_of(self.websocket)
         if self._registry is not None:
             self._registry.add(self)
 
@@ -307,10 +308,3 @@ class Group:
             elif peer.send(frame):
                 delivered += 1
         return delivered
-
-
-def _peers_of(websocket: WebSocket) -> Peers | None:
-    """The ``Peers`` of the app serving ``websocket``, if it keeps one (test doubles do not)."""
-    scope = getattr(websocket, "scope", None)
-    app = scope.get("app") if isinstance(scope, dict) else None
-    return getattr(getattr(app, "state", None), "peers", None)

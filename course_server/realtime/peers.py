@@ -1,12 +1,16 @@
-"""Lesson 09: every open ``Peer`` of one app, so a graceful shutdown can flush them all.
+"""Every open ``Peer`` of one app, made by ``Peers.open``: what a graceful shutdown flushes.
 
-A close that skipped the queue would overtake the frames still in it: ``close_all`` queues each
-peer's close *behind* what is already queued, and waits while the queues drain.
+``open`` is how endpoints make a peer: each gets the app's queue size and close timeout, and is
+listed here until it closes. A close that skipped the queue would overtake the frames still in
+it: ``close_all`` (lesson 09) queues each peer's close *behind* what is already queued, and
+waits while the queues drain.
 """
 
 from __future__ import annotations
 
 import asyncio
+
+from fastapi import WebSocket
 
 from course_server.realtime.closecodes import CloseCode
 from course_server.realtime.fanout import Peer, PeerState
@@ -16,10 +20,21 @@ class Peers:
     """Every open ``Peer`` of one app (``app.state.peers``): what a graceful shutdown flushes.
 
     Peers add themselves in ``start()`` and leave when closed, so the set holds only live ones.
+    ``queue_size`` and ``close_timeout`` are every peer's (see ``fanout.Peer``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, queue_size: int = 256, close_timeout: float = 1.0) -> None:
         self._peers: set[Peer] = set()
+        self.queue_size = queue_size
+        self.close_timeout = close_timeout
+
+    def open(self, websocket: WebSocket) -> Peer:
+        """A started ``Peer`` for the accepted ``websocket``, listed here until it closes."""
+        peer = Peer(
+            websocket, queue_size=self.queue_size, close_timeout=self.close_timeout, registry=self
+        )
+        peer.start()
+        return peer
 
     def __len__(self) -> int:
         return len(self._peers)
