@@ -10,8 +10,9 @@ import pytest
 from conftest import eventually, wait_timeout
 from fastapi.testclient import TestClient
 
-from course_server import RunningServer
+from course_server import RunningServer, Settings, create_app
 from course_server.clients.sse import parse
+from course_server.lessons.events import StreamCounter
 
 pytestmark = pytest.mark.anyio
 
@@ -55,6 +56,13 @@ def test_interval_outside_the_allowed_range_is_refused(client: TestClient, inter
     assert client.get("/events", params={"interval": interval}).status_code == 422
 
 
+def test_create_app_makes_the_stream_counter(settings: Settings) -> None:
+    """Counted from the first stream on: no route attaches it later."""
+    streams = create_app(settings).state.sse_streams
+    assert isinstance(streams, StreamCounter)
+    assert (streams.active, streams.finished) == (0, 0)
+
+
 def test_a_malformed_last_event_id_is_refused(client: TestClient) -> None:
     response = client.get("/events", params={"count": 1}, headers={"Last-Event-ID": "x"})
     assert response.status_code == 422
@@ -79,8 +87,8 @@ async def test_a_client_that_leaves_ends_its_generator(server: RunningServer) ->
     """An endless stream: the generator must end when the client goes, not linger forever."""
 
     async def active() -> int:
-        streams = getattr(server.app.state, "sse_streams", None)
-        return streams.active if streams else 0
+        streams: StreamCounter = server.app.state.sse_streams
+        return streams.active
 
     async with httpx.AsyncClient(timeout=wait_timeout()) as client:
         async with client.stream("GET", server.url("/events"), params={"interval": 0.05}) as r:

@@ -7,6 +7,7 @@ client whose buffers are full (gate shut) or one that reads (gate open), with no
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from conftest import wait_timeout
 from starlette.websockets import WebSocketDisconnect
 
 from course_server.realtime.fanout import READ_AHEAD, Group, Peer, PeerState, encode
+from course_server.realtime.peers import Peers
 
 pytestmark = pytest.mark.anyio
 
@@ -254,6 +256,62 @@ async def test_a_closed_peer_keeps_no_writer_task() -> None:
     assert writer is not None
     done, _ = await asyncio.wait({writer}, timeout=wait_timeout())
     assert done == {writer}
+
+
+# Peers.open and the registry a Peer is given
+
+
+async def test_a_peer_built_outside_an_app_needs_no_app_state() -> None:
+    websocket = FakeWebSocket()  # no scope, no app: nothing to look a registry up in
+    peer = await started(websocket)
+    assert peer.send("hi")
+    assert await websocket.wait_frames(1) == ["hi"]
+    await peer.aclose()
+
+
+async def test_a_peer_ignores_the_registry_of_the_app_serving_it() -> None:
+    app_peers = Peers()
+    websocket = FakeWebSocket()
+    websocket.scope = {"app": SimpleNamespace(state=SimpleNamespace(peers=app_peers))}  # type: ignore[attr-defined]
+    peer = await started(websocket)
+    assert len(app_peers) == 0
+    await peer.aclose()
+
+
+async def test_a_peer_is_listed_in_its_registry_until_it_closes() -> None:
+    peers = Peers()
+    websocket = FakeWebSocket()
+    peer = peers.open(websocket)  # type: ignore[arg-type]
+    assert len(peers) == 1
+    websocket.client_leaves()
+    async for _ in peer.incoming():
+        pass
+    assert peer.state is PeerState.CLOSED
+    assert len(peers) == 0
+
+
+async def test_peers_open_gives_each_peer_the_registry_queue_size() -> None:
+    websocket = FakeWebSocket()
+    websocket.gate.clear()
+    peer = Peers(queue_size=2).open(websocket)  # type: ignore[arg-type]
+    peer.send("taken by the writer")
+    async with asyncio.timeout(wait_timeout()):
+        await websocket.sending.wait()
+    assert peer.send("queued 1") and peer.send("queued 2")
+    assert not peer.send("one too many")
+    assert peer.state is PeerState.CLOSING
+    await peer.aclose()
+
+
+async def test_peers_open_gives_each_peer_the_registry_close_timeout() -> None:
+    websocket = FakeWebSocket()
+    websocket.gate.clear()
+    peer = Peers(queue_size=1, close_timeout=0.05).open(websocket)  # type: ignore[arg-type]
+    for frame in "abc":
+        peer.send(frame)
+    async with asyncio.timeout(wait_timeout()):
+        await peer.wait_closed()
+    assert websocket.closed_with is None  # released after 0.05 s without its close frame
 
 
 # Group

@@ -20,6 +20,17 @@ from course_server import Settings, create_app, runner, start, stop
 from course_server.clients.misbehave import server_errors, stalled_reader
 
 
+def test_goodbye_closes_the_registries_create_app_made(settings: Settings) -> None:
+    app = create_app(settings)
+    goodbye = runner.Goodbye.of(app)
+    assert goodbye.peers is app.state.peers
+    assert goodbye.sessions is app.state.sessions
+
+
+def test_an_app_create_app_did_not_make_gets_no_goodbye_registries() -> None:
+    assert runner.Goodbye.of(FastAPI()) == runner.Goodbye(peers=None, sessions=None)
+
+
 def test_start_returns_once_the_server_answers(settings: Settings) -> None:
     with start(name="runner-answers", settings=settings) as server:
         assert server.port != 0

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import wait_timeout
-from fastapi.routing import APIWebSocketRoute
+from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from course_server import RunningServer, Settings, create_app, start
@@ -52,13 +52,10 @@ async def handshake_status(port: int, path: str, host: str, origin: str | None =
 
 
 def websocket_paths(routes: list[BaseRoute]) -> Iterator[str]:
-    """Every WebSocket route of an app, path parameters filled in."""
-    for route in routes:
-        if isinstance(route, APIWebSocketRoute):
-            yield re.sub(r"\{[^}]*\}", "alice", route.path)
-        inner = getattr(route, "original_router", None)  # an included router
-        if inner is not None:
-            yield from websocket_paths(inner.routes)
+    """Every WebSocket route of an app as served (prefixes applied), parameters filled in."""
+    for context in iter_route_contexts(routes):
+        if isinstance(context.original_route, APIWebSocketRoute):
+            yield re.sub(r"\{[^}]*\}", "alice", context.path)
 
 
 @pytest.fixture(scope="module")
