@@ -127,7 +127,8 @@ class Feed:
 
 def get_feed(connection: HTTPConnection) -> Feed:
     """The app's feed (``app.state.feed``), for HTTP and WebSocket routes alike."""
-    return connection.app.state.feed
+    feed: Feed = connection.app.state.feed
+    return feed
 
 
 FeedDep = Annotated[Feed, Depends(get_feed)]

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
 
 from course_server.realtime.closecodes import CloseCode
 
@@ -58,7 +59,7 @@ def encode(message: Any) -> Frame:
     """Serialise once per broadcast, not once per receiver: dicts and models become JSON text."""
     if isinstance(message, str | bytes):
         return message
-    if hasattr(message, "model_dump_json"):
+    if isinstance(message, BaseModel):
         return message.model_dump_json()
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 

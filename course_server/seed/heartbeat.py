@@ -25,6 +25,8 @@ milliseconds instead of minutes, clamped to ``MIN_SECONDS``–``MAX_SECONDS`` (`
 made one connection spin a core), and ``print`` became a DEBUG log. Being broken on purpose,
 these endpoints are mounted only when ``COURSE_TEACHING_ROUTES`` is on (the notebook runner).
 """
+# The chapter's untyped signatures, kept as written (the lessons show them):
+# mypy: disable-error-code="no-untyped-def, type-arg"
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ class SeedChatMessage(BaseModel):
 
     type: str
     content: str = ""
-    target_user: str = None  # type: ignore[assignment] -- the chapter's annotation, kept
+    target_user: str = None  # type: ignore[assignment]  # the chapter's annotation, kept
 
 
 def seed_reply(raw_data: dict[str, Any]) -> dict[str, Any] | None:

@@ -4,6 +4,8 @@
 with every user for the life of the server, and a clock set back locks users out.
 ``course_server.realtime.ratelimit`` (token buckets on a monotonic clock) is what the server uses.
 """
+# The chapter's untyped signatures, kept as written (the lessons show them):
+# mypy: disable-error-code="no-untyped-def, type-arg"
 
 from __future__ import annotations
 
