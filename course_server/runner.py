@@ -161,6 +161,7 @@ class Goodbye:
         return cls(getattr(app.state, "peers", None), getattr(app.state, "sessions", None))
 
     async def close_all(self) -> None:
+        """Say goodbye: peers within 5 s (1 s without progress), then sessions within 1 s."""
         if self.peers is not None:
             await self.peers.close_all(idle=1.0, limit=5.0)
         if self.sessions is not None:
