@@ -18,9 +18,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 import pytest
 from browser import bounded_context, ms
@@ -31,7 +33,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 LESSONS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-# Seconds for one lesson's Run All; lesson 10 (benchmarks) is the slowest, about 30 s alone.
+# Seconds for one lesson's Run All; the slowest, lesson 10 (benchmarks), takes about 15 s here.
 RUN_ALL_DEADLINE = 240
 
 pytestmark = pytest.mark.browser
@@ -91,6 +93,19 @@ def cleared_copy(destination: Path) -> Path:
     return notebooks
 
 
+@contextmanager
+def lesson_kernels(lab: Lab) -> Iterator[None]:
+    """Every kernel is shut down when the lesson ends, passed or failed, with any server it ran."""
+    try:
+        yield
+    finally:
+        # trust_env=False: a proxy from the environment must not see requests to 127.0.0.1.
+        headers = {"Authorization": f"token {lab.token}"}
+        with httpx.Client(trust_env=False, timeout=wait_timeout(10), headers=headers) as client:
+            for kernel in client.get(f"{lab.url}/api/kernels").raise_for_status().json():
+                client.delete(f"{lab.url}/api/kernels/{kernel['id']}").raise_for_status()
+
+
 @pytest.fixture(scope="module")
 def course_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab serving a cleared copy of the lessons, its kernels importing this checkout."""
@@ -132,7 +147,7 @@ def failures(lesson: str, cells: list[dict[str, Any]]) -> list[str]:
 def test_lesson_runs_all_cells_without_error(
     lesson: str, course_lab: Lab, browser: Browser, tmp_path: Path
 ) -> None:
-    with bounded_context(browser) as context:
+    with lesson_kernels(course_lab), bounded_context(browser) as context:
         page = context.new_page()
         # A workspace of its own (reset) so no other lesson's tab or kernel is restored.
         workspace = lesson.split("_")[0]
