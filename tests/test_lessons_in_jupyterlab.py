@@ -142,7 +142,7 @@ def failures(lesson: str, cells: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-@pytest.mark.timeout(RUN_ALL_DEADLINE + 120)
+@pytest.mark.timeout(wait_timeout(RUN_ALL_DEADLINE) + 120)  # + starting JupyterLab, Chromium
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_all_cells_without_error(
     lesson: str, browser: Browser, course_lab: Lab, tmp_path: Path
