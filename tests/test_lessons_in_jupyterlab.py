@@ -71,8 +71,10 @@ DONE_JS = """
 # An error output as IPython renders it: a traceback, or at least its "SomeError: ..." line.
 ERROR = re.compile(r"Traceback|^\w+(Error|Exception|Interrupt)\b", re.MULTILINE)
 
-# Every cell rendered in the page (not only those in view), so the checks above see them all.
-NOTEBOOK_SETTINGS = '{"windowingMode": "none"}'
+# Every cell rendered in the page (not only those in view), so the checks above see them all;
+# and the notebook's own kernel started without asking: on a freshly started JupyterLab the
+# "Select Kernel" dialog can come up, and a learner would click its default, the same kernel.
+NOTEBOOK_SETTINGS = '{"windowingMode": "none", "autoStartDefaultKernel": true}'
 
 
 def cleared_copy(destination: Path) -> Path:
