@@ -68,6 +68,16 @@ DONE_JS = """
 }
 """
 
+# The notebook's kernel connected and idle, as the status bar shows it ("Python 3 (ipykernel) |
+# Idle"). The toolbar's execution indicator is no signal: it reads "idle" while the status bar
+# still says "No Kernel | Initializing", and Run All in that moment clears every cell's prompt
+# and runs nothing (seen under load in CI).
+KERNEL_READY_JS = """
+() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+  .map(item => item.textContent.trim())
+  .some(text => /^(?!No Kernel).+ \\| Idle$/.test(text))
+"""
+
 # An error output as IPython renders it: a traceback, or at least its "SomeError: ..." line.
 ERROR = re.compile(r"Traceback|^\w+(Error|Exception|Interrupt)\b", re.MULTILINE)
 
@@ -161,15 +171,25 @@ def test_lesson_runs_all_cells_without_error(
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").first.wait_for(
             timeout=ms(60)
         )
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
-            timeout=ms(60)
-        )
+        page.wait_for_function(KERNEL_READY_JS, timeout=ms(60), polling=100)
         run_all(page)
         try:
             page.wait_for_function(DONE_JS, timeout=ms(RUN_ALL_DEADLINE), polling=250)
             problems = failures(lesson, page.evaluate(CELLS_JS))
         except PlaywrightTimeout:
-            problems = [f"{lesson}: Run All did not finish in {wait_timeout(RUN_ALL_DEADLINE)} s"]
+            cells = page.evaluate(CELLS_JS)
+            unfinished = [
+                f"cell {cell['index']} {cell['prompt'] or '(no prompt)'}"
+                for cell in cells
+                if cell["code"] and not re.search(r"\[\d+\]", cell["prompt"])
+            ]
+            status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute(
+                "data-status"
+            )
+            problems = [
+                f"{lesson}: Run All did not finish in {wait_timeout(RUN_ALL_DEADLINE)} s "
+                f"(kernel {status}); not run: {', '.join(unfinished)}"
+            ]
         if problems:
             shot = tmp_path / f"{Path(lesson).stem}.png"
             page.screenshot(path=shot, full_page=True)
