@@ -97,8 +97,8 @@ def grades_from(
             grades.append(Grade(submission.learner, exercise.id, "pass"))
             continue
         first = failed[0] if failed else {"check": "(a check did not run)", "status": "failed"}
-        result = {"not implemented": "not done", "timed out": "timeout"}.get(first["status"])
-        grades.append(Grade(submission.learner, exercise.id, result or "fail", first["check"]))
+        named = {"not implemented": "not done", "timed out": "timeout"}.get(first["status"])
+        grades.append(Grade(submission.learner, exercise.id, named or "fail", first["check"]))
     return grades
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 COOKIE_SECURE = ("auto", "true", "false")
@@ -124,7 +124,7 @@ class Settings:
         """Read ``COURSE_*`` variables; keyword arguments win over the environment."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        readers = {
+        readers: dict[str, tuple[str, Callable[[str], object]]] = {
             "redis_url": ("COURSE_REDIS_URL", str),
             "jwt_secret": ("COURSE_JWT_SECRET", str),
             "demo_users": ("COURSE_DEMO_USERS", _users),

@@ -207,7 +207,11 @@ async def run(
                 verdicts.append(verdict)
     finally:
         # Each server stops in its own thread (about 0.2 s each); wait for them all at once.
-        await asyncio.to_thread(lambda: [thread.join(7) for thread in stopping])
+        def join_all() -> None:
+            for thread in stopping:
+                thread.join(7)
+
+        await asyncio.to_thread(join_all)
     return Report(exercise, verdicts)
 
 

@@ -49,7 +49,7 @@ async def answers(
                 break
         return results
 
-    results = await h.call(run_all)
+    results: list[Any] = await h.call(run_all)
     if results and isinstance(results[-1], _Raised):
         x = inputs[len(results) - 1]
         raise CheckFailed(f"for {shown(x)} your code raised {described(results[-1].error)}")

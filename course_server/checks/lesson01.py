@@ -17,7 +17,8 @@ import dataclasses
 import json
 import random
 import time
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import httpx
 from fastapi import WebSocket
@@ -216,7 +217,9 @@ async def serve_flaky(
         first = empty_first and len(flaky_feed.connections) == 1
         sending = 0 if first else quota or rng.randint(1, 4)
         if sending:
-            async with contextlib.aclosing(news.subscribe(after)) as events:
+            # Feed.subscribe is an async generator, annotated as the AsyncIterator it serves as.
+            subscription = cast("AsyncGenerator[feed.Event, None]", news.subscribe(after))
+            async with contextlib.aclosing(subscription) as events:
                 sent = 0
                 async for event in events:
                     await websocket.send_text(event.model_dump_json())
@@ -249,7 +252,9 @@ async def collected(h: Harness, collect: Any, count: int, flaky: Flaky) -> Any:
 def verdict_on(got: Any, count: int, flaky: Flaky) -> None:
     """Fail unless ``got`` holds the first ``count`` events' ids, once each, in order."""
     wanted = [event["id"] for event in flaky.sent(count)]
-    received = [event.get("id") if isinstance(event, dict) else event for event in got or []]
+    received: list[Any] = [
+        event.get("id") if isinstance(event, dict) else event for event in got or []
+    ]
     again = sorted({i for i in received if received.count(i) > 1})
     where = f"(connected with ?after= {flaky.connections})"
     expect(not again, f"events {again} arrived twice {where}")

@@ -48,7 +48,8 @@ class Room:
         self.ended = threading.Event()  # a /ghost or /closed endpoint has returned
 
     async def members(self, h: Harness) -> list[Any]:
-        return await h.on_server(lambda: list(self.hub.connections))
+        members: list[Any] = await h.on_server(lambda: list(self.hub.connections))
+        return members
 
 
 class Interrupting:

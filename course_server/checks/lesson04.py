@@ -198,7 +198,7 @@ async def _unchanged(h: Harness, catch_up: Any) -> None:
     first_id = rng.randint(2, 900)
     cases = [(first_id, posted, first_id + seen) for posted, seen in ((3, 0), (5, 2), (8, 6))]
 
-    def changed(x: tuple[int, int, int]) -> list[int] | None:
+    def changed(x: tuple[int, int, int]) -> list[int | None] | None:
         """None if ``catch_up`` left the history as it was; else the ids it holds now."""
         history = history_of(*x[:2])
         catch_up(history, x[2])
@@ -372,7 +372,8 @@ async def _websocket(h: Harness, bucket_class: Any) -> None:
 
         async def ask(message: str) -> str:
             await client.send(message)
-            return await receive(client, "the client")
+            answer: str = await receive(client, "the client")
+            return answer
 
         flood = [await ask(message) for message in "abcde"]
         clock.advance(2.0)

@@ -115,7 +115,10 @@ async def members(h: Harness, *names: str) -> AsyncIterator[list[Member]]:
 
 async def rooms(h: Harness, lobby: Any) -> dict[str, int]:
     """The lobby's rooms and how many members each has, read on the server's loop."""
-    return await h.on_server(lambda: {room: len(who) for room, who in lobby.rooms.items()})
+    counts: dict[str, int] = await h.on_server(
+        lambda: {room: len(who) for room, who in lobby.rooms.items()}
+    )
+    return counts
 
 
 @switching.check("joining a room tells its members, not the joiner")

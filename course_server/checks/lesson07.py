@@ -28,6 +28,7 @@ from course_server.checks.redis_tools import (
     Hooked,
     Paused,
     client,
+    client_of,
     heard,
     keys,
     listening,
@@ -145,11 +146,12 @@ async def paused_mid_publish(url: str, publish: Any) -> tuple[Any, Any]:
 
     Returns A's id (or what A's publish raised) and B's id (or ``WAITED`` if B waited for A).
     """
-    async with Paused.from_url(url, decode_responses=True) as a, client(url) as b:
+    async with client_of(Paused, url) as a, client(url) as b:
         first = asyncio.ensure_future(publish(a, "lobby", "from A"))
         pause = asyncio.ensure_future(a.paused.wait())
         await asyncio.wait({first, pause}, return_when=asyncio.FIRST_COMPLETED)
         pause.cancel()
+        outcome: object  # A's id, or what A's publish raised
         try:
             async with asyncio.timeout(WAIT):
                 second = await publish(b, "lobby", "from B")
@@ -335,7 +337,7 @@ async def serve_follow(
 
     async def endpoint(websocket: WebSocket, last_id: int = 0) -> None:
         await websocket.accept()
-        async with Hooked.from_url(url, decode_responses=True) as redis:
+        async with client_of(Hooked, url) as redis:
             redis.on_first_read = hook
             if clients is not None:
                 clients.append(redis)

@@ -143,7 +143,8 @@ async def next_frame(client: Any, situation: str, wait: float) -> str:
     """The next frame the client gets; fail, saying what happened instead, if there is none."""
     try:
         async with asyncio.timeout(wait):
-            return await client.recv()
+            frame: str = await client.recv()
+            return frame
     except TimeoutError:
         raise CheckFailed(f"{situation}, nothing came within {wait:g} s") from None
     except ConnectionClosed:
@@ -254,7 +255,8 @@ def label(name: str) -> str:
 
 
 async def problems(h: Harness, name_problem: Any, candidates: list[str]) -> dict[str, Any]:
-    return await h.call(lambda: {name: name_problem(name) for name in candidates})
+    found: dict[str, Any] = await h.call(lambda: {name: name_problem(name) for name in candidates})
+    return found
 
 
 def random_name(rng: random.Random, script: str, size: int | None = None) -> str:

@@ -144,4 +144,4 @@ def tricky_names(draw: st.DrawFn) -> str:
 
 def any_text() -> st.SearchStrategy[str]:
     """Any text at all, for what the pools above do not think of."""
-    return st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+    return st.text(st.characters(exclude_categories=["Cs"]), max_size=40)

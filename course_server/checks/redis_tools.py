@@ -17,7 +17,7 @@ import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -43,6 +43,15 @@ def keys(room: str) -> tuple[str, str, str]:
 
 def client(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True)
+
+
+R = TypeVar("R", bound=Redis)
+
+
+def client_of(kind: type[R], url: str) -> R:
+    """A ``kind`` client of ``url``, replies decoded, as ``client`` is."""
+    # from_url builds a ``cls``, but redis-py annotates it as returning plain Redis.
+    return cast(R, kind.from_url(url, decode_responses=True))
 
 
 async def record(redis: Redis, room: str, *texts: str, published: bool = True) -> list[int]:
@@ -128,7 +137,9 @@ async def heard(pubsub: PubSub) -> list[Any]:
 async def stream(url: str, room: str) -> list[tuple[str, str | None]]:
     """The room's stream: (entry id, text) per entry, oldest first."""
     async with client(url) as redis:
-        return [(entry, fields.get("text")) for entry, fields in await redis.xrange(keys(room)[1])]
+        # redis-py types a reply for any client; this one decodes (str) and the range is a list.
+        entries = cast("list[tuple[str, dict[str, str]]]", await redis.xrange(keys(room)[1]))
+        return [(entry, fields.get("text")) for entry, fields in entries]
 
 
 class Paused(Redis):
@@ -160,7 +171,8 @@ class LateSubscribe(PubSub):
 
     async def execute_command(self, *args: Any) -> None:
         if str(args[0]).upper() != "SUBSCRIBE":
-            return await super().execute_command(*args)
+            await super().execute_command(*args)
+            return
         await self.connect()
         self._late = asyncio.ensure_future(self._send_later(*args))
 

@@ -343,7 +343,7 @@ def _tripwire(function: types.FunctionType, key: str) -> types.CodeType:
     )
     namespace: dict[str, Any] = {}
     exec(compile(factory, "<tripwire>", "exec", dont_inherit=True), namespace)
-    code = namespace["make"](*free).__code__
+    code: types.CodeType = namespace["make"](*free).__code__
     return code.replace(
         co_name=original.co_name,
         co_qualname=original.co_qualname,
@@ -370,6 +370,7 @@ def _arm(function: types.FunctionType) -> None:
     _twins[key] = (function, twin)
     had_signature = "__signature__" in vars(function)
     if not had_signature:  # FastAPI reads a route's parameters from its signature
+        # inspect honours __signature__, an attribute FunctionType does not declare.
         function.__signature__ = inspect.signature(function)  # type: ignore[attr-defined]
     _reference_codes.add(function.__code__)
     armed = _Armed(function, function.__code__, 1, had_signature)
@@ -385,7 +386,7 @@ def _disarm(function: types.FunctionType) -> None:
     if armed.runs == 0:
         function.__code__ = armed.original
         if not armed.had_signature:
-            del function.__signature__  # type: ignore[attr-defined]
+            del function.__signature__  # type: ignore[attr-defined]  # set by _arm, see there
         del _armed[id(function)]
 
 

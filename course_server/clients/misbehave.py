@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Self
 
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
@@ -164,7 +164,7 @@ class RawClient:
             self.protocol.receive_eof()
         for event in self.protocol.events_received():
             # A message ends with a frame marked fin: its only frame, or its last fragment.
-            if getattr(event, "fin", False) and event.opcode in _DATA:
+            if isinstance(event, Frame) and event.fin and event.opcode in _DATA:
                 self.messages += 1
         await self._flush()
         if not data:

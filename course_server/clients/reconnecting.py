@@ -193,7 +193,7 @@ class ReconnectingClient:
         if isinstance(item, Refused):
             self._events.put_nowait(_END)
             raise item
-        return item  # type: ignore[return-value]
+        return item  # type: ignore[return-value]  # queued: Event, Refused or _END (both above)
 
     async def aclose(self) -> None:
         """Close the connection and stop reconnecting; iteration ends after what is queued."""

@@ -43,7 +43,7 @@ class Chatter:
 
     async def recv(self, timeout: float = 5.0) -> Frame:
         async with asyncio.timeout(timeout):
-            frame = json.loads(await self.websocket.recv())
+            frame: Frame = json.loads(await self.websocket.recv())
         if frame["type"] in {"message", "join", "leave"}:
             self.last_id = max(self.last_id, frame["id"])
         return frame
@@ -140,7 +140,7 @@ class Listener:
 
     async def disconnect(self) -> None:
         await self._pubsub.aclose()
-        await self._client.aclose()  # type: ignore[union-attr]
+        await self._client.aclose()  # type: ignore[union-attr]  # set by connect(), called first
 
     async def drain(self, timeout: float = 0.2) -> list[int]:
         """The ids of the events published to the channel since the last drain."""

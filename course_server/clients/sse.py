@@ -101,7 +101,11 @@ def parse(text: str | Iterable[str]) -> list[SSEvent]:
 
 
 async def events(
-    client: httpx.AsyncClient, url: str, *, last_event_id: str | None = None, **params: object
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    last_event_id: str | None = None,
+    **params: str | float | None,
 ) -> AsyncIterator[SSEvent]:
     """Stream ``url`` and yield events (and comments) as they arrive.
 
@@ -128,7 +132,7 @@ async def take(
     last_event_id: str | None = None,
     timeout: float = 5.0,
     comments: bool = False,
-    **params: object,
+    **params: str | float | None,
 ) -> list[SSEvent]:
     """Connect, collect the first ``n`` events, disconnect. Comments count only if asked for."""
     collected: list[SSEvent] = []

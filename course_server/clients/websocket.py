@@ -93,7 +93,9 @@ async def attempt(
     try:
         async with asyncio.timeout(timeout):
             async with connect(url, **connect_options) as websocket:
-                seen = Attempt(accepted=True, http_status=websocket.response.status_code)
+                response = websocket.response
+                assert response is not None  # connect() returns once the handshake is done
+                seen = Attempt(accepted=True, http_status=response.status_code)
                 try:
                     for message in messages:
                         await send(websocket, message)

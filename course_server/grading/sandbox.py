@@ -118,8 +118,8 @@ def bwrap_prefix(folder: Path) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH), "--tmpfs", "/tmp"]
     for name in ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in [*_python_folders(), str(package_root() / "course_server")]:
-        args += ["--ro-bind", path, path]
+    for mount in [*_python_folders(), str(package_root() / "course_server")]:
+        args += ["--ro-bind", mount, mount]
     # HOME is a small tmpfs too, not the folder on disk: writes cannot fill the grader's disk.
     args += ["--size", str(SCRATCH), "--tmpfs", HOME]
     for path in sorted(folder.iterdir()):

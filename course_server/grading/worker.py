@@ -17,6 +17,7 @@ It never runs a ``check(...)`` call of the notebook, and it ends with ``os._exit
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -102,7 +103,7 @@ def grade(notebook: str, lesson: str, cell_timeout: float, send: Send) -> None:
         implementation = vars(learner).get(exercise.target)
         if implementation is None:
             continue
-        running[exercise.id] = _in_thread(lambda e=exercise, i=implementation: _checked(e, i))
+        running[exercise.id] = _in_thread(functools.partial(_checked, exercise, implementation))
     # Compared only once every exercise is done: while checks run, they may swap a reference
     # implementation's code for a tripwire (``checks.references``), and put it back after.
     messages = []

@@ -146,7 +146,8 @@ class ChatRoom:
             peer.send(AckFrame(client_msg_id=key, id=event.id))
         return event
 
-    def _record(self, kind: type[E], username: str, content: str, **extra: str | None) -> E:
+    # ``extra``: fields of ``kind`` itself (MessageEvent's client_msg_id), which RoomEvent lacks.
+    def _record(self, kind: type[E], username: str, content: str, **extra: Any) -> E:
         """Give the event an id, keep it in history, queue it for every member."""
         timestamp = self._now()
 

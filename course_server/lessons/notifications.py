@@ -60,11 +60,13 @@ class InProcess:
 
 
 def get_notifications(request: Request) -> Feed:
-    return request.app.state.notifications
+    feed: Feed = request.app.state.notifications
+    return feed
 
 
 def get_notifier(request: Request) -> Notifier:
-    return request.app.state.notifier
+    notifier: Notifier = request.app.state.notifier
+    return notifier
 
 
 NotificationsDep = Annotated[Feed, Depends(get_notifications)]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
+from starlette.types import Message
 
 from course_server.realtime.closecodes import CloseCode
 
@@ -145,7 +146,7 @@ class Peer:
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
-    async def incoming(self) -> AsyncIterator[dict[str, Any]]:
+    async def incoming(self) -> AsyncIterator[Message]:
         """The peer's frames as ASGI messages (``text`` or ``bytes`` key), until it is gone.
 
         Ends when the client disconnects *or* when the server closed this peer, whichever
@@ -156,7 +157,7 @@ class Peer:
         frames land in every receiver's queue before any writer runs: the read-ahead stays a
         small share of the queue (``READ_AHEAD``, at most 1/16 of ``queue_size``).
         """
-        inbox: deque[dict[str, Any]] = deque()
+        inbox: deque[Message] = deque()
         ahead = max(1, min(READ_AHEAD, self._queue_size // 16))
         loop = asyncio.get_running_loop()
         reader = self._reader = loop.create_task(self._read(inbox, ahead))
@@ -184,7 +185,7 @@ class Peer:
             if not reader.cancel() and not reader.cancelled():
                 reader.exception()
 
-    async def _read(self, inbox: deque[dict[str, Any]], ahead: int) -> None:
+    async def _read(self, inbox: deque[Message], ahead: int) -> None:
         """The reader task: the client's messages into ``inbox``, at most ``ahead`` of them.
 
         The server stops reading the socket while a message waits to be received, so a client

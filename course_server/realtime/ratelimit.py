@@ -121,7 +121,7 @@ class FloodGuard:
         self._dropped += 1
         return Verdict.CLOSE if self._dropped >= self.strikes else Verdict.DROP
 
-    def admit(self, peer: Peer, reply: Callable[[ErrorFrame], None] | None = None) -> bool:
+    def admit(self, peer: Peer, reply: Callable[[ErrorFrame], object] | None = None) -> bool:
         """``check()``, acted on: True if the frame may be handled.
 
         Otherwise the client is told with ``reply(rate_limited error)``, or, once the flood goes

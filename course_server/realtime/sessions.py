@@ -83,7 +83,8 @@ class _Stream:
         if self._ended.done():
             return {"type": "http.disconnect"}
         message = asyncio.ensure_future(self._receive())
-        await asyncio.wait({message, self._ended}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {message, self._ended}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if message.done():
             return message.result()
         message.cancel()

@@ -120,7 +120,8 @@ class AllowedHosts:
 
 def header(scope: Scope, name: bytes) -> str | None:
     """The first header ``name`` (lower-case bytes) of an ASGI scope, decoded."""
-    for key, value in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

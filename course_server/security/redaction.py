@@ -117,7 +117,7 @@ def _redacting(factory: Callable[..., logging.LogRecord]) -> Callable[..., loggi
         scrub(record)
         return record
 
-    create.redacts = True  # type: ignore[attr-defined]
+    create.redacts = True  # type: ignore[attr-defined]  # a marker on the function object
     return create
 
 

@@ -167,7 +167,7 @@ async def identify(websocket: WebSocket) -> Identity:
     (and for their rate-limit budgets); the answer is kept on the connection, so it is checked
     once however many names the connection claims.
     """
-    known = websocket.scope.get("course.identity")
+    known: Identity | None = websocket.scope.get("course.identity")
     if known is not None:
         return known
     client = websocket.client

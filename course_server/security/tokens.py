@@ -188,7 +188,9 @@ async def issue_token(request: Request, form: OAuth2PasswordRequestForm) -> str:
     return create_access_token(form.username, settings.jwt_secret, settings.token_lifetime)
 
 
-THROTTLED = {429: {"description": "Too many failed logins; ``Retry-After`` says how long"}}
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many failed logins; ``Retry-After`` says how long"}
+}
 
 
 @router.post("/token", responses=THROTTLED)

@@ -194,11 +194,11 @@ def spawn_many(count: int, **options: Any) -> list[ServerProcess]:
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(spawn, **options) for _ in range(count)]
     started = [f.result() for f in futures if f.exception() is None]
-    failed = [f.exception() for f in futures if f.exception() is not None]
+    failed = [error for f in futures if (error := f.exception()) is not None]
     if failed:
         for server in started:
             server.stop()
-        raise failed[0]  # type: ignore[misc]
+        raise failed[0]
     return started
 
 
@@ -261,7 +261,7 @@ def cpu_seconds(pid: int) -> float:
     if stat.exists():
         fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-    import psutil  # type: ignore[import-untyped]  # no /proc here; Jupyter installs psutil
+    import psutil  # no /proc here; Jupyter installs psutil
 
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)

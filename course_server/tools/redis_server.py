@@ -48,7 +48,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody was listening on a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def ping(host: str, port: int, timeout: float = 1.0) -> bool:
