@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
           --nbval-cell-timeout 120
 
-.PHONY: setup course test lint notebooks exercises bench mutation clean
+.PHONY: setup course test lint typecheck notebooks exercises bench mutation clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed; none found on PATH." >&2; exit 1; }
@@ -29,7 +29,10 @@ lint: setup  ## ruff over the package, tests, scripts and notebooks
 	$(BIN)/ruff check course_server tests scripts benchmarks loadtest attacks notebooks solutions exercises
 	$(BIN)/ruff format --check course_server tests scripts benchmarks loadtest attacks notebooks solutions exercises
 
-test: lint  ## every test: lint, package tests, browser tests, lessons and solutions under nbval
+typecheck: setup  ## mypy --strict over the package (settings in pyproject.toml's [tool.mypy])
+	$(BIN)/python -m mypy
+
+test: lint typecheck  ## every test: lint, types, package tests, browser tests, lessons and solutions under nbval
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 notebooks: setup  ## re-execute lessons and solutions, store their outputs, regenerate exercises

@@ -56,6 +56,13 @@ def test_makefile_has_the_quickstart_targets() -> None:
     assert {"course", "test"} <= make_targets()
 
 
+def test_make_test_runs_the_typecheck() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    rules = dict(re.findall(r"^([A-Za-z][\w-]*):(?!=)([^#\n]*)", makefile, re.M))
+    assert "typecheck" in rules["test"].split()
+    assert re.search(r"^typecheck:.*\n\t\$\(BIN\)/python -m mypy$", makefile, re.M)
+
+
 def test_ci_runs_make_test() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in [line.strip() for line in script.splitlines()]
