@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from browser import ms, texts, wait_for, wait_for_text
+from conftest import eventually, wait_timeout
 from credentials import bearer
 from lab_launcher import Lab, running_lab
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -116,7 +116,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     config.mkdir()
     extensions = {"ServerApp": {"jpserver_extensions": {"jupyter_server_proxy": True}}}
     (config / "jupyter_server_config.json").write_text(json.dumps(extensions))
-    with running_lab(home, root_dir=Path(home)) as running:
+    with running_lab(home) as running:
         yield running
 
 
@@ -149,12 +149,12 @@ def test_the_chat_page_through_the_proxy_talks_with_a_direct_client(
     page = signed_in.new_page()
     page.goto(proxied.browser_url("/?" + urlencode({"room": "hosted", "name": "ada"})))
     wait_for(page, "s => s.state === 'open'")
-    with member(proxied, "hosted", "bob") as bob:
-        wait_for_text(page, "bob joined the room")
-        say(bob, "hello through the proxy")
+    with member(proxied, "hosted", "grace") as grace:
+        wait_for_text(page, "grace joined the room")
+        say(grace, "hello through the proxy")
         wait_for_text(page, "hello through the proxy")
         send_from_page(page, "hello from the hub")
-        heard = until(bob, lambda f: f["type"] == "message" and f["username"] == "ada")
+        heard = until(grace, lambda f: f["type"] == "message" and f["username"] == "ada")
     assert (heard["content"], texts(page)) == (
         "hello from the hub",
         ["hello through the proxy", "hello from the hub"],
@@ -167,7 +167,10 @@ def test_notifications_arrive_through_the_proxy(
 ) -> None:
     page: Page = signed_in.new_page()
     page.goto(proxied.browser_url("/notifications/page"))
-    page.wait_for_function("() => window.notificationState.state === 'open'", timeout=ms(10))
+    # The proxy forwards the stream's headers with its first bytes, so the page's "open" comes
+    # with the first notification: wait on the server's side for the subscription instead.
+    counter = proxied.app.state.sse_streams
+    proxied.call(eventually(lambda: counter.active == 1), timeout=wait_timeout(15))
     response = httpx.post(
         proxied.url("/notifications"), json={"title": "proxied"}, headers=bearer(proxied.app)
     )
