@@ -17,7 +17,7 @@ import atexit
 import dataclasses
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
 import h11
@@ -31,7 +31,7 @@ from course_server.app import create_app
 from course_server.realtime.peers import Peers
 from course_server.realtime.sessions import SessionRegistry
 from course_server.settings import Settings
-from course_server.urls import ServerURLs
+from course_server.urls import ServerURLs, public_host
 
 T = TypeVar("T")
 P = TypeVar("P", bound="HeaderDeadline")
@@ -268,7 +268,11 @@ class RunningServer(ServerURLs):
     def __init__(self, name: str, server: CourseServer, sock: socket.socket) -> None:
         self.name = name
         self.app: FastAPI = server.app
+        self.host: str
+        self.port: int
         self.host, self.port = sock.getsockname()[:2]
+        # Base URL for HTTP, e.g. ``http://127.0.0.1:PORT`` (no trailing slash): fixed once bound.
+        self.http_url = f"http://{_bracketed(self.host)}:{self.port}"
         self._server = server
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -276,12 +280,6 @@ class RunningServer(ServerURLs):
         self._thread = threading.Thread(
             target=self._serve, name=f"course-server:{name}", daemon=True
         )
-
-    @property
-    def http_url(self) -> str:
-        """Base URL for HTTP, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -346,6 +344,23 @@ class RunningServer(ServerURLs):
         return f"<RunningServer {self.name!r} {state} at {self.http_url}>"
 
 
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def with_public_host(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` that also accept the host of an absolute ``COURSE_PUBLIC_URL``.
+
+    Behind jupyter-server-proxy, the browser's requests arrive with the hub's ``Host`` and
+    ``Origin``: that one configured name (at its port, if the URL gives one) becomes one of the
+    server's, so its pages may open WebSockets. Nothing else is opened (no ``*``, no subdomains).
+    """
+    host = public_host(environ)
+    if host is None or host in settings.allowed_hosts or "*" in settings.allowed_hosts:
+        return settings
+    return dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
+
+
 def start(
     app: FastAPI | None = None,
     *,
@@ -364,11 +379,14 @@ def start(
     """
     stop(name)
     if app is None:
-        settings = settings or Settings()
+        # The environment (COURSE_*), as ``create_app(None)`` and ``python -m course_server``.
+        settings = settings or Settings.from_env()
         if settings.teaching_routes is None:  # lessons 03 and 09 break the seed's endpoints
             settings = dataclasses.replace(settings, teaching_routes=True)
-        app = create_app(settings)
-    settings = app.state.settings if hasattr(app.state, "settings") else (settings or Settings())
+        app = create_app(with_public_host(settings))
+    if hasattr(app.state, "settings"):
+        settings = app.state.settings
+    settings = settings or Settings.from_env()
     sock = bind_socket(host, port)
     server = CourseServer(make_config(app, settings, **uvicorn_options), app, Goodbye.of(app))
     running = RunningServer(name, server, sock)

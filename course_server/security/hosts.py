@@ -12,6 +12,10 @@ connection reached (``scope["server"]``, the local end of the socket), that addr
 subdomains) or ``*`` (anything: a proxy in front checks the name). Starlette's
 ``TrustedHostMiddleware`` does the same for fixed names; this one also knows the port, which is
 only known once the server is bound, and answers a WebSocket handshake with a real 400.
+
+Behind jupyter-server-proxy (hosted Jupyter) requests carry the hub's ``Host`` and ``Origin``:
+``runner.start()`` adds the host of an absolute ``COURSE_PUBLIC_URL`` to the configured names,
+that name alone (``runner.with_public_host``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ function show(id, notification) {
   list.append(item);
 }
 
-const source = new EventSource("/notifications/stream");
+// Relative to the page (/notifications/page), so it works under a proxy prefix (/proxy/PORT/).
+const source = new EventSource("stream");
 setState("connecting", "connecting…");
 
 source.addEventListener("open", () => {
