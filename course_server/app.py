@@ -18,6 +18,7 @@ from course_server.lessons import (
     lobby,
     notifications,
     pages,
+    params,
     readiness,
 )
 from course_server.realtime import ratelimit
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(secure.router)
     app.include_router(feed.router)
     app.include_router(closing.router)
+    app.include_router(params.router)  # lesson 02: Depends, WebSocketException
     app.include_router(chat.router)
     app.include_router(lobby.router)
     app.include_router(events.router)

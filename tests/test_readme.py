@@ -103,7 +103,7 @@ def test_the_endpoint_check_tells_a_missing_endpoint_from_a_present_one() -> Non
 
 def test_lessons_marked_available_are_exactly_the_notebooks() -> None:
     rows = table(section("The lessons"))
-    assert [row[0] for row in rows] == [f"{n:02d}" for n in range(11)]
+    assert [row[0] for row in rows] == [f"{n:02d}" for n in range(12)]
     available = {f"{row[1]}.ipynb" for row in rows if row[3] == "available"}
     assert available == {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}
 
