@@ -25,7 +25,7 @@ from course_server.realtime import ratelimit
 from course_server.realtime.peers import Peers
 from course_server.realtime.sessions import SessionRegistry, TrackSessions
 from course_server.scaling.backend import create_backend
-from course_server.security import redaction, secure, tokens
+from course_server.security import dependencies, redaction, secure, tokens
 from course_server.security.bodylimit import BodyLimit
 from course_server.security.hosts import AllowedHosts, HostGuard
 from course_server.security.origins import OriginGuard
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(seed.router)
     app.include_router(tokens.router)
     app.include_router(secure.router)
+    app.include_router(dependencies.router)
     app.include_router(feed.router)
     app.include_router(closing.router)
     app.include_router(params.router)  # lesson 02: Depends, WebSocketException
