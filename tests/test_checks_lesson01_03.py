@@ -43,7 +43,7 @@ OWN_GAME = "each game has its own secret and counts its own guesses"
 # 02.2
 RESULTS = "computes add, sub, mul and div, on any numbers"
 NOT_JSON = "text that is not JSON gets an invalid_json error, and the connection stays"
-WRONG_SHAPE = "JSON of the wrong shape gets an invalid error, and the connection stays"
+WRONG_SHAPE = "JSON of the wrong shape gets an invalid_message error, and the connection stays"
 ZERO = "division by zero gets a division_by_zero error, and the connection stays"
 ERROR_FRAME = "an error frame has a type, a code and a message"
 BINARY = "a binary frame closes the connection with 1003, even if it holds JSON"
@@ -112,7 +112,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "floor division: 7 / 2 is 3": RESULTS,
         "sub computes b - a": RESULTS,
         "every ValidationError is invalid_json": WRONG_SHAPE,
-        "every ValidationError is invalid, not-JSON text too": NOT_JSON,
+        "every ValidationError is invalid_message, not-JSON text too": NOT_JSON,
         "b = 0 is an error for every op": RESULTS,
         "decodes a binary frame and answers it": BINARY,
         "error frames carry no message": ERROR_FRAME,

@@ -276,13 +276,16 @@ async def _not_json(h: Harness, endpoint: Any) -> None:
     expect(right_value(replies[-1], after), f"the next request got {replies[-1]}")
 
 
-@calculator.check("JSON of the wrong shape gets an invalid error, and the connection stays")
+@calculator.check("JSON of the wrong shape gets an invalid_message error, and the connection stays")
 async def _wrong_shape(h: Harness, endpoint: Any) -> None:
     a, b = operands(random.Random())
     after = {"op": "mul", "a": a, "b": b}
     replies = await calculate(h, endpoint, *(json.dumps(w) for w in WRONG_SHAPE), after)
     for request, reply in zip(WRONG_SHAPE, replies, strict=False):
-        expect(error_code(reply) == "invalid", f"{shown(request)} got {reply}, not invalid")
+        expect(
+            error_code(reply) == "invalid_message",
+            f"{shown(request)} got {reply}, not invalid_message",
+        )
     expect(right_value(replies[-1], after), f"the next request got {replies[-1]}")
 
 

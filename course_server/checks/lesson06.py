@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import time
 from typing import Any
 
 import jwt
+from fastapi import Depends, WebSocket, WebSocketException
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import seeded
@@ -258,3 +260,136 @@ async def _bad_token(h: Harness, endpoint: Any) -> None:
         ok = closed_with(seen, 4003, "Invalid token")
         expect(ok, f"{what} should be {expected}, but was {seen}")
         await stopped(h, calls, what)
+
+
+# --- 06.2 a token in the handshake, checked by a dependency ---------------------------------
+
+AUDIENCE = "course-chat"
+
+handshake = exercise("06.2", "Check the token before accept, in a dependency", target="token_user")
+
+
+def claims_token(claims: dict[str, Any], *, secret: str = SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret if algorithm != "none" else None, algorithm=algorithm)
+
+
+def good_claims(user: str, *, lifetime: int = 60, audience: str = AUDIENCE) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": user, "aud": audience, "iat": now, "exp": now + lifetime}
+
+
+def recorded(h: Harness, token_user: Any) -> Any:
+    """``token_user``, with what it raises recorded, a ``WebSocketException`` (a refusal) aside."""
+
+    def record(exc: Exception) -> None:
+        if not isinstance(exc, WebSocketException):
+            h.errors.append(exc)
+
+    if inspect.iscoroutinefunction(token_user):
+
+        @functools.wraps(token_user)  # the same parameters, for FastAPI to inject
+        async def checked_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await token_user(*args, **kwargs)
+            except Exception as exc:
+                record(exc)
+                raise
+
+        return checked_async
+
+    @functools.wraps(token_user)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return token_user(*args, **kwargs)
+        except Exception as exc:
+            record(exc)
+            raise
+
+    return checked
+
+
+def chat_with(token_user: Any) -> Any:
+    """An endpoint that takes its user from ``Depends(token_user)``, greets, then echoes."""
+
+    async def chat(websocket: WebSocket, user: str = Depends(token_user)) -> None:
+        await websocket.accept()
+        await websocket.send_json({"type": "auth_success", "user_id": user})
+        while True:
+            await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+    return chat
+
+
+async def serve_handshake(h: Harness, token_user: Any) -> str:
+    h.websocket("/chat", chat_with(recorded(h, token_user)))
+    server = await h.serve()
+    return server.ws("/chat")
+
+
+async def greeted(h: Harness, url: str, user: str, what: str) -> None:
+    """Connect to ``url`` and fail unless the server greets ``user`` and echoes in their name."""
+    try:
+        async with dial(url) as client:
+            greeting = parsed(await receive(client, what, harness=h))
+            expect(
+                greeting == {"type": "auth_success", "user_id": user},
+                f"{what} should be greeted as {user!r}, but got {greeting!r}",
+            )
+            await client.send("hello")
+            echo = await receive(client, what, harness=h)
+            expect(echo == f"{user}: hello", f"{what} said hello; the echo was {echo!r}")
+    except InvalidStatus as exc:
+        raise CheckFailed(f"{what} was refused: HTTP {exc.response.status_code}") from None
+
+
+@handshake.check("a valid token in ?token= is let in as the token's user")
+async def _valid(h: Harness, token_user: Any) -> None:
+    url = await serve_handshake(h, token_user)
+    user, _ = someone("06.2 valid")
+    await greeted(
+        h, f"{url}?token={claims_token(good_claims(user))}", user, f"a token for {user!r}"
+    )
+
+
+@handshake.check("the user comes from the token, not from a ?user= the client adds")
+async def _identity(h: Harness, token_user: Any) -> None:
+    url = await serve_handshake(h, token_user)
+    user, _ = someone("06.2 identity")
+    query = f"token={claims_token(good_claims(user))}&user=mallory&username=mallory"
+    await greeted(h, f"{url}?{query}", user, f"a token for {user!r} with ?user=mallory")
+
+
+def rejections(user: str) -> dict[str, str]:
+    """Tokens that must not get in, by what is wrong with them."""
+    return {
+        "no token at all": "",
+        "an expired token": claims_token(good_claims(user, lifetime=-30)),
+        "a token signed with another secret": claims_token(good_claims(user), secret="guess" * 8),
+        "a token for another audience": claims_token(good_claims(user, audience="billing")),
+        "an unsigned token (alg none)": claims_token(good_claims(user), algorithm="none"),
+        "a token without an expiry": claims_token(
+            {k: v for k, v in good_claims(user).items() if k != "exp"}
+        ),
+        "text that is no token": "not.a.token",
+    }
+
+
+@handshake.check(
+    "a missing, expired, forged, unsigned or wrong-audience token is refused before accept"
+)
+async def _refused(h: Harness, token_user: Any) -> None:
+    url = await serve_handshake(h, token_user)
+    user, _ = someone("06.2 refused")
+    for what, value in rejections(user).items():
+        target = f"{url}?token={value}" if value else url
+        try:
+            seen = await attempt(target, timeout=0.5)
+        except TimeoutError:
+            raise CheckFailed(
+                f"{what} was let in: the handshake succeeded and the connection stayed open"
+            ) from None
+        expect(
+            not seen.accepted and seen.http_status == 403,
+            f"{what} should be refused in the handshake (HTTP 403, from WebSocketException(1008) "
+            f"raised before accept), but was {seen}",
+        )

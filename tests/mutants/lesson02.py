@@ -79,7 +79,9 @@ async def calculator_receive_json(websocket: WebSocket) -> None:
         try:
             request = Calculation.model_validate(data)
         except ValidationError as exc:
-            await websocket.send_json({"type": "error", "code": "invalid", "message": str(exc)})
+            await websocket.send_json(
+                {"type": "error", "code": "invalid_message", "message": str(exc)}
+            )
             continue
         if request.op == "div" and request.b == 0:
             await websocket.send_json({"type": "error", "code": "division_by_zero", "message": ""})
@@ -102,7 +104,7 @@ def make_calculator(*, zero_check: bool = True, binary_check: bool = True):
                 request = Calculation.model_validate_json(message.get("text") or "")
             except ValidationError as exc:
                 first = exc.errors()[0]
-                code = "invalid_json" if first["type"] == "json_invalid" else "invalid"
+                code = "invalid_json" if first["type"] == "json_invalid" else "invalid_message"
                 await websocket.send_json({"type": "error", "code": code, "message": "bad"})
                 continue
             if zero_check and request.op == "div" and request.b == 0:
@@ -243,7 +245,7 @@ def make_calc(
     def code_for(exc: ValidationError) -> str:
         if parse_error is not None:
             return parse_error(exc)
-        return "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "invalid"
+        return "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "invalid_message"
 
     async def error(websocket: WebSocket, code: str, message: str) -> None:
         frame = {"type": "error", "code": code}
@@ -292,8 +294,8 @@ mutant("02.2", "sub computes b - a")(
 mutant("02.2", "every ValidationError is invalid_json")(
     make_calc(parse_error=lambda e: "invalid_json")
 )
-mutant("02.2", "every ValidationError is invalid, not-JSON text too")(
-    make_calc(parse_error=lambda e: "invalid")
+mutant("02.2", "every ValidationError is invalid_message, not-JSON text too")(
+    make_calc(parse_error=lambda e: "invalid_message")
 )
 mutant("02.2", "b = 0 is an error for every op")(make_calc(zero_any_op=True))
 mutant("02.2", "decodes a binary frame and answers it")(make_calc(decode_binary=True))
@@ -314,7 +316,9 @@ async def calculator_unpacks(websocket: WebSocket) -> None:
         try:
             request = Calculation(**data)
         except ValidationError as exc:
-            await websocket.send_json({"type": "error", "code": "invalid", "message": str(exc)})
+            await websocket.send_json(
+                {"type": "error", "code": "invalid_message", "message": str(exc)}
+            )
             continue
         if request.op == "div" and request.b == 0:
             await websocket.send_json({"type": "error", "code": "division_by_zero", "message": "0"})
@@ -332,7 +336,9 @@ async def calculator_fixed(websocket: WebSocket) -> None:
         try:
             request = Calculation.model_validate_json(text)
         except ValidationError as exc:
-            code = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "invalid"
+            code = (
+                "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "invalid_message"
+            )
             await websocket.send_json({"type": "error", "code": code, "message": "bad"})
             continue
         if request.op == "div" and request.b == 0:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
-from fastapi import WebSocket
+from fastapi import Query, WebSocket, WebSocketException, status
 from pydantic import BaseModel, ValidationError
 
 from mutants.registry import mutant
@@ -227,3 +227,61 @@ async def unstopped_auth(websocket: WebSocket) -> None:
 #   code then closes 4001 a connection the client has already closed, which sends nothing and
 #   raises nothing a client or the server could see ("a client that leaves before a word ends
 #   the call quietly" passes either way).
+
+
+# --- 06.2 token_user, a dependency that checks the handshake's token ---------------------------
+
+AUDIENCE = "course-chat"
+DENY = status.WS_1008_POLICY_VIOLATION
+
+
+def decoded(token: str | None, **options: Any) -> dict[str, Any]:
+    if token is None:
+        raise WebSocketException(code=DENY)
+    try:
+        claims: dict[str, Any] = jwt.decode(token, SECRET, algorithms=["HS256"], **options)
+    except jwt.InvalidTokenError:
+        raise WebSocketException(code=DENY) from None
+    return claims
+
+
+@mutant("06.2", "trusts a ?user= the client adds over the token's sub")
+def trusts_user(token: str | None = Query(None), user: str | None = Query(None)) -> str:
+    claims = decoded(token, audience=AUDIENCE, options={"require": ["exp", "sub"]})
+    return user or str(claims["sub"])
+
+
+@mutant("06.2", "no expiry check: an expired token still gets in")
+def no_expiry(token: str | None = Query(None)) -> str:
+    options = {"verify_exp": False, "require": ["sub"]}
+    return str(decoded(token, audience=AUDIENCE, options=options)["sub"])
+
+
+@mutant("06.2", "no audience: a token for another service gets in")
+def no_audience(token: str | None = Query(None)) -> str:
+    options = {"verify_aud": False, "require": ["exp", "sub"]}
+    return str(decoded(token, options=options)["sub"])
+
+
+@mutant("06.2", "reads the claims unverified: an unsigned (alg none) or forged token gets in")
+def unverified(token: str | None = Query(None)) -> str:
+    if token is None:
+        raise WebSocketException(code=DENY)
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise WebSocketException(code=DENY) from None
+    return str(claims["sub"])
+
+
+@mutant("06.2", "accepts, then checks: the handshake succeeds and a close follows")
+async def accepts_first(websocket: WebSocket, token: str | None = Query(None)) -> str:
+    await websocket.accept()
+    return str(decoded(token, audience=AUDIENCE, options={"require": ["exp", "sub"]})["sub"])
+
+
+@mutant("06.2", "a missing token is let in as 'anonymous'")
+def anonymous(token: str | None = Query(None)) -> str:
+    if token is None:
+        return "anonymous"
+    return str(decoded(token, audience=AUDIENCE, options={"require": ["exp", "sub"]})["sub"])
