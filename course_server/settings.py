@@ -18,7 +18,7 @@ override the environment.
 | COURSE_SEND_QUEUE_SIZE | frames queued per connection before it is cut off (4008) | 256 |
 | COURSE_WS_PING_INTERVAL | seconds between protocol pings; 0 = no pings | 20 |
 | COURSE_WS_PING_TIMEOUT | seconds to wait for a pong before dropping the peer | 20 |
-| COURSE_WS_DEFLATE | permessage-deflate on WebSockets (costs ~2× CPU per broadcast) | false |
+| COURSE_WS_DEFLATE | permessage-deflate (CPU per receiver: lesson 10) | false |
 | COURSE_LOG_LEVEL | uvicorn log level (``warning`` keeps notebooks quiet) | warning |
 | COURSE_LOGIN_MAX_FAILURES | failed logins per username or client address before 429 | 5 |
 | COURSE_LOGIN_WINDOW | seconds failed logins are counted for (and the 429 lasts) | 60 |
@@ -84,7 +84,7 @@ class Settings:
     send_queue_size: int = 256
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
-    # Off: measured in lesson 10, compression doubles the server's CPU per broadcast delivery.
+    # Off: compression runs once per receiver; lesson 10 measures the server CPU it adds.
     ws_deflate: bool = False
     log_level: str = "warning"
     login_max_failures: int = 5

@@ -10,6 +10,7 @@ from starlette.routing import Match
 
 import course_server.settings
 from course_server import Settings, create_app
+from course_server.lab.reference import endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -91,6 +92,17 @@ def test_every_endpoint_in_the_readme_exists_in_the_app() -> None:
     app = create_app(Settings())
     listed = [row[0].split(" ", 1) for row in table(section("The server on its own"))]
     assert [" ".join(endpoint) for endpoint in listed if not routed(app, *endpoint)] == []
+
+
+def test_every_endpoint_of_the_app_is_in_the_readme() -> None:
+    listed = {row[0] for row in table(section("The server on its own"))}
+    served = {
+        f"{method} {endpoint.path}"
+        for endpoint in endpoints(create_app(Settings()))
+        for method in endpoint.method.split(", ")
+        if method != "HEAD"  # Starlette adds HEAD to every GET
+    }
+    assert sorted(served - listed) == []
 
 
 def test_the_endpoint_check_tells_a_missing_endpoint_from_a_present_one() -> None:
