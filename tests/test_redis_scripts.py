@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from conftest import wait_timeout
+from redis.asyncio import Redis
 
 from course_server.realtime.fanout import Peer
 from course_server.realtime.messages import SendMessage
@@ -36,7 +36,7 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+async def client(redis_url: str) -> AsyncIterator[Redis]:
     client = connect(redis_url, "test")
     await client.flushall()
     yield client
@@ -46,7 +46,7 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 class Process:
     """One server process, as the scripts see it: an id, a heartbeat, its members' commands."""
 
-    def __init__(self, client: aioredis.Redis, name: str, room: str = "general") -> None:
+    def __init__(self, client: Redis, name: str, room: str = "general") -> None:
         self.client, self.name, self.scripts = client, name, Scripts(client)
         self.room = SharedRoom(room, lambda *_: None)
 
@@ -75,14 +75,14 @@ def event_ids(reply: list[Any]) -> list[int]:
 
 
 @pytest.fixture
-async def alive(client: aioredis.Redis) -> Process:
+async def alive(client: Redis) -> Process:
     process = Process(client, "p1")
     await process.beat()
     return process
 
 
 async def test_ids_are_consecutive_per_room_whichever_process_records(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     other = Process(client, "p2")
     await other.beat()
@@ -92,7 +92,7 @@ async def test_ids_are_consecutive_per_room_whichever_process_records(
 
 
 async def test_event_is_stored_and_published_with_its_id_first(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     keys = RoomKeys.of("general")
     async with client.pubsub() as pubsub:
@@ -106,16 +106,14 @@ async def test_event_is_stored_and_published_with_its_id_first(
     assert fields["e"].startswith('{"id":1,"type":"join","username":"alice"')
 
 
-async def test_a_name_held_by_a_live_process_is_taken(
-    client: aioredis.Redis, alive: Process
-) -> None:
+async def test_a_name_held_by_a_live_process_is_taken(client: Redis, alive: Process) -> None:
     other = Process(client, "p2")
     await alive.join("alice")
     assert await other.join("alice") == [0]
 
 
 async def test_a_name_held_by_a_dead_process_is_taken_over_after_its_leave(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     dead = Process(client, "p0")
     await dead.beat(ttl=0)  # expired at once
@@ -127,7 +125,7 @@ async def test_a_name_held_by_a_dead_process_is_taken_over_after_its_leave(
 
 
 async def test_history_is_exactly_the_last_history_size_events(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     await alive.join("alice")
     for n in range(5):
@@ -169,9 +167,7 @@ async def test_a_resend_returns_the_first_id_and_records_nothing(alive: Process)
     assert (await alive.say("alice", "next"))[1] == 3
 
 
-async def test_remembered_client_msg_ids_are_bounded(
-    client: aioredis.Redis, alive: Process
-) -> None:
+async def test_remembered_client_msg_ids_are_bounded(client: Redis, alive: Process) -> None:
     await alive.join("alice")
     for n in range(LIMIT + 1):
         await alive.say("alice", "x", key=f"k{n}")
@@ -185,7 +181,7 @@ async def test_a_post_from_someone_this_process_does_not_hold_is_refused(alive: 
 
 
 async def test_the_last_leave_frees_the_room_but_keeps_its_counter_a_while(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     await alive.join("alice")
     await alive.say("alice", "hi", key="k")
@@ -204,7 +200,7 @@ async def test_a_leave_for_an_older_membership_of_the_same_name_does_nothing(
 
 
 async def test_ids_go_on_from_the_floor_after_redis_lost_its_data(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     await alive.join("alice")
     alive.room.last_seen = 41  # what this process had seen before the restart
@@ -213,9 +209,7 @@ async def test_ids_go_on_from_the_floor_after_redis_lost_its_data(
     assert (await alive.join("bob"))[1] == 42
 
 
-async def test_users_of_an_expired_process_are_not_listed(
-    client: aioredis.Redis, alive: Process
-) -> None:
+async def test_users_of_an_expired_process_are_not_listed(client: Redis, alive: Process) -> None:
     dead = Process(client, "p0")
     await dead.beat()
     await dead.join("zed")
@@ -228,7 +222,7 @@ async def test_users_of_an_expired_process_are_not_listed(
 
 
 async def test_a_heartbeat_reaps_an_expired_process_and_its_users_leave(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     dead = Process(client, "p0")
     await dead.beat(ttl=0)
@@ -253,7 +247,7 @@ async def test_a_heartbeat_reaps_an_expired_process_and_its_users_leave(
 
 
 async def test_a_clean_exit_with_no_users_is_forgotten_at_once(
-    client: aioredis.Redis, alive: Process
+    client: Redis, alive: Process
 ) -> None:
     await alive.scripts.call("RETIRE", [PROCS, proc_rooms("p1")], ["p1"])
     assert await client.zscore(PROCS, "p1") is None
