@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from course_server import RunningServer
 from course_server.clients.sse import SSEParser, SSEvent
+from course_server.lessons.events import RECONNECT_MS
 from course_server.lessons.notifications import InProcess
 
 pytestmark = pytest.mark.anyio
@@ -84,6 +85,15 @@ async def test_a_new_subscriber_starts_with_the_next_notification(server: Runnin
             await _publish(client, server, "fresh")
             (event,) = await _read_events(response, 1)
     assert json.loads(event.data)["title"] == "fresh"
+
+
+async def test_the_stream_sends_its_retry_before_any_notification(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=wait_timeout()) as client:
+        async with client.stream("GET", server.url("/notifications/stream")) as response:
+            async with asyncio.timeout(wait_timeout()):
+                lines = response.aiter_lines()
+                opening = [await anext(lines), await anext(lines)]
+    assert opening == [f"retry: {RECONNECT_MS}", ""]
 
 
 async def test_leaving_releases_the_subscription(server: RunningServer) -> None:

@@ -101,15 +101,12 @@ async def stream(
     """
     start = last_event_id if last_event_id is not None else after
     with tracked(request):
-        first = True
+        # Sent at once, not with the first notification: a proxy that forwards a response only
+        # with its first bytes (jupyter-server-proxy, a buffering CDN) then opens the stream now,
+        # and the browser's EventSource reports "open" before anything is published.
+        yield ServerSentEvent(retry=RECONNECT_MS)
         async for event in feed.subscribe(feed.last_id if start is None else start):
-            yield ServerSentEvent(
-                id=str(event.id),
-                event="notification",
-                data=event.data,
-                retry=RECONNECT_MS if first else None,
-            )
-            first = False
+            yield ServerSentEvent(id=str(event.id), event="notification", data=event.data)
 
 
 @router.get("/page", include_in_schema=False)
