@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import resource
 import time
+from collections import Counter
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -49,6 +50,7 @@ class Report:
     still_open: int  # connections open at the end, as the clients see them
     in_rooms: int  # members the server lists in its rooms at the end
     connect_seconds: float
+    dropped: dict[str, int]  # why connections closed while held: close code and reason, counted
 
     @property
     def bytes_per_connection(self) -> float:
@@ -73,6 +75,7 @@ class Report:
                 f"accept all in {self.connect_seconds:.1f} s; {self.hold_cpu_seconds:.2f} s "
                 f"while holding ({100 * self.hold_cpu_seconds / self.held:.1f}% of one core)",
             ]
+            + [f"dropped:               {n} closed with {why}" for why, n in self.dropped.items()]
         )
 
 
@@ -123,7 +126,8 @@ async def hold(
     timeout: float = 30,
 ) -> Report:
     """Start a server, open ``connections`` to it, hold them ``seconds``, measure; see module."""
-    raise_fd_limit(2 * connections + 256)
+    # Each process holds one end of every connection: the server its sockets, this one the clients.
+    raise_fd_limit(connections + 256)
     env = {
         "COURSE_WS_PING_INTERVAL": str(ping_interval),
         "COURSE_WS_PING_TIMEOUT": str(ping_timeout),
@@ -138,15 +142,20 @@ async def hold(
         baseline = usage(pid)
         started = time.monotonic()
         clients: list[ClientConnection] = []
+        readers: list[asyncio.Task[None]] = []
         try:
             for first in range(0, connections, batch):
-                clients += await asyncio.gather(
+                joined = await asyncio.gather(
                     *(
                         _join(f"{ws_base}/chat/{room}/{name}", name, timeout, compress)
                         for room, name in names[first : first + batch]
                     )
                 )
-            readers = [asyncio.create_task(_drain(client)) for client in clients]
+                # Read from the moment each has joined: a client whose small queue fills with
+                # the next joins stops reading its socket, misses the server's pings and is
+                # dropped (1011) once opening them all outlasts one ping interval.
+                readers += [asyncio.create_task(_drain(client)) for client in joined]
+                clients += joined
             connect_seconds = time.monotonic() - started
             connected = usage(pid)
             peak = connected.rss
@@ -157,6 +166,11 @@ async def hold(
             end = usage(pid)
             held = time.monotonic() - held_from
             still_open = sum(1 for client in clients if client.close_code is None)
+            dropped = Counter(
+                f"{client.close_code} {client.close_reason}".strip()
+                for client in clients
+                if client.close_code is not None
+            )
             async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
                 rooms = sorted({room for room, _ in names})
                 listed = [(await http.get(f"/rooms/{r}/users")).json()["users"] for r in rooms]
@@ -177,4 +191,5 @@ async def hold(
         still_open=still_open,
         in_rooms=sum(len(users) for users in listed),
         connect_seconds=connect_seconds,
+        dropped=dict(dropped.most_common()),
     )
