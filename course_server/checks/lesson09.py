@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import socket
 import threading
 import time
 import unicodedata
@@ -20,7 +21,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import hypothesis
 import hypothesis.errors
@@ -730,16 +731,19 @@ class Heard:
     code: int | None = None
 
 
-async def listen(client: ClientConnection, heard: Heard) -> None:
+async def listen(client: ClientConnection, heard: Heard, busy: float = 0) -> None:
+    """Read every frame into ``heard`` until the close; first be ``busy`` that many seconds."""
+    await asyncio.sleep(busy)  # a client with other work: meanwhile its socket fills up
     with contextlib.suppress(ConnectionClosed):
         async for frame in client:
             heard.frames.append(str(frame))
     heard.code = client.close_code
 
 
-def frames_for(check: str, n: int, count: int) -> list[str]:
+def frames_for(check: str, n: int, count: int, padding: int = 0) -> list[str]:
+    """``count`` frames for client ``n``, each with ``padding`` more characters."""
     rng = seeded(f"09.4 {check} {n}")
-    return [f"client {n}, frame {i}: {rng.randint(0, 9999)}" for i in range(count)]
+    return [f"client {n}, frame {i}: {rng.randint(0, 9999)}{'.' * padding}" for i in range(count)]
 
 
 class Gathering:
@@ -751,16 +755,27 @@ class Gathering:
         self.listeners: list[asyncio.Task[None]] = []
         self.expected: list[list[str]] = []
 
-    async def reader(self, url: str, frames: list[str]) -> None:
-        """A client that reads everything, with ``frames`` queued for it on the server."""
+    async def reader(self, url: str, frames: list[str], busy: float = 0) -> None:
+        """A client that reads everything, with ``frames`` queued for it.
+
+        A ``busy`` client reads only after that many seconds, through a receive buffer of 64 KB
+        (no larger however long it waits), so a few MB back up into the server's buffers.
+        """
         count = len(self.members.connections) + 1
-        client = await self.stack.enter_async_context(dial(url))
+        options: dict[str, Any] = {}
+        if busy:
+            sock = options["sock"] = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)  # before connect()
+            sock.setblocking(False)
+            port = urlsplit(url).port
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        client = await self.stack.enter_async_context(dial(url, **options))
         await self.members.joined(count)
         self.members.connections[-1].queued.extend(frames)
         heard = Heard()
         self.heard.append(heard)
         self.expected.append(frames)
-        self.listeners.append(asyncio.ensure_future(listen(client, heard)))
+        self.listeners.append(asyncio.ensure_future(listen(client, heard, busy)))
 
     async def staller(self, url: str, frames: int = 200) -> None:
         """A client that stopped reading, with ``frames`` of 32 KB queued for it: more than the
@@ -772,9 +787,15 @@ class Gathering:
         self.members.connections[-1].queued.extend("x" * 32_768 for _ in range(frames))
 
     async def heard_all(self, wait: float = 1.0) -> None:
-        """Wait (at most ``wait`` s) for every reading client's connection to close."""
+        """Wait (at most ``wait`` s) for every reading client's connection to close.
+
+        A client still connected then stops listening: its own close on the way out (1000)
+        is not the server's goodbye.
+        """
         if self.listeners:
-            await asyncio.wait(self.listeners, timeout=wait)
+            _, open_ = await asyncio.wait(self.listeners, timeout=wait)
+            for listener in open_:
+                listener.cancel()
 
 
 async def shut_down(h: Harness, shutdown: Any, connections: list[Connection]) -> float:
@@ -819,12 +840,13 @@ def judged(heard: Heard, expected: list[str], who: str) -> None:
     got = heard.frames
     if got == expected:
         return
-    missing = [frame for frame in expected if frame not in got]
-    if not missing and sorted(got) == sorted(expected):
-        raise CheckFailed(f"{who} got its {len(expected)} queued frames out of order: {got}")
+    if sorted(got) == sorted(expected):
+        order = [expected.index(frame) for frame in got]
+        raise CheckFailed(f"{who} got its {len(expected)} queued frames in the order {order}")
+    ended = "was still open" if heard.code is None else f"closed ({heard.code})"
     raise CheckFailed(
-        f"{who} got {len(got)} of the {len(expected)} frames queued for it before the "
-        f"connection closed ({heard.code}): send what is queued, then close"
+        f"{who} got {len(got)} of the {len(expected)} frames queued for it, and the connection "
+        f"{ended}: send what is queued, then close"
     )
 
 
@@ -920,16 +942,20 @@ async def _left(h: Harness, shutdown: Any) -> None:
     url = await members.serve()
     async with contextlib.AsyncExitStack() as stack:
         gathering = Gathering(members, stack)
-        for n in (0, 1, 2):
-            await gathering.reader(url, frames_for("left", n, 3))
+        # First in the list: a TaskGroup cancels those after it before they have begun.
         gone = await stalled_reader(url, timeout=WAIT)
-        await members.joined(4)
-        members.connections[-1].queued.extend(frames_for("left", 3, 3))
+        await members.joined(1)
+        members.connections[0].queued.extend(frames_for("left", 0, 3))
         gone.vanish()  # a crashed tab: reset, no close frame
         await eventually(lambda: members.left == 1, timeout=WAIT)  # the server has seen it
+        await gathering.reader(url, frames_for("left", 1, 3))
+        # 8 MB for a client busy for a moment: more than the sockets between take, so its
+        # goodbye is still sending (a TaskGroup would cancel it) when the first client's fails.
+        await gathering.reader(url, frames_for("left", 2, 256, padding=32_768), busy=0.3)
+        await gathering.reader(url, frames_for("left", 3, 3))
         await shut_down(h, shutdown, members.connections)
         await gathering.heard_all()
     for n, (heard, expected) in enumerate(zip(gathering.heard, gathering.expected, strict=True)):
-        who = f"client {n + 1} of 3 (a fourth had left)"
+        who = f"client {n + 2} of 4 (the first had left)"
         judged(heard, expected, who)
         said_goodbye(heard, who)
