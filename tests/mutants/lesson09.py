@@ -281,10 +281,11 @@ def no_origin_lets_in(rule: Any) -> Any:
     return origin_allowed
 
 
+exact = no_origin_lets_in(lambda origin, allowed: origin.lower() in {a.lower() for a in allowed})
+
+
 def make_guarded_echo(
-    origin_allowed: Any = no_origin_lets_in(
-        lambda origin, allowed: origin.lower() in {a.lower() for a in allowed}
-    ),
+    origin_allowed: Any = exact,
     *,
     status: int = 403,
     accept_first: bool = False,
@@ -360,23 +361,27 @@ mutant("09.3", "compares host and port only: http passes where https is listed")
 mutant("09.3", "compares scheme and host only: any port passes")(
     make_guarded_echo(
         no_origin_lets_in(
-            lambda origin, allowed: (urlsplit(origin).scheme.lower(), host_port(origin)[0])
-            in {(urlsplit(a).scheme.lower(), host_port(a)[0]) for a in allowed}
+            lambda origin, allowed: (
+                (urlsplit(origin).scheme.lower(), host_port(origin)[0])
+                in {(urlsplit(a).scheme.lower(), host_port(a)[0]) for a in allowed}
+            )
         )
     )
 )
 mutant("09.3", "Origin: null is let in, like no Origin")(
     make_guarded_echo(
         no_origin_lets_in(
-            lambda origin, allowed: origin == "null"
-            or origin.lower() in {a.lower() for a in allowed}
+            lambda origin, allowed: (
+                origin == "null" or origin.lower() in {a.lower() for a in allowed}
+            )
         )
     )
 )
 mutant("09.3", "no Origin is refused: scripts and servers are locked out")(
     make_guarded_echo(
-        lambda origin, allowed: origin is not None
-        and origin.lower() in {a.lower() for a in allowed}
+        lambda origin, allowed: (
+            origin is not None and origin.lower() in {a.lower() for a in allowed}
+        )
     )
 )
 mutant("09.3", "reads websocket.headers['origin']: no Origin header raises KeyError")(
@@ -407,10 +412,12 @@ GOING_AWAY = 1001
 Goodbye = Callable[[Any], Awaitable[None]]
 
 
-async def flush_then_close(connection: Any, code: int = GOING_AWAY) -> None:
+async def flush_then_close(
+    connection: Any, code: int = GOING_AWAY, reason: str = "Server shutting down"
+) -> None:
     while connection.queued:
         await connection.websocket.send_text(connection.queued.popleft())
-    await connection.websocket.close(code, "Server shutting down")
+    await connection.websocket.close(code, reason)
 
 
 def make_shutdown(goodbye: Goodbye = flush_then_close, *, escape: bool = False) -> Any:
@@ -452,13 +459,20 @@ async def abnormal_closure(connection: Any) -> None:
     await flush_then_close(connection, 1006)
 
 
-mutant("09.4", "closes first, then sends the queue: the frames are lost")(make_shutdown(close_first))
+async def no_reason(connection: Any) -> None:
+    await flush_then_close(connection, reason="")
+
+
+mutant("09.4", "closes first, then sends the queue: the frames are lost")(
+    make_shutdown(close_first)
+)
 mutant("09.4", "sends the queue but never closes")(make_shutdown(flush_only))
 mutant("09.4", "pops the newest frame first: the queue goes out backwards")(
     make_shutdown(newest_first)
 )
 mutant("09.4", "closes with 1000, as if the conversation were over")(make_shutdown(normal_closure))
 mutant("09.4", "closes with 1006, which no close frame may carry")(make_shutdown(abnormal_closure))
+mutant("09.4", "closes with 1001 but no reason")(make_shutdown(no_reason))
 mutant("09.4", "lets the TimeoutError out when time is up")(make_shutdown(escape=True))
 
 
