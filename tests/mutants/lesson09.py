@@ -2,7 +2,8 @@
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
 
-What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43), and why:
+What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43; 09.3: none of 21;
+09.4: none of 13), and why:
 
 - 09.1, ``PONG_WITHIN if not pinged else PING_AFTER``: the two are equal (0.5 s), so swapping
   them changes nothing. Different values would tell them apart, at the cost of a slower check.
