@@ -782,12 +782,14 @@ class Gathering:
         options: dict[str, Any] = {}
         if busy:
             sock = options["sock"] = socket.socket()
+            self.stack.callback(sock.close)  # closed with the client, or if the dial fails
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)  # before connect()
             sock.setblocking(False)
             port = urlsplit(url).port
             await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
         client = await self.stack.enter_async_context(dial(url, **options))
         await self.members.joined(count)
+        # A deque is safe to fill from this thread, and nothing reads it before shutdown().
         self.members.connections[-1].queued.extend(frames)
         heard = Heard()
         self.heard.append(heard)
@@ -795,8 +797,11 @@ class Gathering:
         self.listeners.append(asyncio.ensure_future(listen(client, heard, busy)))
 
     async def staller(self, url: str, frames: int = 200) -> None:
-        """A client that stopped reading, with ``frames`` of 32 KB queued for it: more than the
-        socket buffers between it and the server hold."""
+        """A client that stopped reading, with ``frames`` of 32 KB queued for it.
+
+        That is more than the socket buffers between it and the server hold: a send to it
+        waits for ever.
+        """
         count = len(self.members.connections) + 1
         client = await stalled_reader(url, timeout=WAIT)
         self.stack.push_async_callback(client.__aexit__, None, None, None)
