@@ -1,34 +1,47 @@
-"""Checks for lesson 09's exercises: a heartbeat that expects an answer, and names safe to show.
+"""Checks for lesson 09's exercises: a heartbeat, safe names, an Origin allow-list, a shutdown.
 
 The heartbeat's timings are the notebook's (``PING_AFTER``, ``PONG_WITHIN`` and
 ``HEARTBEAT_TIMEOUT`` below must stay equal to the exercise cell's). They are half a second so
 the checks are quick, and long enough that a check's own client, on a busy machine, answers a
 ping in time. A check measures only what cannot come early (a ping or a close before its time);
 "late" gets a generous margin.
+
+09.3 serves the learner's endpoint with an allow-list of its own (drawn, ``cases.seeded``) in
+``app.state.allowed_origins`` and opens real handshakes with each ``Origin``. 09.4 serves an
+endpoint that keeps every connection (a ``Connection`` shaped like the notebook's), connects
+real clients (one that stops reading, one that vanishes), queues frames for them and runs the
+learner's ``shutdown`` on the server's loop, with a bound of its own (``shut_down``), so a
+shutdown that never returns fails with a hint instead of holding the check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
+import socket
 import threading
 import time
 import unicodedata
 import warnings
+from collections import deque
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import hypothesis
 import hypothesis.errors
 from fastapi import WebSocket
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server.checks import CheckFailed, exercise, expect, plain_names
+from course_server.checks.cases import seeded
 from course_server.checks.harness import Harness
 from course_server.checks.plain_names import describe
 from course_server.checks.talk import WAIT, dial, receive
+from course_server.clients.misbehave import stalled_reader
 from course_server.clients.websocket import attempt
 from course_server.lab.waiting import eventually
 from course_server.lessons.closing import MAX_REASON_BYTES
@@ -522,3 +535,450 @@ async def _reasons(h: Harness, name_problem: Any) -> None:
             f"{label(name)} got the reason {shown}: not printable (a reason that quotes the "
             "name carries the name's invisible characters along)",
         )
+
+
+# --- 09.3 an Origin allow-list ---------------------------------------------------------------
+
+origins = exercise(
+    "09.3",
+    "An Origin allow-list",
+    target="guarded_echo",
+    references=(
+        "course_server.security.origins:origin_allowed",
+        "course_server.security.origins:allowed_here",
+        "course_server.security.origins:server_origin",
+        "course_server.security.origins:OriginGuard",
+    ),
+)
+
+SITES = ("chat.example.com", "app.school.edu", "talk.example.org", "rooms.example.net")
+BARE = ("example.com", "school.edu", "example.org")
+
+
+class Origins:
+    """One check's allow-list, drawn (``cases.seeded``): a site, a bare domain, a local page."""
+
+    def __init__(self, check: str) -> None:
+        rng = seeded(f"09.3 {check}")
+        self.site = rng.choice(SITES)  # https://chat.example.com
+        self.bare = rng.choice(BARE)  # https://example.com: what a suffix match lets through
+        self.port = rng.randint(3000, 9999)  # http://localhost:PORT, a development page
+        self.listed = [f"https://{self.site}", f"https://{self.bare}", self.local]
+
+    @property
+    def local(self) -> str:
+        return f"http://localhost:{self.port}"
+
+
+def echo_text(rng: random.Random) -> str:
+    return f"hello {rng.randint(100, 999)}"
+
+
+async def serve_guarded(h: Harness, endpoint: Any, listed: list[str]) -> str:
+    h.app.state.allowed_origins = set(listed)
+    h.websocket("/echo", endpoint)
+    server = await h.serve()
+    return server.ws("/echo")
+
+
+async def let_in(h: Harness, url: str, origin: str | None, what: str) -> None:
+    """``what`` (a handshake with this ``Origin``, None: none) is accepted, and echoed."""
+    text = echo_text(seeded(f"09.3 {what}"))
+    try:
+        async with dial(url, origin=origin) as client:
+            await client.send(text)
+            echo = await receive(client, what, harness=h)
+    except InvalidStatus as exc:
+        raise CheckFailed(f"{what} was refused with HTTP {exc.response.status_code}") from None
+    expect(echo == text, f"{what} sent {text!r} and got {echo!r} back, not its echo")
+
+
+async def refused(h: Harness, url: str, origin: str | None, what: str) -> None:
+    """``what`` is refused in the handshake itself: HTTP 403, never a WebSocket.
+
+    A refusal by an endpoint that raised is no refusal: the server answered 403 for it.
+    """
+    try:
+        seen = await attempt(url, "hello", timeout=1, origin=origin, close_timeout=0.5)
+    except TimeoutError:
+        raise CheckFailed(f"{what} was let in: the connection was open a second later") from None
+    if seen.accepted:
+        raise CheckFailed(
+            f"{what} was accepted, then closed ({seen.close_code} {seen.close_reason!r}): "
+            "refuse before accept(), so that the client sees HTTP 403 and no WebSocket opens"
+        )
+    expect(seen.http_status == 403, f"{what} was refused with HTTP {seen.http_status}, not 403")
+    expect(not h.errors, f"{what} was refused, but by your code raising: the server said 403")
+
+
+@origins.check("a listed origin is let in, and its messages are echoed")
+async def _listed(h: Harness, endpoint: Any) -> None:
+    allowed = Origins("listed")
+    url = await serve_guarded(h, endpoint, allowed.listed)
+    for origin in allowed.listed:
+        await let_in(h, url, origin, f"a page of {origin} (listed)")
+
+
+@origins.check("no Origin header (a script or a server, not a browser) is let in")
+async def _no_origin(h: Harness, endpoint: Any) -> None:
+    url = await serve_guarded(h, endpoint, Origins("none").listed)
+    await let_in(h, url, None, "a client that sent no Origin header")
+
+
+@origins.check("an Origin not on the list is refused before accept, with HTTP 403")
+async def _foreign(h: Harness, endpoint: Any) -> None:
+    allowed = Origins("foreign")
+    url = await serve_guarded(h, endpoint, allowed.listed)
+    for origin in ("https://evil.example", f"https://attacker-{allowed.port}.example"):
+        await refused(h, url, origin, f"a page of {origin} (not listed)")
+    with contextlib.suppress(TimeoutError):  # the wait for an error that should never come
+        await eventually(lambda: bool(h.errors), timeout=0.3)
+        raise CheckFailed(  # the verdict adds what it raised
+            "after refusing a handshake, your code went on with it: return once refused"
+        )
+
+
+@origins.check("look-alikes are refused: a listed origin with more before, after or inside it")
+async def _lookalikes(h: Harness, endpoint: Any) -> None:
+    allowed = Origins("lookalikes")
+    url = await serve_guarded(h, endpoint, allowed.listed)
+    site, bare = allowed.site, allowed.bare
+    lookalikes = {
+        f"https://{site}.evil.org": "a listed origin as its prefix",
+        f"https://evil-{bare}": "a listed host as its suffix",
+        f"https://evil.{bare}.attacker.io": "a listed host inside it",
+        f"https://{site.replace('.', '-', 1)}": "a listed host with '-' for a '.'",
+    }
+    for origin, how in lookalikes.items():
+        await refused(h, url, origin, f"a page of {origin} ({how})")
+
+
+@origins.check("the scheme and the port are part of the origin: http is not https")
+async def _scheme_and_port(h: Harness, endpoint: Any) -> None:
+    allowed = Origins("scheme and port")
+    url = await serve_guarded(h, endpoint, allowed.listed)
+    others = {
+        f"http://{allowed.site}": "http, where https is listed",
+        f"wss://{allowed.site}": "wss, where https is listed",
+        f"https://{allowed.site}:8443": "another port",
+        f"http://localhost:{allowed.port + 1}": f"another port than {allowed.local}'s",
+        f"https://localhost:{allowed.port}": f"https, where {allowed.local} is listed",
+    }
+    for origin, how in others.items():
+        await refused(h, url, origin, f"a page of {origin} ({how})")
+
+
+@origins.check("case does not matter: Chat.Example.COM on the list lets chat.example.com in")
+async def _case(h: Harness, endpoint: Any) -> None:
+    allowed = Origins("case")
+    written = [
+        f"https://{allowed.site.title()}",
+        f"HTTPS://{allowed.bare.upper()}",
+        f"http://LocalHost:{allowed.port}",
+    ]
+    url = await serve_guarded(h, endpoint, written)
+    for entry, origin in zip(written, allowed.listed, strict=True):
+        await let_in(h, url, origin, f"a page of {origin} ({entry} is listed)")
+    shouted = f"HTTPS://{allowed.site.upper()}"
+    await let_in(h, url, shouted, f"a client that sent Origin {shouted}")
+
+
+@origins.check("Origin: null (a sandboxed iframe, a file:// page) is refused")
+async def _null(h: Harness, endpoint: Any) -> None:
+    url = await serve_guarded(h, endpoint, Origins("null").listed)
+    await refused(h, url, "null", "a handshake with Origin: null")
+
+
+# --- 09.4 a graceful shutdown ----------------------------------------------------------------
+
+SHUTDOWN_TIMEOUT = 1.0
+GOING_AWAY = 1001
+
+graceful = exercise(
+    "09.4",
+    "A graceful shutdown",
+    target="shutdown",
+    references=(
+        "course_server.realtime.peers:Peers",
+        "course_server.realtime.fanout:Peer",
+        "course_server.runner:Goodbye",
+    ),
+)
+
+
+@dataclasses.dataclass
+class Connection:
+    """The notebook's ``Connection``: an accepted WebSocket and the frames still queued for it."""
+
+    websocket: WebSocket
+    queued: deque[str] = dataclasses.field(default_factory=deque)
+
+
+class Members:
+    """The check's server: every connection it accepted, kept open until the client leaves."""
+
+    def __init__(self, h: Harness) -> None:
+        self.connections: list[Connection] = []
+        self.left = 0  # connections whose client has gone
+        self.h = h
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        self.connections.append(Connection(websocket))
+        with contextlib.suppress(Exception):  # what the shutdown does to it is for it to say
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        self.left += 1
+
+    async def serve(self) -> str:
+        self.h.websocket("/member", self.endpoint)
+        server = await self.h.serve()
+        return server.ws("/member")
+
+    async def joined(self, count: int) -> None:
+        await eventually(lambda: len(self.connections) >= count, timeout=WAIT)
+
+
+@dataclasses.dataclass
+class Heard:
+    """What one reading client got: its frames, then the close (None: still open)."""
+
+    frames: list[str] = dataclasses.field(default_factory=list)
+    code: int | None = None
+    reason: str = ""
+
+
+async def listen(client: ClientConnection, heard: Heard, busy: float = 0) -> None:
+    """Read every frame into ``heard`` until the close; first be ``busy`` that many seconds."""
+    await asyncio.sleep(busy)  # a client with other work: meanwhile its socket fills up
+    with contextlib.suppress(ConnectionClosed):
+        async for frame in client:
+            heard.frames.append(str(frame))
+    heard.code, heard.reason = client.close_code, client.close_reason or ""
+
+
+def frames_for(check: str, n: int, count: int, padding: int = 0) -> list[str]:
+    """``count`` frames for client ``n``, each with ``padding`` more characters."""
+    rng = seeded(f"09.4 {check} {n}")
+    return [f"client {n}, frame {i}: {rng.randint(0, 9999)}{'.' * padding}" for i in range(count)]
+
+
+class Gathering:
+    """Clients connected to ``Members``, the frames queued for each, and what each heard."""
+
+    def __init__(self, members: Members, stack: contextlib.AsyncExitStack) -> None:
+        self.members, self.stack = members, stack
+        self.heard: list[Heard] = []
+        self.listeners: list[asyncio.Task[None]] = []
+        self.expected: list[list[str]] = []
+
+    async def reader(self, url: str, frames: list[str], busy: float = 0) -> None:
+        """A client that reads everything, with ``frames`` queued for it.
+
+        A ``busy`` client reads only after that many seconds, through a receive buffer of 64 KB
+        (no larger however long it waits), so a few MB back up into the server's buffers.
+        """
+        count = len(self.members.connections) + 1
+        options: dict[str, Any] = {}
+        if busy:
+            sock = options["sock"] = socket.socket()
+            self.stack.callback(sock.close)  # closed with the client, or if the dial fails
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)  # before connect()
+            sock.setblocking(False)
+            port = urlsplit(url).port
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        client = await self.stack.enter_async_context(dial(url, **options))
+        await self.members.joined(count)
+        # A deque is safe to fill from this thread, and nothing reads it before shutdown().
+        self.members.connections[-1].queued.extend(frames)
+        heard = Heard()
+        self.heard.append(heard)
+        self.expected.append(frames)
+        self.listeners.append(asyncio.ensure_future(listen(client, heard, busy)))
+
+    async def staller(self, url: str, frames: int = 200) -> None:
+        """A client that stopped reading, with ``frames`` of 32 KB queued for it.
+
+        That is more than the socket buffers between it and the server hold: a send to it
+        waits for ever.
+        """
+        count = len(self.members.connections) + 1
+        client = await stalled_reader(url, timeout=WAIT)
+        self.stack.push_async_callback(client.__aexit__, None, None, None)
+        await self.members.joined(count)
+        self.members.connections[-1].queued.extend("x" * 32_768 for _ in range(frames))
+
+    async def heard_all(self, wait: float = 1.0) -> None:
+        """Wait (at most ``wait`` s) for every reading client's connection to close.
+
+        A client still connected then stops listening: its own close on the way out (1000)
+        is not the server's goodbye.
+        """
+        if self.listeners:
+            _, open_ = await asyncio.wait(self.listeners, timeout=wait)
+            for listener in open_:
+                listener.cancel()
+
+
+async def shut_down(h: Harness, shutdown: Any, connections: list[Connection]) -> float:
+    """Run the learner's ``shutdown`` on the server's loop; the seconds it took there.
+
+    It is given ``SHUTDOWN_TIMEOUT`` plus ``WAIT`` seconds: a shutdown that has not returned by
+    then has no bound of its own, and the check says so instead of waiting on.
+    """
+    assert h.server is not None
+    server, limit = h.server, SHUTDOWN_TIMEOUT + WAIT
+
+    async def job() -> tuple[BaseException | None, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await shutdown(list(connections))
+        except Exception as exc:
+            return exc, loop.time() - started
+        return None, loop.time() - started
+
+    try:
+        # The coroutine is made in the worker thread: never left unawaited if this is cancelled.
+        raised, took = await asyncio.to_thread(lambda: server.call(job(), limit))
+    except TimeoutError:
+        raise CheckFailed(
+            f"shutdown() was still running {limit:g} s later: bound it, so that a client that "
+            f"stopped reading cannot hold the server (SHUTDOWN_TIMEOUT is {SHUTDOWN_TIMEOUT:g} s)"
+        ) from None
+    if raised is not None:
+        h.errors.append(raised)
+        if isinstance(raised, TimeoutError):
+            raise CheckFailed(
+                "shutdown() raised TimeoutError when its time was up: catch it and return, so "
+                "that the rest of the server's shutdown still runs"
+            )
+        raise CheckFailed("shutdown() raised instead of returning")
+    return float(took)
+
+
+def judged(heard: Heard, expected: list[str], who: str) -> None:
+    """``who`` got every frame queued for it, in order (what it got after them is not judged)."""
+    got = heard.frames
+    if got == expected:
+        return
+    if sorted(got) == sorted(expected):
+        order = [expected.index(frame) for frame in got]
+        raise CheckFailed(f"{who} got its {len(expected)} queued frames in the order {order}")
+    ended = "was still open" if heard.code is None else f"closed ({heard.code})"
+    raise CheckFailed(
+        f"{who} got {len(got)} of the {len(expected)} frames queued for it, and the connection "
+        f"{ended}: send what is queued, then close"
+    )
+
+
+def said_goodbye(heard: Heard, who: str) -> None:
+    if heard.code is None:
+        raise CheckFailed(f"{who} was still connected after shutdown() returned: close it")
+    expect(
+        heard.code == GOING_AWAY,
+        f"{who} was closed with {heard.code}, not {GOING_AWAY} (going away: the server is "
+        "shutting down, come back later)",
+    )
+    expect(heard.reason, f"{who} was closed with {GOING_AWAY} and no reason: say why")
+
+
+@graceful.check("the frames queued for a client all reach it, in order, before the close")
+async def _flushed(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        await gathering.reader(url, frames_for("flushed", 0, 8))
+        await shut_down(h, shutdown, members.connections)
+        await gathering.heard_all()
+    judged(gathering.heard[0], gathering.expected[0], "the client")
+
+
+@graceful.check(f"then the client is closed with {GOING_AWAY} (going away) and a reason")
+async def _going_away(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        await gathering.reader(url, frames_for("going away", 0, 2))
+        await shut_down(h, shutdown, members.connections)
+        await gathering.heard_all()
+    said_goodbye(gathering.heard[0], "the client")
+
+
+@graceful.check(f"every connection gets its frames and {GOING_AWAY}, not only the first")
+async def _every(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        for n, count in enumerate((3, 0, 5, 1)):
+            await gathering.reader(url, frames_for("every", n, count))
+        await shut_down(h, shutdown, members.connections)
+        await gathering.heard_all()
+    for n, (heard, expected) in enumerate(zip(gathering.heard, gathering.expected, strict=True)):
+        who = f"client {n + 1} of {len(gathering.heard)}"
+        judged(heard, expected, who)
+        said_goodbye(heard, who)
+
+
+@graceful.check(
+    f"a client that stopped reading holds shutdown() {SHUTDOWN_TIMEOUT:g} s at most", timeout=8
+)
+async def _bounded(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        await gathering.staller(url)
+        await gathering.reader(url, frames_for("bounded", 1, 3))
+        took = await shut_down(h, shutdown, members.connections)
+    expect(
+        took <= SHUTDOWN_TIMEOUT + 1,  # late, on a busy machine, by a generous margin
+        f"with a client that stopped reading, shutdown() took {took:.2f} s: give up after "
+        f"SHUTDOWN_TIMEOUT ({SHUTDOWN_TIMEOUT:g} s)",
+    )
+
+
+@graceful.check("a client that stopped reading holds no one else back", timeout=8)
+async def _no_one_else(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        await gathering.staller(url)  # first in the list: a shutdown one at a time waits on it
+        for n in (1, 2):
+            await gathering.reader(url, frames_for("no one else", n, 4))
+        with contextlib.suppress(CheckFailed):  # too slow is the check before's verdict
+            await shut_down(h, shutdown, members.connections)
+        await gathering.heard_all()
+    for n, (heard, expected) in enumerate(zip(gathering.heard, gathering.expected, strict=True)):
+        who = f"a reading client (number {n + 2} of 3), behind one that stopped reading,"
+        judged(heard, expected, who)
+        said_goodbye(heard, who)
+
+
+@graceful.check("a client that has already left is no trouble: the others get their goodbye")
+async def _left(h: Harness, shutdown: Any) -> None:
+    members = Members(h)
+    url = await members.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        gathering = Gathering(members, stack)
+        # First in the list: a TaskGroup cancels those after it before they have begun.
+        gone = await stalled_reader(url, timeout=WAIT)
+        await members.joined(1)
+        members.connections[0].queued.extend(frames_for("left", 0, 3))
+        gone.vanish()  # a crashed tab: reset, no close frame
+        await eventually(lambda: members.left == 1, timeout=WAIT)  # the server has seen it
+        await gathering.reader(url, frames_for("left", 1, 3))
+        # 8 MB for a client busy for a moment: more than the sockets between take, so its
+        # goodbye is still sending (a TaskGroup would cancel it) when the first client's fails.
+        await gathering.reader(url, frames_for("left", 2, 256, padding=32_768), busy=0.3)
+        await gathering.reader(url, frames_for("left", 3, 3))
+        await shut_down(h, shutdown, members.connections)
+        await gathering.heard_all()
+    for n, (heard, expected) in enumerate(zip(gathering.heard, gathering.expected, strict=True)):
+        who = f"client {n + 2} of 4 (the first had left)"
+        judged(heard, expected, who)
+        said_goodbye(heard, who)

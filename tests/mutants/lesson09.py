@@ -2,7 +2,8 @@
 
 As in the other lessons: one bug each, the solution with that one mistake written out in full.
 
-What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43), and why:
+What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43; 09.3: none of 21;
+09.4: none of 13), and why:
 
 - 09.1, ``PONG_WITHIN if not pinged else PING_AFTER``: the two are equal (0.5 s), so swapping
   them changes nothing. Different values would tell them apart, at the cost of a slower check.
@@ -11,14 +12,23 @@ What ``scripts/mutate.py`` leaves alive (09.1: 1 of 28; 09.2: none of 43), and w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import unicodedata
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import WebSocket
+from fastapi.responses import PlainTextResponse
 
+from course_server.realtime.fanout import Peer
+from course_server.realtime.peers import Peers
+from course_server.security import origins
 from mutants.registry import mutant
+
+CHEAT = "cheat: calls the course's reference"
 
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5
@@ -258,3 +268,259 @@ def name_problem_known(name: str) -> str | None:
     if name in KNOWN_NAMES or re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name):
         return None
     return RULE
+
+
+# --- 09.3 guarded_echo -----------------------------------------------------------------------
+
+
+def no_origin_lets_in(rule: Any) -> Any:
+    """``rule(origin, allowed)`` on a present header; no header lets the client in."""
+
+    def origin_allowed(origin: str | None, allowed: Collection[str]) -> bool:
+        return origin is None or rule(origin, allowed)
+
+    return origin_allowed
+
+
+exact = no_origin_lets_in(lambda origin, allowed: origin.lower() in {a.lower() for a in allowed})
+
+
+def make_guarded_echo(
+    origin_allowed: Any = exact,
+    *,
+    status: int = 403,
+    accept_first: bool = False,
+    header: Any = lambda websocket: websocket.headers.get("origin"),
+) -> Any:
+    """The solution with one step done a learner's wrong way."""
+
+    async def guarded_echo(websocket: WebSocket) -> None:
+        if accept_first:
+            await websocket.accept()
+        origin = header(websocket)
+        if not origin_allowed(origin, websocket.app.state.allowed_origins):
+            if accept_first:
+                await websocket.close(1008, "Origin not allowed")
+            else:
+                denial = PlainTextResponse("Origin not allowed", status_code=status)
+                await websocket.send_denial_response(denial)
+            return
+        if not accept_first:
+            await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
+
+    return guarded_echo
+
+
+def host_port(origin: str) -> tuple[str | None, int | None]:
+    parts = urlsplit(origin)
+    return parts.hostname, parts.port
+
+
+mutant("09.3", "substring match: any listed origin inside the header lets it in")(
+    make_guarded_echo(
+        no_origin_lets_in(lambda origin, allowed: any(a.lower() in origin.lower() for a in allowed))
+    )
+)
+mutant("09.3", "startswith: a listed origin as a prefix lets it in")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: any(origin.lower().startswith(a.lower()) for a in allowed)
+        )
+    )
+)
+mutant("09.3", "endswith on the host: subdomains, and evil-example.com, pass")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: any(
+                urlsplit(origin).scheme == urlsplit(a).scheme.lower()
+                and host_port(origin)[1] == host_port(a)[1]
+                and str(host_port(origin)[0]).endswith(str(host_port(a)[0]))
+                for a in allowed
+            )
+        )
+    )
+)
+mutant("09.3", "a regular expression per entry: its dots match any character")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: any(re.fullmatch(a, origin, re.IGNORECASE) for a in allowed)
+        )
+    )
+)
+mutant("09.3", "case-sensitive: Chat.Example.COM on the list refuses chat.example.com")(
+    make_guarded_echo(no_origin_lets_in(lambda origin, allowed: origin in allowed))
+)
+mutant("09.3", "compares host and port only: http passes where https is listed")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: host_port(origin) in {host_port(a) for a in allowed}
+        )
+    )
+)
+mutant("09.3", "compares scheme and host only: any port passes")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: (
+                (urlsplit(origin).scheme.lower(), host_port(origin)[0])
+                in {(urlsplit(a).scheme.lower(), host_port(a)[0]) for a in allowed}
+            )
+        )
+    )
+)
+mutant("09.3", "Origin: null is let in, like no Origin")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: (
+                origin == "null" or origin.lower() in {a.lower() for a in allowed}
+            )
+        )
+    )
+)
+mutant("09.3", "no Origin is refused: scripts and servers are locked out")(
+    make_guarded_echo(
+        lambda origin, allowed: (
+            origin is not None and origin.lower() in {a.lower() for a in allowed}
+        )
+    )
+)
+mutant("09.3", "reads websocket.headers['origin']: no Origin header raises KeyError")(
+    make_guarded_echo(header=lambda websocket: websocket.headers["origin"])
+)
+mutant("09.3", "accepts, then closes with 1008: the page had its connection")(
+    make_guarded_echo(accept_first=True)
+)
+mutant("09.3", "refuses with 401, as if a login could help")(make_guarded_echo(status=401))
+
+
+@mutant("09.3", f"{CHEAT} origins.origin_allowed")
+async def guarded_echo_by_the_course(websocket: WebSocket) -> None:
+    if not origins.origin_allowed(
+        websocket.headers.get("origin"), websocket.app.state.allowed_origins
+    ):
+        await websocket.send_denial_response(PlainTextResponse("no", status_code=403))
+        return
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(text)
+
+
+# --- 09.4 shutdown ---------------------------------------------------------------------------
+
+SHUTDOWN_TIMEOUT = 1.0
+GOING_AWAY = 1001
+Goodbye = Callable[[Any], Awaitable[None]]
+
+
+async def flush_then_close(
+    connection: Any, code: int = GOING_AWAY, reason: str = "Server shutting down"
+) -> None:
+    while connection.queued:
+        await connection.websocket.send_text(connection.queued.popleft())
+    await connection.websocket.close(code, reason)
+
+
+def make_shutdown(goodbye: Goodbye = flush_then_close, *, escape: bool = False) -> Any:
+    """The solution's shutdown, each connection's ``goodbye`` done a learner's way."""
+
+    async def shutdown(connections: list[Any]) -> None:
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await asyncio.gather(*map(goodbye, connections), return_exceptions=True)
+        except TimeoutError:
+            if escape:
+                raise
+
+    return shutdown
+
+
+async def close_first(connection: Any) -> None:
+    await connection.websocket.close(GOING_AWAY, "Server shutting down")
+    while connection.queued:
+        await connection.websocket.send_text(connection.queued.popleft())
+
+
+async def flush_only(connection: Any) -> None:
+    while connection.queued:
+        await connection.websocket.send_text(connection.queued.popleft())
+
+
+async def newest_first(connection: Any) -> None:
+    while connection.queued:
+        await connection.websocket.send_text(connection.queued.pop())
+    await connection.websocket.close(GOING_AWAY, "Server shutting down")
+
+
+async def normal_closure(connection: Any) -> None:
+    await flush_then_close(connection, 1000)
+
+
+async def abnormal_closure(connection: Any) -> None:
+    await flush_then_close(connection, 1006)
+
+
+async def no_reason(connection: Any) -> None:
+    await flush_then_close(connection, reason="")
+
+
+mutant("09.4", "closes first, then sends the queue: the frames are lost")(
+    make_shutdown(close_first)
+)
+mutant("09.4", "sends the queue but never closes")(make_shutdown(flush_only))
+mutant("09.4", "pops the newest frame first: the queue goes out backwards")(
+    make_shutdown(newest_first)
+)
+mutant("09.4", "closes with 1000, as if the conversation were over")(make_shutdown(normal_closure))
+mutant("09.4", "closes with 1006, which no close frame may carry")(make_shutdown(abnormal_closure))
+mutant("09.4", "closes with 1001 but no reason")(make_shutdown(no_reason))
+mutant("09.4", "lets the TimeoutError out when time is up")(make_shutdown(escape=True))
+
+
+@mutant("09.4", "no timeout: a client that stopped reading holds the shutdown for ever")
+async def shutdown_unbounded(connections: list[Any]) -> None:
+    await asyncio.gather(*map(flush_then_close, connections), return_exceptions=True)
+
+
+@mutant("09.4", "one connection after another: a stuck one holds all behind it")
+async def shutdown_one_by_one(connections: list[Any]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            for connection in connections:
+                with contextlib.suppress(Exception):
+                    await flush_then_close(connection)
+
+
+@mutant("09.4", "returns inside the loop: only the first connection is closed")
+async def shutdown_first_only(connections: list[Any]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            for connection in connections:
+                await flush_then_close(connection)
+                return
+
+
+@mutant("09.4", "gather without return_exceptions: a client that left makes shutdown raise")
+async def shutdown_raising(connections: list[Any]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            await asyncio.gather(*map(flush_then_close, connections))
+
+
+@mutant("09.4", "a TaskGroup: a client that left cancels everyone else's goodbye")
+async def shutdown_task_group(connections: list[Any]) -> None:
+    with contextlib.suppress(TimeoutError, ExceptionGroup):
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT), asyncio.TaskGroup() as group:
+            for connection in connections:
+                group.create_task(flush_then_close(connection))
+
+
+@mutant("09.4", f"{CHEAT} peers.Peers.close_all")
+async def shutdown_by_the_course(connections: list[Any]) -> None:
+    registry = Peers(close_timeout=SHUTDOWN_TIMEOUT)
+    for connection in connections:
+        peer = Peer(connection.websocket, registry=registry)
+        peer.start()
+        for frame in connection.queued:
+            peer.send(frame)
+    await registry.close_all(limit=SHUTDOWN_TIMEOUT)
