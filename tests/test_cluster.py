@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from cluster_fixtures import nginx_path
 from conftest import wait_timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -24,6 +27,7 @@ from course_server.clients.sse import SSEvent, events
 from course_server.realtime.backoff import Backoff
 from course_server.realtime.messages import MessageEvent
 from course_server.security.tokens import create_access_token
+from course_server.tools import processes
 from course_server.tools.cluster import Cluster
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +213,20 @@ async def test_nginx_throttles_a_flood_of_login_posts_with_429(cluster: Cluster)
     refused = [r.status_code for r in responses if is_from_nginx(r)]
     assert refused == [429] * len(refused)
     assert len(refused) >= 12 - 6  # 1 + 5 in the burst reach the app, perhaps one more
+
+
+# The command ------------------------------------------------------------------------------------
+
+
+def test_the_cluster_command_serves_through_nginx_and_leaves_no_process_behind() -> None:
+    nginx_path()
+    command = processes.start("course_server.tools.cluster", timeout=wait_timeout(60))
+    try:
+        assert httpx.get(command.url("/healthz"), timeout=wait_timeout()).status_code == 200
+    finally:
+        assert command.stop(timeout=wait_timeout(20)) == 0
+    children = [int(pid) for pid in re.findall(r"pid (\d+)", command.stdout())]
+    assert len(children) == 3  # two replicas and nginx
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # gone, and reaped: no orphan, no zombie

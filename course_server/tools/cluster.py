@@ -246,6 +246,11 @@ class Cluster(ServerURLs):
                     raise TimeoutError(f"{url} did not answer through nginx in time")
                 time.sleep(POLL_INTERVAL)
 
+    @property
+    def nginx_pid(self) -> int | None:
+        """nginx's master process, while it runs."""
+        return self._nginx.pid if self._nginx is not None else None
+
     def kill(self, index: int) -> int:
         """SIGKILL replica ``index``: a crash, no goodbye; nginx sends its clients elsewhere."""
         return self.servers[index].kill()
@@ -319,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cluster of {args.replicas} replicas serving on {cluster.http_url}", flush=True)
             for i, (view, server) in enumerate(zip(cluster.views, cluster.servers, strict=True)):
                 print(f"  replica {i}: pid {server.pid}, via nginx at {view.http_url}", flush=True)
-            print("Ctrl+C stops them all.", flush=True)
+            print(f"  nginx: pid {cluster.nginx_pid}; Ctrl+C stops them all.", flush=True)
             while not stopped.wait(1.0):  # a timeout, so that Ctrl+C interrupts the wait
                 pass
     except KeyboardInterrupt:
