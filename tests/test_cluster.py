@@ -198,6 +198,14 @@ async def test_nginx_refuses_a_body_over_its_limit_with_413(cluster: Cluster) ->
     assert is_from_nginx(response)
 
 
+async def test_nginx_passes_a_body_under_its_limit_on_to_the_app(cluster: Cluster) -> None:
+    # Over nginx's 16 KiB in-memory buffer: it goes through a temp file the workers must write.
+    async with httpx.AsyncClient(timeout=wait_timeout(10)) as http:
+        response = await http.post(cluster.url("/notifications"), content=b"x" * (48 * 1024))
+    assert response.status_code == 401  # the app's answer: no bearer token
+    assert not is_from_nginx(response)
+
+
 def test_nginx_closes_a_connection_whose_headers_never_end(cluster: Cluster) -> None:
     host, port = cluster.http_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=wait_timeout(30)) as sock:

@@ -204,6 +204,9 @@ class Cluster(ServerURLs):
         assert self.nginx is not None
         self._workdir = tempfile.TemporaryDirectory(prefix="course-nginx-")
         workdir = Path(self._workdir.name)
+        # Run as root, nginx's workers run as nobody: they must reach the temp paths (nginx makes
+        # them theirs) to buffer a request body of more than 16 KiB.
+        workdir.chmod(0o755)
         replicas = [int(s.http_url.rsplit(":", 1)[1]) for s in self.servers]
         site = workdir / "site.conf"
         site.write_text(
