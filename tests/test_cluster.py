@@ -28,7 +28,7 @@ from course_server.realtime.backoff import Backoff
 from course_server.realtime.messages import MessageEvent
 from course_server.security.tokens import create_access_token
 from course_server.tools import processes
-from course_server.tools.cluster import Cluster
+from course_server.tools.cluster import CONFIG, Cluster, render
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +38,17 @@ FAST = Backoff(base=0.05, cap=0.5)
 def is_from_nginx(response: httpx.Response) -> bool:
     """nginx's own error page (the app answers JSON): the request never reached a replica."""
     return response.headers["content-type"].startswith("text/html") and "nginx" in response.text
+
+
+def test_the_rendered_config_is_deploys_own_but_the_upstream_servers_and_port() -> None:
+    original = CONFIG.read_text(encoding="utf-8").splitlines()
+    rendered = render("\n".join(original), listen=8080, replicas=[9001, 9002]).splitlines()
+    assert set(original) - set(rendered) == {"    server app:8000;", "    listen 80;"}
+    assert set(rendered) - set(original) == {
+        "    server 127.0.0.1:9001;",
+        "    server 127.0.0.1:9002;",
+        "    listen 127.0.0.1:8080;",
+    }
 
 
 # Chat across replicas ---------------------------------------------------------------------------

@@ -87,14 +87,14 @@ def _server_block(text: str) -> str:
     raise ValueError("nginx.conf: the server block does not end")
 
 
-def render(config: str, *, listen: int, replicas: Sequence[int], views: Sequence[int]) -> str:
+def render(config: str, *, listen: int, replicas: Sequence[int], views: Sequence[int] = ()) -> str:
     """``config`` (``deploy/nginx.conf``) for replicas on 127.0.0.1 ``replicas`` ports.
 
     The public server listens on ``listen``; ``views[i]`` is the port of a copy of it that
     prefers replica ``i`` (the others are its backups). Everything else is left as written.
     """
-    if len(views) != len(replicas):
-        raise ValueError("one view per replica")
+    if views and len(views) != len(replicas):
+        raise ValueError("one view per replica, or none")
     indent = _one(_UPSTREAM_SERVER, config).group(1)
     servers = "".join(f"{indent}server 127.0.0.1:{port};\n" for port in replicas)
     text = _UPSTREAM_SERVER.sub(lambda _: servers.rstrip("\n"), config)
