@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
           --nbval-cell-timeout 120
 
-.PHONY: setup course test lint typecheck notebooks exercises bench mutation clean
+.PHONY: setup course test lint typecheck notebooks exercises bench cluster mutation clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed; none found on PATH." >&2; exit 1; }
@@ -46,6 +46,10 @@ bench: setup  ## benchmarks (lesson 10): fan-out at 1,000 receivers, polling vs 
 	$(BIN)/python -m benchmarks.fanout --receivers 1000 --messages 200 --repeat 2 --wait-quiet 30
 	$(BIN)/python -m benchmarks.transports --events 1000
 	$(BIN)/python -m benchmarks.crossprocess --wait-quiet 30
+
+# REPLICAS=N course_server processes (2), PORT=P nginx's public port (a free one).
+cluster: setup  ## Redis, course_server replicas and nginx (deploy/nginx.conf) on 127.0.0.1, until Ctrl+C
+	$(BIN)/python -m course_server.tools.cluster --replicas $(or $(REPLICAS),2) --port $(or $(PORT),0)
 
 # LIMIT=N checks at most N mutants per exercise (the same ones each run); JOBS=N at once.
 mutation: setup  ## mutation score of each exercise's checks: edits of the solutions that pass

@@ -18,8 +18,9 @@ from course_server import RunningServer, Settings, create_app, start
 from course_server.lab import waiting
 
 # tests/browser.py: headless Chromium fixtures (browser, browser_context) for the browser tests;
+# tests/cluster_fixtures.py: Redis, two course_server processes and nginx in front (cluster);
 # tests/redis_fixtures.py: a throwaway Redis, and two servers sharing it.
-pytest_plugins = ["browser", "exercise_reports", "redis_fixtures"]
+pytest_plugins = ["browser", "cluster_fixtures", "exercise_reports", "redis_fixtures"]
 
 _names = itertools.count()
 
