@@ -23,7 +23,6 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from uvicorn import Server
 
-from course_server.runner import bind_socket, make_config
 from course_server.settings import Settings
 
 CHANNEL = "chat_messages"  # the chapter's channel name
@@ -85,6 +84,9 @@ def create_app(redis_url: str) -> FastAPI:
 
 
 def main() -> None:
+    # Only the command line needs the runner (a layer above scaling): the app above does not.
+    from course_server.runner import bind_socket, make_config
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
