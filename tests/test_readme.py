@@ -120,14 +120,37 @@ def test_lessons_marked_available_are_exactly_the_notebooks() -> None:
     assert available == {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}
 
 
-def test_repository_layout_names_only_files_that_exist() -> None:
+def layout_paths() -> list[str]:
+    """Every path the README's layout names, from the indentation (two spaces per folder level).
+
+    Lines indented as far as the descriptions continue the line above; ``a.py, b.py`` stands for
+    several files and names none.
+    """
     (block,) = code_blocks(section("Repository layout"))
-    parent = ROOT
+    paths: list[str] = []
+    folders: list[str] = []  # the folder at each depth
     for line in block.splitlines():
-        name = line.split()[0]
-        if "," in name or "(coming)" in line:
-            continue  # "basics.py, …" stands for several; "coming" ones do not exist yet
-        path = (parent if line.startswith(" ") else ROOT) / name
-        assert path.exists(), f"README's layout names {name}, which does not exist"
-        if not line.startswith(" "):
-            parent = path
+        match = re.match(r"^( *)(\S+)", line)
+        if match is None or len(match.group(1)) >= 10 or "," in match.group(2):
+            continue
+        depth, name = len(match.group(1)) // 2, match.group(2)
+        folders = folders[:depth]
+        paths.append("".join(folders) + name)
+        if name.endswith("/"):
+            folders.append(name)
+    return paths
+
+
+def test_repository_layout_names_only_files_that_exist() -> None:
+    missing = [path for path in layout_paths() if not (ROOT / path).exists()]
+    assert missing == []
+
+
+def test_the_readme_layout_names_every_module_of_the_package_and_no_other() -> None:
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "course_server").rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    named = {path for path in layout_paths() if path.startswith("course_server/")}
+    assert sorted(modules - named) == []
