@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
-from conftest import wait_timeout
+from conftest import missing_tool, wait_timeout
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from course_server import RunningServer
@@ -38,10 +38,9 @@ def chromium_path() -> str:
     path = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium")
     if path:
         return path
-    reason = "no Chromium: install Debian's `chromium` (or set COURSE_CHROMIUM) for browser tests"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    missing_tool(
+        "no Chromium: install Debian's `chromium` (or set COURSE_CHROMIUM) for browser tests"
+    )
 
 
 def ms(seconds: float) -> float:

@@ -8,11 +8,10 @@ fails, as ``browser.py`` decides for Chromium.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from conftest import wait_timeout
+from conftest import missing_tool, wait_timeout
 
 from course_server.tools.cluster import Cluster, find_nginx
 from course_server.tools.redis_server import RedisServer
@@ -23,10 +22,7 @@ def nginx_path() -> str:
     path = find_nginx()
     if path:
         return path
-    reason = "no nginx: install Debian's `nginx-light` (or set COURSE_NGINX) for cluster tests"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    missing_tool("no nginx: install Debian's `nginx-light` (or set COURSE_NGINX) for cluster tests")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from typing import NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,6 +29,16 @@ _names = itertools.count()
 def wait_timeout(seconds: float = 5.0) -> float:
     """A deadline for one wait, scaled for slow machines."""
     return seconds * float(os.environ.get("COURSE_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip a test whose tool (Chromium, nginx) is not installed; fail it under CI.
+
+    CI (``CI=true``) installs every tool, so there a missing one is a broken build, not a skip.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 async def eventually(

@@ -34,8 +34,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-import httpx
-
 from course_server.tools import processes
 from course_server.tools.processes import ServerProcess
 from course_server.tools.redis_server import RedisServer, free_port
@@ -44,7 +42,6 @@ from course_server.urls import ServerURLs
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 """The repository's nginx config: compose mounts it, the cluster renders it."""
 
-POLL_INTERVAL = 0.02  # seconds between tries while nginx starts: another process, no event
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server app:8000;\s*$", re.MULTILINE)
 _LISTEN = re.compile(r"^(\s*)listen 80;\s*$", re.MULTILINE)
 _PROXY_PASS = re.compile(r"proxy_pass http://course_app;")
@@ -235,19 +232,13 @@ class Cluster(ServerURLs):
             self._wait_healthy(base.url("/healthz"), error_log, deadline)
 
     def _wait_healthy(self, url: str, error_log: Path, deadline: float) -> None:
-        with httpx.Client(timeout=1.0) as client:
-            while True:
-                if self._nginx is None or self._nginx.poll() is not None:
-                    log = error_log.read_text(errors="replace") if error_log.exists() else ""
-                    raise RuntimeError(f"nginx exited: {log.strip()}")
-                try:
-                    if client.get(url).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} did not answer through nginx in time")
-                time.sleep(POLL_INTERVAL)
+        def exited() -> str | None:
+            if self._nginx is not None and self._nginx.poll() is None:
+                return None
+            log = error_log.read_text(errors="replace") if error_log.exists() else ""
+            return f"nginx exited: {log.strip()}"
+
+        processes.wait_until_answers(url, deadline, exited)
 
     @property
     def nginx_pid(self) -> int | None:

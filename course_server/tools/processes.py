@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -241,17 +241,29 @@ def _read_url(process: subprocess.Popen[str], deadline: float) -> str:
 
 
 def _wait_healthy(server: ServerProcess, path: str, deadline: float) -> None:
+    def exited() -> str | None:
+        return None if server.running else f"exited with code {server.process.returncode}"
+
+    wait_until_answers(server.url(path), deadline, exited)
+
+
+def wait_until_answers(url: str, deadline: float, exited: Callable[[], str | None]) -> None:
+    """Poll ``url`` until it answers 200, until ``deadline`` (``time.monotonic()``).
+
+    ``exited()`` says why the process behind it is gone (``RuntimeError``), or ``None`` while it
+    runs: a dead process fails at once instead of at the deadline.
+    """
     with httpx.Client(timeout=1.0) as client:
         while True:
-            if not server.running:
-                raise RuntimeError(f"exited with code {server.process.returncode}")
+            if (why := exited()) is not None:
+                raise RuntimeError(why)
             try:
-                if client.get(server.url(path)).status_code == 200:
+                if client.get(url).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} did not answer in time")
+                raise TimeoutError(f"{url} did not answer in time")
             time.sleep(POLL_INTERVAL)
 
 
