@@ -4,7 +4,7 @@ Builds a class folder of exercise notebooks (right: the solutions; wrong: the ex
 handed out and answers that never give the event loop back; cheating: the notebooks below),
 grades it with ``python -m course_server.grade`` and prints the wall-clock time and the table.
 
-The cheating notebooks are also what ``tests/test_grade_cheats.py`` grades. Each starts from
+The cheating notebooks are also what ``tests/grading/test_grade_cheats.py`` grades. Each starts from
 lesson 02's exercise notebook (stubs that raise ``NotImplementedError``), so a ``pass`` for any
 of them is a cheat that worked. ``marker`` is a number unique to one class: processes a cheat
 leaves behind run ``sleep 30N.MARKER`` (five minutes at most), so a test can look for them.

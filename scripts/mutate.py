@@ -19,7 +19,7 @@ in-process, so a small AST mutator is simpler than adapting either.
 Each exercise runs in a process of its own (``--exercise`` with one id runs in this process):
 a mutant that never gives its event loop back leaves a thread spinning, which must not slow the
 next exercise's mutants. Within an exercise, ``--jobs`` mutants are checked at once, in threads,
-as ``tests/test_checks.py`` does.
+as ``tests/checks/test_checks.py`` does.
 """
 
 from __future__ import annotations

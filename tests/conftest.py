@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -22,6 +23,9 @@ from course_server.lab import waiting
 # tests/cluster_fixtures.py: Redis, two course_server processes and nginx in front (cluster);
 # tests/redis_fixtures.py: a throwaway Redis, and two servers sharing it.
 pytest_plugins = ["browser", "cluster_fixtures", "exercise_reports", "redis_fixtures"]
+
+# The repository's root: the tests sit in folders that mirror the package, at any depth.
+ROOT = Path(__file__).resolve().parent.parent
 
 _names = itertools.count()
 

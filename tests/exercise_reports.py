@@ -9,17 +9,16 @@ Registered in ``conftest.py`` (``pytest_plugins``).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from conftest import ROOT
 from mutants import MUTANTS
 
 from course_server import checks
 from course_server.checks import Report
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 900
 """Seconds for a test that evaluates them all (~300 implementations, 8 at a time)."""
 

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_timeout
+from conftest import ROOT, wait_timeout
 
-ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = ROOT / "Makefile"
 
 

@@ -13,13 +13,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import wait_timeout
+from conftest import ROOT, wait_timeout
 from packaging.requirements import Requirement
 
 from course_server import doctor
 from course_server.doctor import Check
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 One class of three, graded for real (a worker process per notebook): ada handed in the solution,
 bob the exercise as he got it, and cy a notebook with two infinite loops, one in a cell of its own
 and one in an exercise's endpoint, which never gives the event loop back. Then every solution
-notebook, which must pass every exercise (``tests/test_grade_cheats.py``: the cheats).
+notebook, which must pass every exercise (``tests/grading/test_grade_cheats.py``: the cheats).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import ROOT
 
 from course_server import checks, grade
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "02_websocket_basics.ipynb"
 BROKEN_GUESS = """\
 async def guess(websocket: WebSocket, secret: int) -> None:

@@ -438,7 +438,7 @@ async def _mixed(h: Harness, name_problem: Any) -> None:
 
 
 _one_search_at_a_time = threading.Lock()
-"""Hypothesis is not made for two searches at once in two threads (``tests/test_checks.py``
+"""Hypothesis is not made for two searches at once in two threads (``tests/checks/test_checks.py``
 checks eight answers at a time), nor is ``warnings.catch_warnings``: one search at a time."""
 
 

@@ -2,7 +2,7 @@
 
 ``MUTANTS[exercise_id]`` maps a description of the bug to the implementation that has it, one
 module per lesson (``lesson02.py``, …), and ``references.py``: the cheats that use the course's
-own implementation of an exercise (``tests/test_checks.py`` checks each is told so). Each is
+own implementation of an exercise (``tests/checks/test_checks.py`` checks each is told so). Each is
 the solution with that one mistake, written out in full (no text surgery on the solution), so
 a mutant stays readable and keeps meaning the same thing when the solution is reworded. A
 mutant is a mistake a learner really makes (an edge case, the wrong exception, an off-by-one,

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import wait_timeout
+from conftest import ROOT, wait_timeout
 from fastapi import sse
 from fastapi.testclient import TestClient
 
@@ -31,7 +31,7 @@ import course_server.settings
 from course_server import RunningServer, Settings, create_app, start
 from course_server.tools.redis_server import free_port
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = ROOT / "deploy"
 PORT = "8000"
 
 Directive = tuple[str, list[str], list[Any]]  # name, arguments, children (for blocks)

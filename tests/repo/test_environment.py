@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import yaml
+from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # conda-forge packages whose name differs from the PyPI requirement they stand for.
 CONDA_TO_PYPI = {

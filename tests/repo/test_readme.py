@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conftest import ROOT
 from fastapi import FastAPI
 from starlette.routing import Match
 
@@ -12,7 +13,6 @@ import course_server.settings
 from course_server import Settings, create_app
 from course_server.lab.reference import endpoints
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -1,6 +1,6 @@
 """Which check rejects each of lessons 07 and 09's mutants: each mistake is caught where it is made.
 
-``tests/test_checks.py`` asks only that a mutant fails *some* check. Here each mutant names the
+``test_checks.py`` asks only that a mutant fails *some* check. Here each mutant names the
 check that must fail it (by a part of the check's name), so a check that stops pinning its
 behaviour shows up even when another check still happens to fail the mutant. Also the name
 rule's own pieces (``checks.plain_names``): the oracle and the generated names.

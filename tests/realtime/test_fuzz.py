@@ -12,7 +12,7 @@ but uvicorn's own line about invalid UTF-8.
 
 Default: 300 frames, a few seconds. The full run (10,000 frames) is one command:
 
-    COURSE_FUZZ_FRAMES=10000 .venv/bin/pytest tests/test_fuzz.py -s
+    COURSE_FUZZ_FRAMES=10000 .venv/bin/pytest tests/realtime/test_fuzz.py -s
 
 It prints what was sent and how the server answered. Generation is derandomised, so a run is
 reproducible; set ``COURSE_FUZZ_RANDOM=1`` to explore new frames.

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 
 
 def makefile_install() -> list[str]:

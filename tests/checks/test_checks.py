@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from exercise_reports import TIMEOUT, implementations
 from mutants import MUTANTS
 
@@ -23,7 +24,6 @@ from course_server.clients.websocket import Attempt
 
 EXERCISES = checks.exercises()
 IDS = [exercise.id for exercise in EXERCISES]
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(TIMEOUT)
 
 

@@ -106,3 +106,20 @@ def test_the_app_never_imports_what_only_notebooks_and_tests_use() -> None:
                 queue.append(dependency)
     lesson_side = sorted(m for m in loaded if part(m) in LESSON_SIDE)
     assert not lesson_side, lesson_side
+
+
+def test_the_test_folders_mirror_the_package() -> None:
+    # repo/ holds what spans the repository, mutants/ the wrong solutions; every other folder is
+    # named for the subpackage whose modules its tests exercise, and top-level modules keep
+    # their tests at the top (tests/test_settings.py).
+    tests = Path(__file__).resolve().parent.parent
+    folders = {path.name for path in tests.iterdir() if path.is_dir() and path.name[0] != "_"}
+    subpackages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert sorted(folders - {"repo", "mutants"} - subpackages) == []
+
+
+def test_every_top_level_test_module_tests_a_top_level_module() -> None:
+    tests = Path(__file__).resolve().parent.parent
+    top = {path.stem.strip("_") for path in PACKAGE.glob("*.py")}  # test_main: __main__.py
+    strays = [path.name for path in tests.glob("test_*.py") if path.stem[5:] not in top]
+    assert strays == []

@@ -120,7 +120,7 @@ def test_markup_from_another_client_shows_as_text_and_never_runs(
 ) -> None:
     payload = '<img src=x onerror="window.__xss=1">'
     # Markup cannot come in through a username: the server refuses such names (lesson 09,
-    # tests/test_limits.py). Messages are free text, so the page must treat them as text.
+    # tests/realtime/test_limits.py). Messages are free text, so the page must treat them as text.
     page = open_chat(browser_context, server, "general", "ana")
     with member(server, "general", "eve") as eve:
         say(eve, payload)

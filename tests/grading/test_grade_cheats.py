@@ -21,11 +21,11 @@ from typing import Any
 
 import psutil
 import pytest
+from conftest import ROOT
 
 from benchmarks import grading as cheats
 from course_server.grading import sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("02.1", "02.2")
 TIMEOUT = 30  # seconds per notebook: hog takes all of it; cy's stuck check about half
 PEAK_MB = 250  # the grader's own memory, however much a notebook prints (it used to reach 464)

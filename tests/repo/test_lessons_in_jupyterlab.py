@@ -10,7 +10,7 @@ failing lesson is kept in pytest's temporary folder; the failure message says wh
 
 Unlike nbval, a browser really loads the lessons' IFrames (chat and notifications pages), so
 their WebSockets and EventSources run alongside the cells. Run alone with
-``pytest tests/test_lessons_in_jupyterlab.py``.
+``pytest tests/repo/test_lessons_in_jupyterlab.py``.
 """
 
 from __future__ import annotations

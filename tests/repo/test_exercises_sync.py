@@ -9,10 +9,9 @@ from types import ModuleType
 
 import nbformat
 import pytest
+from conftest import ROOT
 
 from course_server import checks
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_script() -> ModuleType:
