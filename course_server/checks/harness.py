@@ -113,6 +113,35 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
         await websocket.close(code, "the exercise code raised an exception")
 
 
+def recording(fn: Callable[..., Any], record: Callable[[Exception], None]) -> Callable[..., Any]:
+    """``fn`` (a plain or coroutine function), handing what it raises to ``record``, then raising.
+
+    The wrapper keeps ``fn``'s signature (``functools.wraps``), so FastAPI injects the same
+    parameters into it, as a dependency or an endpoint.
+    """
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                record(exc)
+                raise
+
+        return call
+
+    @functools.wraps(fn)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            record(exc)
+            raise
+
+    return plain
+
+
 class Harness:
     """One check's world: ``app`` (empty FastAPI), its server once started, what went wrong."""
 
@@ -164,15 +193,7 @@ class Harness:
 
             return call
 
-        @functools.wraps(fn)
-        def plain(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                record(exc)
-                raise
-
-        return plain
+        return recording(fn, record)
 
     def websocket(self, path: str, endpoint: Callable[..., Any]) -> None:
         self.app.add_api_websocket_route(path, self.guard(endpoint))

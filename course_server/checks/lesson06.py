@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import json
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.cases import seeded
-from course_server.checks.harness import Harness
+from course_server.checks.harness import Harness, recording
 from course_server.checks.talk import dial, receive
 from course_server.clients.websocket import Attempt, attempt
 from course_server.lab.waiting import eventually
@@ -285,27 +284,7 @@ def recorded(h: Harness, token_user: Any) -> Any:
         if not isinstance(exc, WebSocketException):
             h.errors.append(exc)
 
-    if inspect.iscoroutinefunction(token_user):
-
-        @functools.wraps(token_user)  # the same parameters, for FastAPI to inject
-        async def checked_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await token_user(*args, **kwargs)
-            except Exception as exc:
-                record(exc)
-                raise
-
-        return checked_async
-
-    @functools.wraps(token_user)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return token_user(*args, **kwargs)
-        except Exception as exc:
-            record(exc)
-            raise
-
-    return checked
+    return recording(token_user, record)
 
 
 def chat_with(token_user: Any) -> Any:
