@@ -45,6 +45,7 @@ from course_server.clients.misbehave import stalled_reader
 from course_server.clients.websocket import attempt
 from course_server.lab.waiting import eventually
 from course_server.lessons.closing import MAX_REASON_BYTES
+from course_server.realtime.closecodes import CloseCode
 
 PING_AFTER = 0.5
 PONG_WITHIN = 0.5
@@ -692,7 +693,7 @@ async def _null(h: Harness, endpoint: Any) -> None:
 # --- 09.4 a graceful shutdown ----------------------------------------------------------------
 
 SHUTDOWN_TIMEOUT = 1.0
-GOING_AWAY = 1001
+GOING_AWAY = CloseCode.GOING_AWAY
 
 graceful = exercise(
     "09.4",
