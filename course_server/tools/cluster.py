@@ -135,6 +135,104 @@ class View(ServerURLs):
         return f"<View {self.http_url}>"
 
 
+class Nginx:
+    """nginx with ``config`` rendered for replicas on 127.0.0.1 (``render``), until ``stop()``.
+
+    It runs in a temporary folder of its own (config, temp paths, error log) and in the
+    foreground, so ``stop()`` ends it whatever it was doing.
+    """
+
+    def __init__(
+        self,
+        binary: str,
+        *,
+        listen: int,
+        replicas: Sequence[int],
+        views: Sequence[int] = (),
+        config: Path = CONFIG,
+    ) -> None:
+        self.binary, self.config = binary, config
+        self.listen, self.replicas, self.view_ports = listen, list(replicas), list(views)
+        self.http_url = f"http://127.0.0.1:{listen}"
+        self.views = [View(f"http://127.0.0.1:{port}") for port in views]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Start nginx; return once ``/healthz`` answers through it and through every view."""
+        self._workdir = tempfile.TemporaryDirectory(prefix="course-nginx-")
+        workdir = Path(self._workdir.name)
+        # Run as root, nginx's workers run as nobody: they must reach the temp paths (nginx makes
+        # them theirs) to buffer a request body of more than 16 KiB.
+        workdir.chmod(0o755)
+        site = workdir / "site.conf"
+        config = self.config.read_text(encoding="utf-8")
+        site.write_text(
+            render(config, listen=self.listen, replicas=self.replicas, views=self.view_ports),
+            encoding="utf-8",
+        )
+        conf = workdir / "nginx.conf"
+        conf.write_text(main_config(site, workdir), encoding="utf-8")
+        error_log = self._error_log()
+        command = [
+            self.binary, "-p", str(workdir), "-c", str(conf), "-e", str(error_log),
+            "-g", f"daemon off; pid {workdir / 'nginx.pid'}; error_log {error_log} warn;",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            for base in [self.http_url, *(view.http_url for view in self.views)]:
+                processes.wait_until_answers(f"{base}/healthz", deadline, self._exited)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _error_log(self) -> Path:
+        assert self._workdir is not None
+        return Path(self._workdir.name) / "error.log"
+
+    def _exited(self) -> str | None:
+        if self._process is not None and self._process.poll() is None:
+            return None
+        return f"nginx exited: {self.log().strip()}"
+
+    @property
+    def pid(self) -> int | None:
+        """nginx's master process, while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def log(self) -> str:
+        """What nginx wrote to its error log so far (warnings and worse)."""
+        if self._workdir is None:
+            return ""
+        path = self._error_log()
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (nginx's fast shutdown), SIGKILL after ``timeout``; safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            process.wait()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 class Cluster(ServerURLs):
     """Redis, ``replicas`` course servers and nginx; ``url()``/``ws()`` go through nginx.
 
@@ -164,8 +262,7 @@ class Cluster(ServerURLs):
         self.servers: list[ServerProcess] = []
         self.views: list[View] = []
         self.http_url = ""
-        self._nginx: subprocess.Popen[bytes] | None = None
-        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._nginx: Nginx | None = None
 
     @property
     def redis_url(self) -> str:
@@ -199,46 +296,13 @@ class Cluster(ServerURLs):
 
     def _start_nginx(self, listen: int, views: list[int]) -> None:
         assert self.nginx is not None
-        self._workdir = tempfile.TemporaryDirectory(prefix="course-nginx-")
-        workdir = Path(self._workdir.name)
-        # Run as root, nginx's workers run as nobody: they must reach the temp paths (nginx makes
-        # them theirs) to buffer a request body of more than 16 KiB.
-        workdir.chmod(0o755)
         replicas = [int(s.http_url.rsplit(":", 1)[1]) for s in self.servers]
-        site = workdir / "site.conf"
-        site.write_text(
-            render(
-                self.config.read_text(encoding="utf-8"),
-                listen=listen,
-                replicas=replicas,
-                views=views,
-            ),
-            encoding="utf-8",
+        self._nginx = Nginx(
+            self.nginx, listen=listen, replicas=replicas, views=views, config=self.config
         )
-        conf = workdir / "nginx.conf"
-        conf.write_text(main_config(site, workdir), encoding="utf-8")
-        error_log = workdir / "error.log"
-        command = [
-            self.nginx, "-p", str(workdir), "-c", str(conf), "-e", str(error_log),
-            "-g", f"daemon off; pid {workdir / 'nginx.pid'}; error_log {error_log} warn;",
-        ]  # fmt: skip
-        self._nginx = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
-        self.http_url = f"http://127.0.0.1:{listen}"
-        self.views = [View(f"http://127.0.0.1:{port}") for port in views]
-        deadline = time.monotonic() + self.timeout
-        for base in [self, *self.views]:
-            self._wait_healthy(base.url("/healthz"), error_log, deadline)
-
-    def _wait_healthy(self, url: str, error_log: Path, deadline: float) -> None:
-        def exited() -> str | None:
-            if self._nginx is not None and self._nginx.poll() is None:
-                return None
-            log = error_log.read_text(errors="replace") if error_log.exists() else ""
-            return f"nginx exited: {log.strip()}"
-
-        processes.wait_until_answers(url, deadline, exited)
+        self._nginx.start(self.timeout)
+        self.http_url = self._nginx.http_url
+        self.views = self._nginx.views
 
     @property
     def nginx_pid(self) -> int | None:
@@ -251,31 +315,19 @@ class Cluster(ServerURLs):
 
     def nginx_log(self) -> str:
         """What nginx wrote to its error log so far (warnings and worse)."""
-        if self._workdir is None:
-            return ""
-        path = Path(self._workdir.name) / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self._nginx.log() if self._nginx is not None else ""
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop nginx, the replicas (Ctrl+C each), then Redis; safe to call twice."""
         _running.discard(self)
         nginx, self._nginx = self._nginx, None
         if nginx is not None:
-            if nginx.poll() is None:
-                nginx.terminate()  # SIGTERM: nginx's fast shutdown
-                try:
-                    nginx.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    nginx.kill()
-            nginx.wait()
+            nginx.stop(timeout)
         for server in self.servers:
             server.stop(timeout)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
 
     def __enter__(self) -> Self:
         return self.start()

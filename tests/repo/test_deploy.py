@@ -8,14 +8,10 @@ the replicas run, its port and health endpoint, its settings, its ping intervals
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import re
 import shlex
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import ROOT, wait_timeout
+from conftest import ROOT, missing_tool, wait_timeout
 from fastapi import sse
 from fastapi.testclient import TestClient
 
 import course_server.settings
 from course_server import RunningServer, Settings, create_app, start
+from course_server.tools.cluster import Nginx, find_nginx
 from course_server.tools.redis_server import free_port
 
 DEPLOY = ROOT / "deploy"
@@ -240,8 +237,10 @@ def test_nginx_balances_over_the_app_service_and_port() -> None:
     assert passes == [f"http://{upstream[1][0]}"]
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_nginx_itself_accepts_the_config(tmp_path: Path) -> None:
+    nginx = find_nginx()
+    if nginx is None:
+        missing_tool("nginx is not installed: `apt-get install nginx-light`")
     # "app" resolves only inside compose's network: stand in a loopback address for it.
     conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     (tmp_path / "default.conf").write_text(conf.replace("server app:", "server 127.0.0.1:"))
@@ -250,52 +249,22 @@ def test_nginx_itself_accepts_the_config(tmp_path: Path) -> None:
         f"http {{ include {tmp_path}/default.conf; }}\n"
     )
     done = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
 
 
-@contextlib.contextmanager
-def nginx_in_front(app_port: int, tmp_path: Path) -> Iterator[int]:
-    """The real nginx with ``deploy/nginx.conf``, on a free port, proxying to ``app_port``."""
-    port = free_port()
-    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
-    conf = conf.replace("server app:8000;", f"server 127.0.0.1:{app_port};")
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    (tmp_path / "default.conf").write_text(conf)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\n"
-        f"events {{}}\nhttp {{ access_log off; include {tmp_path}/default.conf; }}\n"
-    )
-    command = ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + wait_timeout(10)
-        while not ping_port(port):
-            assert process.poll() is None, (tmp_path / "error.log").read_text()
-            assert time.monotonic() < deadline, "nginx did not listen in time"
-            time.sleep(0.02)  # another process: no event to wait on
-        yield port
-    finally:
-        process.terminate()
-        process.wait(wait_timeout(10))
-
-
-def ping_port(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-        return True
-    return False
-
-
 @pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[tuple[RunningServer, int]]:
+def proxied() -> Iterator[tuple[RunningServer, int]]:
     """A course server behind the real nginx, which browsers reach as ``localhost:PORT``."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed")
+    nginx = find_nginx()
+    if nginx is None:
+        missing_tool("nginx is not installed: `apt-get install nginx-light`")
     with start(name="behind-nginx", settings=Settings(jwt_secret="t")) as server:
-        with nginx_in_front(server.port, tmp_path) as port:
+        port = free_port()
+        with Nginx(nginx, listen=port, replicas=[server.port], config=DEPLOY / "nginx.conf"):
             yield server, port
 
 
