@@ -6,12 +6,20 @@
 - ``socketio``: python-socketio with a room, in front of FastAPI: what many people pick instead.
 - ``raw``: the ``websockets`` library's own server and ``broadcast()``, no framework: the bound.
 
-All four run on the same uvicorn settings where uvicorn is involved (``runner.make_config``), on
-the standard asyncio event loop, with rate limiting off (``COURSE_RATE_LIMIT=0``).
+``PEERS`` are designs outside Python, skipped (with a one-line reason) where their runtime is
+missing; ``python -m benchmarks.fanout`` runs them too, the lesson's notebook does not:
+
+- ``node ws``: Node's ``ws`` library, ``for (const c of wss.clients) c.send(data)``: how far a
+  plain loop in another runtime gets (``benchmarks/node_ws_server.js``).
+
+The four Python designs run on the same uvicorn settings where uvicorn is involved
+(``runner.make_config``), on the standard asyncio event loop, with rate limiting off
+(``COURSE_RATE_LIMIT=0``).
 """
 
 from __future__ import annotations
 
+from benchmarks import node_ws
 from benchmarks.harness import Design
 
 ROOM = "bench"
@@ -58,4 +66,15 @@ RAW = Design(
     sender_path="/",
 )
 
+NODE_WS = Design(
+    name="node ws",
+    module="benchmarks.node_ws",
+    wire="plain",
+    receiver_path=lambda i: "/",
+    sender_path="/",
+    prepare=node_ws.prepare,
+)
+
 DESIGNS: dict[str, Design] = {d.name: d for d in (COURSE, NAIVE, SOCKETIO, RAW)}
+PEERS: dict[str, Design] = {d.name: d for d in (NODE_WS,)}
+EVERY: dict[str, Design] = DESIGNS | PEERS

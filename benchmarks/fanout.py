@@ -1,10 +1,12 @@
-"""Benchmark (a), room fan-out: the course's chat room against the naive design, Socket.IO, raw.
+"""Benchmark (a), room fan-out: the course's chat room against naive, Socket.IO, raw, Node's ws.
 
 ``python -m benchmarks.fanout --receivers 1000 --messages 200`` runs, for every design:
 
 - **burst**: N receivers in one room, one sender, M messages as fast as the room takes them;
   deliveries per second, latency p50/p99/max, lost and out-of-order messages, server CPU and
-  peak memory. Ratios to the raw bound (the ``websockets`` library's ``broadcast()``).
+  peak memory. Ratios to the raw bound (the ``websockets`` library's ``broadcast()``). Node's
+  ``ws`` library runs as a peer where ``node`` is installed (``benchmarks.node_ws``), and is
+  skipped with a one-line reason where it is not.
 - **stopped reader** (course and naive): the same room twice, once with every receiver reading
   and once with one that stops; the fast receivers' latency and losses compared. The stopped
   reader's kernel buffers swallow a few MB before a server can notice, so this scenario sends
@@ -20,10 +22,10 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.designs import DESIGNS
+from benchmarks.designs import EVERY
 from benchmarks.harness import Scenario, measure
 from benchmarks.machine import machine_busy
 from benchmarks.stats import Run, table
@@ -50,6 +52,18 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
         deflated = Scenario(**{**burst.__dict__, "name": "burst, deflate", "deflate": True})
         runs += [(name, deflated) for name in ("course", "raw") if name in args.designs]
     return runs
+
+
+def available(names: list[str], say: Callable[[str], None]) -> list[str]:
+    """The designs among ``names`` that can run here; ``say`` why each other one cannot."""
+    kept = []
+    for name in names:
+        reason = EVERY[name].unavailable()
+        if reason is None:
+            kept.append(name)
+        else:
+            say(reason)
+    return kept
 
 
 def best(runs: list[Run]) -> list[Run]:
@@ -83,7 +97,7 @@ async def run_all(args: argparse.Namespace, progress: Progress | None = None) ->
             profile = str(Path(args.profile) / f"{name}_{label}_{done}.txt")
         if args.wait_quiet:
             await quiet(args.wait_quiet)
-        run = await measure(DESIGNS[name], scenario, workers=args.workers, profile=profile)
+        run = await measure(EVERY[name], scenario, workers=args.workers, profile=profile)
         results.append(run)
         if progress is not None:
             progress(done, len(steps), f"{name} {scenario.name}: {run.rate:,.0f} deliveries/s")
@@ -137,7 +151,7 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
-def report(runs: list[Run], busy: float) -> str:
+def report(runs: list[Run], busy: float, skipped: Sequence[str] = ()) -> str:
     lines = [table(runs, reference="raw"), ""]
     burst = {r.design: r for r in runs if r.scenario == "burst"}
     course = burst.get("course")
@@ -167,6 +181,7 @@ def report(runs: list[Run], busy: float) -> str:
         "it set the pace), gen = the load generator's, other = the rest of the machine's, each "
         "in share of one core over the run; µs/dlv = server CPU time per delivery.",
         "(c) cross-process delivery through Redis: python -m benchmarks.crossprocess.",
+        *skipped,
     ]
     return "\n".join(lines)
 
@@ -178,7 +193,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--receivers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--size", type=int, default=64, help="characters of text per message")
-    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
+    parser.add_argument(
+        "--designs", default=",".join(EVERY), help='comma-separated; quote the list: "raw,node ws"'
+    )
     parser.add_argument("--repeat", type=int, default=1, help="burst runs per design; best kept")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--slow-room", type=int, default=100, help="receivers, stopped reader")
@@ -197,9 +214,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="write every run's figures there")
     args = parser.parse_args(argv)
     args.designs = [d for d in args.designs.split(",") if d]
-    unknown = set(args.designs) - set(DESIGNS)
+    unknown = set(args.designs) - set(EVERY)
     if unknown:
-        parser.error(f"unknown designs {sorted(unknown)}; choose from {sorted(DESIGNS)}")
+        parser.error(f"unknown designs {sorted(unknown)}; choose from {sorted(EVERY)}")
     return args
 
 
@@ -207,13 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+
+    def skip(reason: str) -> None:
+        print(reason, file=sys.stderr, flush=True)
+        skipped.append(reason)
+
+    args.designs = available(args.designs, skip)  # installs what a peer needs, before measuring
     busy = machine_busy()
 
     def progress(done: int, total: int, label: str) -> None:
         print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
     runs = asyncio.run(run_all(args, progress))
-    print(report(runs, busy))
+    print(report(runs, busy, skipped))
     if args.json:
         Path(args.json).write_text(json.dumps([r.summary() for r in runs], indent=1))
     return 0

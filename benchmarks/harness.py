@@ -56,6 +56,13 @@ class Design:
     # e.g. through Redis): cross-process delivery. The figures are the receivers' server's.
     processes: int = 1
     ready_path: str | None = None  # answers 200 once the server is up; None: its URL says so
+    # Readies what the design needs outside the venv (once) and says why it cannot run here,
+    # or None; a design without one always runs.
+    prepare: Callable[[], str | None] | None = None
+
+    def unavailable(self) -> str | None:
+        """Why this design cannot run on this machine (one line), or ``None``: it can."""
+        return self.prepare() if self.prepare is not None else None
 
     def start(self) -> ServerProcess:
         """Start one server of this design, blocking until it is ready (call it in a thread)."""
