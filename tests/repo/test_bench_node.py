@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import wait_timeout
+from conftest import ROOT, wait_timeout
 from websockets.asyncio.client import connect
 
 from course_server.tools.processes import ServerProcess, start
@@ -33,7 +33,6 @@ from benchmarks.designs import EVERY, PEERS  # noqa: E402
 from benchmarks.harness import Scenario, measure  # noqa: E402
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
 RECEIVERS, MESSAGES = 3, 12
 
 
