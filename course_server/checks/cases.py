@@ -6,20 +6,14 @@ depend on the draw), yet different from the prompt's examples, so code shaped li
 fails. ``answers`` runs the learner's function on every input in one thread (not one thread per
 input), and ``first_wrong`` turns the first disagreement into a hint: the input, what came back,
 what was expected. Inputs are tried shortest first, so that hint is as short as it can be.
-``search`` lets hypothesis look for an input the learner's code gets wrong, and shrink it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-import threading
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import hypothesis
-import hypothesis.errors
 
 from course_server.checks.harness import CheckFailed, Harness
 from course_server.checks.report import described
@@ -85,42 +79,3 @@ async def agree(
     ordered = sorted(inputs, key=lambda x: len(shown(x)))
     got = await answers(h, fn, ordered, shown)
     first_wrong(ordered, got, [reference(x) for x in ordered], shown)
-
-
-_one_search_at_a_time = threading.Lock()
-"""Hypothesis is not made for two searches at once in two threads (``tests/checks/test_checks.py``
-checks eight answers at a time), nor is ``warnings.catch_warnings``: one search at a time."""
-
-
-def search(strategy: Any, fault: Callable[[Any], str | None], examples: int) -> Any:
-    """The simplest input hypothesis finds where ``fault(x)`` has something to say, and what.
-
-    Deterministic (``derandomize``): every run tries the same inputs, so a verdict is repeatable.
-    """
-    found: list[tuple[Any, str]] = []
-
-    @hypothesis.settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        report_multiple_bugs=False,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        verbosity=hypothesis.Verbosity.quiet,
-    )
-    @hypothesis.given(strategy)
-    def probe(x: Any) -> None:
-        why = fault(x)
-        if why is not None:
-            found.append((x, why))
-            raise CheckFailed(why)
-
-    try:
-        with _one_search_at_a_time, warnings.catch_warnings():
-            # Hypothesis warns when the global random state changes while it draws an input:
-            # here other threads (other checks' servers) did that, not the strategies.
-            warnings.simplefilter("ignore", hypothesis.errors.HypothesisDeprecationWarning)
-            probe()
-    except CheckFailed:
-        return found[-1]  # the last one hypothesis tried: the simplest it shrank to
-    return None
