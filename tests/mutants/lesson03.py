@@ -1,4 +1,9 @@
-"""Plausible wrong answers to lesson 03's exercises, one bug each (see ``mutants``)."""
+"""Plausible wrong answers to lesson 03's exercises, one bug each (see ``mutants``).
+
+Equivalent survivors of ``scripts/mutate.py`` (03.3): ``min(n, 64)`` bounding the exponent,
+its 64 changed to 63 or 65. Any bound past log2(cap / base) gives the same waits, and no check
+uses a cap 2⁶³ times its base.
+"""
 
 from __future__ import annotations
 
