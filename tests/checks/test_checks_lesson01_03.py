@@ -69,7 +69,7 @@ EXPONENTIAL = "retry n waits rng() × base·2ⁿ while that is under the cap: ba
 FULL_JITTER = "full jitter: a wait is anywhere from 0 to the whole bound"
 CAPPED = "the cap bounds every wait, even at retry 2000"
 ANY_SCRIPT = "follows the rule for any base, cap, attempts and draws (300 drawn scripts)"
-GIVES_UP = "after attempts failures, raises the last error itself, with no wait after it"
+RAISES_LAST = "after attempts failures, raises the last error itself, with no wait after it"
 CONNECTION_ERRORS = "retries connection errors only: any other error is raised at once"
 REAL_SERVER = "reconnects to a real server that answers its first handshakes with HTTP 503"
 REALLY_WAITS = "without sleep=, it waits with asyncio.sleep: other tasks run meanwhile"
@@ -170,14 +170,14 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "a fixed delay: rng() × base before every retry": EXPONENTIAL,
         "jitter from random.random(), not the rng it is given": EXPONENTIAL,
         "waits before the first try too": AT_ONCE_CONNECTED,
-        "calls sleep(delay) without await: never waits": RETRIES,
+        "starts sleep(delay) as a task and does not await it: never waits": RETRIES,
         "time.sleep: blocks the event loop while it waits": RETRIES,
-        "waits after the last failure too, then raises": GIVES_UP,
-        "gives up quietly: returns None after the last failure": GIVES_UP,
-        "raises a new RuntimeError, not the last error": GIVES_UP,
-        "raises the first error, not the last": GIVES_UP,
-        "retries for ever, whatever attempts says": GIVES_UP,
-        "attempts retries after the first try: one call too many": GIVES_UP,
+        "waits after the last failure too, then raises": RAISES_LAST,
+        "gives up quietly: returns None after the last failure": RAISES_LAST,
+        "raises a new RuntimeError, not the last error": RAISES_LAST,
+        "raises the first error, not the last": RAISES_LAST,
+        "retries for ever, whatever attempts says": RAISES_LAST,
+        "attempts retries after the first try: one call too many": RAISES_LAST,
         "retries every exception, a bug in connect() too": CONNECTION_ERRORS,
         "retries ConnectionRefusedError only: an HTTP 503 ends it": REAL_SERVER,
     },

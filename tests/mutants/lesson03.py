@@ -507,8 +507,8 @@ async def waits_first(
     return None
 
 
-@mutant("03.3", "calls sleep(delay) without await: never waits")
-async def unawaited_sleep(
+@mutant("03.3", "starts sleep(delay) as a task and does not await it: never waits")
+async def sleep_in_the_background(
     connect: Connect,
     *,
     base: float,
@@ -517,13 +517,18 @@ async def unawaited_sleep(
     rng: Callable[[], float] = random.random,
     sleep: Sleep = asyncio.sleep,
 ) -> Any:
+    waits: set[asyncio.Task[None]] = set()
     for n in range(attempts):
         try:
             return await connect()
         except RETRYABLE:
             if n == attempts - 1:
                 raise
-        sleep(rng() * bound(base, cap, n))  # the mistake: the coroutine is never run
+        # The mistake: sleep(...) alone warns "never awaited"; a task silences it, not the bug.
+        wait = asyncio.ensure_future(sleep(rng() * bound(base, cap, n)))
+        waits.add(wait)
+        wait.add_done_callback(waits.discard)
+    return None
 
 
 @mutant("03.3", "time.sleep: blocks the event loop while it waits")
