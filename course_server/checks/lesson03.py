@@ -550,12 +550,14 @@ class Script:
 
     def told(self) -> str:
         draws = ", ".join(f"{d:g}" for d in self.draws[:4]) + (", …" if len(self.draws) > 4 else "")
-        kinds = sorted({type(e).__name__ for e in self.failures})
-        failing = (
-            f"connect() raising {times(len(self.failures))} ({', '.join(kinds)}), then connecting"
-            if self.failures
-            else "connect() connecting at once"
-        )
+        names = [type(e).__name__ for e in self.failures]
+        if not names:
+            failing = "connect() connecting at once"
+        elif len(set(names)) == 1:
+            failing = f"connect() raising {names[0]} {times(len(names))}, then connecting"
+        else:
+            raised = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            failing = f"connect() raising {raised} ({len(names)} errors), then connecting"
         return (
             f"base={self.base:g}, cap={self.cap:g}, attempts={self.attempts}, rng() giving "
             f"{draws}, {failing}"
@@ -757,7 +759,7 @@ def refusals(count: int) -> tuple[Exception, ...]:
 
 
 def draws(rng: random.Random, count: int) -> tuple[float, ...]:
-    """Jitter draws away from the ends, where the usual mistakes could pass unnoticed."""
+    """Jitter draws away from 0 and 1, where some wrong rules agree with the right one."""
     return tuple(round(rng.uniform(0.05, 0.95), 3) for _ in range(count))
 
 
@@ -818,17 +820,13 @@ CONNECTION_ERRORS: tuple[Callable[[], Exception], ...] = (
 """Each makes a fresh error of a kind ``connect()`` raises when the server is not there (yet)."""
 
 
-def made(make: Callable[[], Exception]) -> Exception:
-    return make()
-
-
 def random_script(rng: random.Random) -> Script:
     """A script of any base, cap, attempts and draws, connection errors of every kind."""
 
     def seconds() -> float:
         return float(f"{rng.choice((rng.uniform(0.001, 1), rng.uniform(1, 30))):.3g}")
 
-    failures = tuple(made(rng.choice(CONNECTION_ERRORS)) for _ in range(rng.randint(0, 14)))
+    failures = tuple(rng.choice(CONNECTION_ERRORS)() for _ in range(rng.randint(0, 14)))
     draws = tuple(rng.choice((0.0, round(rng.random(), 3))) for _ in range(rng.randint(1, 6)))
     return Script(seconds(), seconds(), rng.randint(1, 12), failures, draws)
 
@@ -880,10 +878,10 @@ async def _real_server(h: Harness, reconnect: Any) -> None:
     rng = random.Random()
     refused = rng.randint(1, 4)
     greeting = f"welcome {rng.randint(1000, 9999)}"
-    handshakes: list[str] = []
+    handshakes: list[WebSocket] = []
 
     async def starting(websocket: WebSocket) -> None:
-        handshakes.append(websocket.url.path)
+        handshakes.append(websocket)
         if len(handshakes) <= refused:
             await websocket.send_denial_response(PlainTextResponse("starting", status_code=503))
             return
@@ -936,7 +934,8 @@ async def _real_server(h: Harness, reconnect: Any) -> None:
                 return log, got, exc
 
     log, got, heard = await h.call(scenario)
-    said = f"the server answered the first {refused} handshakes with HTTP 503"
+    first = "first handshake" if refused == 1 else f"first {refused} handshakes"
+    said = f"the server answered your {first} with HTTP 503"
     wrong = log_fault(script, log)
     if isinstance(got, BaseException):
         why = "you kept trying" if isinstance(got, Stop) else f"you raised {described(got)}"
