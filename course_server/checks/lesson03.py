@@ -1,24 +1,48 @@
-"""Checks for lesson 03's exercises: a broadcast that prunes the dead, and a queue per connection.
+"""Checks for lesson 03's exercises: a broadcast that prunes the dead, a queue per connection,
+and a client that reconnects with backoff.
 
 The checks own the endpoints; the learner's class is what they call. A "ghost" is a connection
 whose client is gone but which is still in the hub, as when an endpoint ends without calling
 ``disconnect`` (deterministic, unlike racing a real disconnect). A stalled client is
 ``misbehave.stalled_reader``: a raw socket with a tiny receive buffer that reads nothing.
+
+03.3's ``reconnect`` gets a fake ``connect`` (a ``Script`` says what it raises, call by call),
+``rng`` (drawn values) and ``sleep`` (which logs the wait and returns at once): its log of tries
+and waits is compared with the prompt's rule (``model``) without waiting for real. Two checks
+use the real thing: a server that answers its first handshakes with HTTP 503, and the default
+``asyncio.sleep``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
+import math
 import random
+import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
-from websockets.exceptions import ConnectionClosed
+from fastapi.responses import PlainTextResponse
+from websockets.asyncio.client import ClientConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.http11 import Response
 
 from course_server.checks import CheckFailed, exercise, expect
-from course_server.checks.harness import Harness
+from course_server.checks.cases import seeded
+from course_server.checks.harness import Harness, shown
+from course_server.checks.report import described
 from course_server.checks.talk import WAIT, dial, receive
 from course_server.clients import misbehave
 from course_server.lab.waiting import eventually
@@ -478,3 +502,518 @@ async def _slow_consumer(h: Harness, outbox_class: Any) -> None:
         "'slow consumer' when its queue is full",
     )
     expect(later is False, f"send() after the cut-off returned {later!r}, not False")
+
+
+# --- 03.3 reconnecting with capped exponential backoff and full jitter -----------------------
+
+retrying = exercise(
+    "03.3",
+    "Reconnect with capped exponential backoff and full jitter",
+    target="reconnect",
+    references=(
+        "course_server.realtime.backoff:Backoff",
+        "course_server.clients.reconnecting:ReconnectingClient",
+    ),
+)
+
+RETRYABLE = (OSError, InvalidHandshake)
+"""What the prompt calls a connection error (``TimeoutError`` is an ``OSError`` too)."""
+
+CONNECT = "connect"
+"""A call of ``connect()`` in a run's log; a wait is logged as its seconds (a float)."""
+
+TOO_MANY = 40
+"""Calls of ``connect()`` or ``sleep()`` past what the script allows before the check stops them."""
+
+
+class Stop(BaseException):
+    """Raised into code that keeps calling ``connect()`` or ``sleep()``: ends a loop with no end.
+
+    A ``BaseException``, so ``except Exception`` in the learner's code lets it through; the fake
+    ``sleep`` never suspends, so such a loop would otherwise spin its thread for good.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """One call of ``reconnect``: its arguments, and what ``connect()`` raises, call by call.
+
+    ``connect()`` raises ``failures[0]``, ``failures[1]``, …, then returns a connection;
+    ``rng()`` returns ``draws[0]``, ``draws[1]``, … and starts over.
+    """
+
+    base: float
+    cap: float
+    attempts: int
+    failures: tuple[Exception, ...]
+    draws: tuple[float, ...] = (0.5,)
+
+    def told(self) -> str:
+        draws = ", ".join(f"{d:g}" for d in self.draws[:4]) + (", …" if len(self.draws) > 4 else "")
+        names = [type(e).__name__ for e in self.failures]
+        if not names:
+            failing = "connect() connecting at once"
+        elif len(set(names)) == 1:
+            failing = f"connect() raising {names[0]} {times(len(names))}, then connecting"
+        else:
+            raised = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            failing = f"connect() raising {raised} ({len(names)} errors), then connecting"
+        return (
+            f"base={self.base:g}, cap={self.cap:g}, attempts={self.attempts}, rng() giving "
+            f"{draws}, {failing}"
+        )
+
+
+@dataclasses.dataclass
+class Run:
+    """What one call of ``reconnect`` did: its log, and what it returned or raised."""
+
+    log: list[object]
+    returned: object = None
+    raised: BaseException | None = None
+    stopped: bool = False  # the check stopped calls that went on past TOO_MANY
+
+
+class Connection:
+    """What the fake ``connect()`` returns: a connection, as far as ``reconnect`` can tell."""
+
+    def __repr__(self) -> str:
+        return "<the connection connect() returned>"
+
+
+def bound(script: Script, n: int) -> float:
+    """The most retry ``n`` may wait: ``min(cap, base·2ⁿ)`` (2⁶⁴ is past any cap here)."""
+    return min(script.cap, script.base * 2.0 ** min(n, 64))
+
+
+def model(script: Script) -> tuple[list[object], Exception | None]:
+    """The log the prompt's rule gives, and the error ``reconnect`` raises (None: it connects)."""
+    log: list[object] = []
+    draws = itertools.cycle(script.draws)
+    for n in range(script.attempts):
+        log.append(CONNECT)
+        if n == len(script.failures):
+            return log, None
+        error = script.failures[n]
+        if n == script.attempts - 1 or not isinstance(error, RETRYABLE):
+            return log, error
+        log.append(next(draws) * bound(script, n))
+    raise AssertionError("attempts must be at least 1")
+
+
+async def run_script(reconnect: Any, script: Script) -> Run:
+    """Call ``reconnect`` as the script says, with a fake ``connect``, ``rng`` and ``sleep``."""
+    run = Run([])
+    connection = Connection()
+    draws = itertools.cycle(script.draws)
+    most = max(script.attempts, len(script.failures)) + TOO_MANY
+
+    calls = 0
+
+    def logged(entry: object) -> None:
+        run.log.append(entry)
+        if len(run.log) > 2 * most:
+            raise Stop
+
+    async def connect() -> Connection:
+        nonlocal calls
+        logged(CONNECT)
+        calls += 1
+        if calls <= len(script.failures):
+            raise script.failures[calls - 1]
+        return connection
+
+    async def sleep(seconds: float) -> None:
+        logged(seconds)
+
+    try:
+        run.returned = await reconnect(
+            connect,
+            base=script.base,
+            cap=script.cap,
+            attempts=script.attempts,
+            rng=lambda: next(draws),
+            sleep=sleep,
+        )
+    except NotImplementedError:
+        raise
+    except Stop:
+        run.stopped = True
+    except Exception as exc:
+        run.raised = exc
+    if run.returned is not connection:
+        run.returned = NotTheConnection(run.returned)
+    return run
+
+
+@dataclasses.dataclass(frozen=True)
+class NotTheConnection:
+    """``reconnect`` returned ``value``, not what ``connect()`` returned."""
+
+    value: object
+
+
+def waited(seconds: object) -> str:
+    return f"{seconds:.6g} s" if isinstance(seconds, int | float) else repr(seconds)
+
+
+def times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def log_fault(script: Script, log: list[object], values: bool = True) -> str | None:
+    """How ``log`` strays from the rule, for the script; None if it does not.
+
+    ``values``: compare the waits' lengths too, not only where they come.
+    """
+    expected, error = model(script)
+    tries = log.count(CONNECT)
+    retry = 0
+    for step, (mine, right) in enumerate(zip(log, expected, strict=False)):
+        if right == CONNECT and mine != CONNECT:
+            if step == 0:
+                return f"you waited {waited(mine)} before the first try: try at once"
+            return f"you waited again ({waited(mine)}) before retry {retry}: wait once"
+        if right != CONNECT and mine == CONNECT:
+            return f"retry {retry} came with no wait before it: await sleep(...) first"
+        if right != CONNECT:
+            assert isinstance(right, float)
+            if values and not (
+                isinstance(mine, int | float) and math.isclose(mine, right, rel_tol=1e-9)
+            ):
+                draw = script.draws[retry % len(script.draws)]
+                return (
+                    f"before retry {retry} you waited {waited(mine)}, not {waited(right)} = "
+                    f"rng() {draw:g} × min(cap {script.cap:g}, base {script.base:g} × 2^{retry})"
+                )
+            retry += 1
+    if len(log) > len(expected):
+        extra = log[len(expected)]
+        if error is not None and not isinstance(error, RETRYABLE):
+            return (
+                f"connect() raised {described(error)}, which is no connection error (a bug, a "
+                f"bad URL: trying again cannot help), and you "
+                + ("tried again" if extra == CONNECT else f"waited {waited(extra)}")
+                + ": raise it at once"
+            )
+        if extra == CONNECT:
+            limit = f" (attempts={script.attempts})" if error is not None else ""
+            return (
+                f"you called connect() {times(tries)}, not {times(expected.count(CONNECT))}{limit}"
+            )
+        after = "the last failure" if error is not None else "connecting"
+        return f"you waited {waited(extra)} after {after}: return (or raise) at once"
+    if len(log) < len(expected):
+        return f"you tried {times(tries)}, not {times(expected.count(CONNECT))}"
+    return None
+
+
+def fault(script: Script, run: Run, values: bool = True) -> str | None:
+    """What ``run`` did wrong, for the script; None if nothing. ``values``: compare the waits."""
+    if run.stopped:
+        tries = run.log.count(CONNECT)
+        return (
+            f"with attempts={script.attempts}, connect() was called {times(tries)} and "
+            f"sleep() {times(len(run.log) - tries)} before the check stopped it: give up after "
+            "attempts failures"
+        )
+    _, error = model(script)
+    wrong = log_fault(script, run.log, values)
+    if wrong is not None:
+        ended = f"you raised {described(run.raised)}" if run.raised is not None else "returned"
+        return f"{wrong} ({ended})" if wrong.startswith("you tried") else wrong
+    if error is None:
+        if run.raised is not None:
+            return f"connect() succeeded, yet you raised {described(run.raised)}"
+        if isinstance(run.returned, NotTheConnection):
+            return f"you returned {shown(run.returned.value)}, not what connect() returned"
+        return None
+    if run.raised is error:
+        return None
+    if run.raised is None:
+        got = run.returned.value if isinstance(run.returned, NotTheConnection) else run.returned
+        return f"you returned {shown(got)} instead of raising {described(error)}"
+    return (
+        f"you raised {described(run.raised)}, not the error connect() raised last "
+        f"({described(error)}) itself: re-raise it with a bare `raise`"
+    )
+
+
+async def follows(
+    h: Harness, reconnect: Any, scripts: list[Script], values: bool = True, why: str = ""
+) -> None:
+    """Run every script in one of the learner's threads; fail at the first run gone wrong."""
+
+    async def all_of_them() -> list[Run]:
+        return [await run_script(reconnect, script) for script in scripts]
+
+    runs = await h.call(all_of_them)
+    for script, run in zip(scripts, runs, strict=True):
+        wrong = fault(script, run, values)
+        if wrong is not None:
+            raise CheckFailed(f"with {script.told()}: {wrong}{why}")
+
+
+def refusals(count: int) -> tuple[Exception, ...]:
+    return tuple(ConnectionRefusedError(111, f"Connection refused ({n})") for n in range(count))
+
+
+def draws(rng: random.Random, count: int) -> tuple[float, ...]:
+    """Jitter draws away from 0 and 1, where some wrong rules agree with the right one."""
+    return tuple(round(rng.uniform(0.05, 0.95), 3) for _ in range(count))
+
+
+@retrying.check("returns what connect() returns, at once, without waiting")
+async def _connects_at_once(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    scripts = [Script(base, base * 40, attempts, ()) for attempts in (1, rng.randint(2, 8))]
+    await follows(h, reconnect, scripts)
+
+
+@retrying.check("tries at once, then waits before each retry until connect() succeeds")
+async def _retries(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    failures = rng.randint(2, 5)
+    script = Script(base, base * 100, failures + rng.randint(1, 3), refusals(failures))
+    await follows(h, reconnect, [script], values=False)
+
+
+@retrying.check("retry n waits rng() × base·2ⁿ while that is under the cap: base·2⁰ first")
+async def _exponential(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.01, 0.5), 3)
+    failures = rng.randint(4, 6)
+    script = Script(base, base * 2**10, failures + 1, refusals(failures), draws(rng, failures))
+    await follows(h, reconnect, [script])
+
+
+@retrying.check("full jitter: a wait is anywhere from 0 to the whole bound")
+async def _full_jitter(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    ends = (0.0, 0.999, 0.001, 0.0, 0.5)
+    script = Script(base, base * 2**10, 6, refusals(5), ends)
+    why = " (full jitter draws the whole wait: rng() × bound, from 0 up)"
+    await follows(h, reconnect, [script], why=why)
+
+
+@retrying.check("the cap bounds every wait, even at retry 2000")
+async def _capped(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    cap = round(base * rng.uniform(5, 60), 3)
+    scripts = [
+        Script(base, cap, 2001, refusals(2000), draws(rng, 7)),
+        Script(cap, base, 5, refusals(4), draws(rng, 4)),  # a cap under base: every wait capped
+    ]
+    await follows(h, reconnect, scripts)
+
+
+CONNECTION_ERRORS: tuple[Callable[[], Exception], ...] = (
+    lambda: ConnectionRefusedError(111, "Connection refused"),
+    lambda: ConnectionResetError(104, "Connection reset by peer"),
+    lambda: TimeoutError("timed out during opening handshake"),
+    lambda: InvalidMessage("did not receive a valid HTTP response"),
+)
+"""Each makes a fresh error of a kind ``connect()`` raises when the server is not there (yet)."""
+
+
+def random_script(rng: random.Random) -> Script:
+    """A script of any base, cap, attempts and draws, connection errors of every kind."""
+
+    def seconds() -> float:
+        return float(f"{rng.choice((rng.uniform(0.001, 1), rng.uniform(1, 30))):.3g}")
+
+    failures = tuple(rng.choice(CONNECTION_ERRORS)() for _ in range(rng.randint(0, 14)))
+    draws = tuple(rng.choice((0.0, round(rng.random(), 3))) for _ in range(rng.randint(1, 6)))
+    return Script(seconds(), seconds(), rng.randint(1, 12), failures, draws)
+
+
+@retrying.check("follows the rule for any base, cap, attempts and draws (300 drawn scripts)")
+async def _any_script(h: Harness, reconnect: Any) -> None:
+    rng = seeded("03.3 any script")
+    scripts = [random_script(rng) for _ in range(300)]
+    # The fewest tries first: the first one gone wrong makes the shortest hint.
+    scripts.sort(key=lambda s: (min(s.attempts, len(s.failures) + 1), len(s.draws)))
+    await follows(h, reconnect, scripts)
+
+
+@retrying.check("after attempts failures, raises the last error itself, with no wait after it")
+async def _gives_up(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    attempts = rng.randint(2, 5)
+    scripts = [
+        Script(base, base * 100, 1, refusals(1)),
+        Script(base, base * 100, attempts, refusals(attempts + rng.randint(1, 3))),
+    ]
+    await follows(h, reconnect, scripts)
+
+
+@retrying.check("retries connection errors only: any other error is raised at once")
+async def _connection_errors(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    kinds: tuple[Exception, ...] = (
+        ConnectionResetError(104, "Connection reset by peer"),
+        TimeoutError("timed out during opening handshake"),
+        socket.gaierror(-3, "Temporary failure in name resolution"),
+        InvalidMessage("did not receive a valid HTTP response"),
+    )
+    bug = rng.choice(
+        [ValueError("a bug in connect()"), InvalidURI("ws//127.0.0.1", "scheme isn't ws or wss")]
+    )
+    scripts = [
+        Script(base, base * 100, 6, kinds),
+        Script(base, base * 100, 6, (*refusals(1), bug)),
+        Script(base, base * 100, 6, (KeyError("url"),)),
+    ]
+    await follows(h, reconnect, scripts)
+
+
+@retrying.check("reconnects to a real server that answers its first handshakes with HTTP 503")
+async def _real_server(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    refused = rng.randint(1, 4)
+    greeting = f"welcome {rng.randint(1000, 9999)}"
+    handshakes: list[WebSocket] = []
+
+    async def starting(websocket: WebSocket) -> None:
+        handshakes.append(websocket)
+        if len(handshakes) <= refused:
+            await websocket.send_denial_response(PlainTextResponse("starting", status_code=503))
+            return
+        await websocket.accept()
+        await websocket.send_text(greeting)
+        with contextlib.suppress(WebSocketDisconnect):
+            await websocket.receive_text()
+
+    h.websocket("/starting", starting)
+    server = await h.serve()
+    base = round(rng.uniform(0.05, 0.5), 3)
+    failures = tuple(
+        InvalidStatus(Response(503, "Service Unavailable", Headers())) for _ in range(refused)
+    )
+    script = Script(base, base * 100, refused + 3, failures, draws(rng, refused))
+
+    async def scenario() -> tuple[list[object], object, object]:
+        """Reconnect, then read the greeting on what came back (in the learner's thread)."""
+        log: list[object] = []
+        rounds = itertools.cycle(script.draws)
+
+        async def connect() -> ClientConnection:
+            log.append(CONNECT)
+            if len(log) > 2 * TOO_MANY:
+                raise Stop
+            return await dial(server.ws("/starting"))
+
+        async def sleep(seconds: float) -> None:
+            log.append(seconds)
+
+        try:
+            got = await reconnect(
+                connect,
+                base=script.base,
+                cap=script.cap,
+                attempts=script.attempts,
+                rng=lambda: next(rounds),
+                sleep=sleep,
+            )
+        except NotImplementedError:
+            raise
+        except (Exception, Stop) as exc:
+            return log, exc, None
+        if not isinstance(got, ClientConnection):
+            return log, NotTheConnection(got), None
+        async with got:
+            try:
+                return log, got, await asyncio.wait_for(got.recv(), WAIT)
+            except (TimeoutError, ConnectionClosed) as exc:
+                return log, got, exc
+
+    log, got, heard = await h.call(scenario)
+    first = "first handshake" if refused == 1 else f"first {refused} handshakes"
+    said = f"the server answered your {first} with HTTP 503"
+    wrong = log_fault(script, log)
+    if isinstance(got, BaseException):
+        why = "you kept trying" if isinstance(got, Stop) else f"you raised {described(got)}"
+        raise CheckFailed(f"{said}: {wrong or why}" + (f" ({why})" if wrong else ""))
+    expect(wrong is None, f"{said}: {wrong}")
+    if isinstance(got, NotTheConnection):
+        raise CheckFailed(f"{said}, then accepted; you returned {shown(got.value)}")
+    expect(
+        len(handshakes) == refused + 1,
+        f"{said}; it saw {len(handshakes)} handshakes, not {refused + 1}",
+    )
+    expect(
+        heard == greeting,
+        f"{said}, then accepted and sent {greeting!r}; the connection you returned "
+        f"received {shown(heard)}",
+    )
+
+
+@retrying.check("without sleep=, it waits with asyncio.sleep: other tasks run meanwhile")
+async def _really_waits(h: Harness, reconnect: Any) -> None:
+    rng = random.Random()
+    base = round(rng.uniform(0.01, 0.02), 4)
+    failures = 3
+    script = Script(base, base * 100, failures + 1, refusals(failures), draws(rng, failures))
+
+    async def scenario() -> tuple[list[tuple[float, int]], object]:
+        """Stamp each connect() with the time and a ticker's count (in the learner's thread)."""
+        loop = asyncio.get_running_loop()
+        ticks = 0
+        stamps: list[tuple[float, int]] = []
+        rounds = itertools.cycle(script.draws)
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0)  # a turn whenever the loop is free: any real wait gives one
+                ticks += 1
+
+        async def connect() -> Connection:
+            stamps.append((loop.time(), ticks))
+            if len(stamps) > 2 * TOO_MANY:
+                raise Stop
+            if len(stamps) <= failures:
+                raise script.failures[len(stamps) - 1]
+            return Connection()
+
+        task = loop.create_task(ticker())
+        try:
+            return stamps, await reconnect(
+                connect,
+                base=script.base,
+                cap=script.cap,
+                attempts=script.attempts,
+                rng=lambda: next(rounds),
+            )
+        except NotImplementedError:
+            raise
+        except (Exception, Stop) as exc:
+            return stamps, exc
+        finally:
+            task.cancel()
+
+    stamps, got = await h.call(scenario)
+    told = f"with {script.told()} and no sleep= argument"
+    if isinstance(got, BaseException) or len(stamps) != failures + 1:
+        ended = f"you raised {described(got)}" if isinstance(got, Exception) else "returned"
+        tried = f"you tried {times(len(stamps))}, not {times(failures + 1)}"
+        raise CheckFailed(f"{told}: {tried} ({ended})")
+    for n in range(failures):
+        (before, ticks_before), (after, ticks_after) = stamps[n], stamps[n + 1]
+        wait = script.draws[n] * bound(script, n)
+        expect(
+            ticks_after > ticks_before,
+            f"{told}: while you waited before retry {n}, no other task ran: await sleep(...), "
+            "asyncio.sleep by default (time.sleep blocks the event loop)",
+        )
+        expect(
+            after - before >= wait - 0.002,
+            f"{told}: retry {n} came {after - before:.4f} s after the try before it, not "
+            f"{waited(wait)}: await sleep(delay)",
+        )

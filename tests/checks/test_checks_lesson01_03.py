@@ -15,7 +15,7 @@ from course_server.checks import Report, Status
 
 pytestmark = pytest.mark.timeout(TIMEOUT)  # the first test may evaluate every exercise
 
-EXERCISES = ("01.1", "01.2", "02.1", "02.2", "03.1", "03.2")
+EXERCISES = ("01.1", "01.2", "02.1", "02.2", "03.1", "03.2", "03.3")
 
 # 01.1
 NEWS = "answers at once with every event after the given id, whatever the ids"
@@ -61,6 +61,18 @@ KEEPS_UP = "a client that keeps up is never cut off, however many messages it ge
 FULL = "send() says False exactly when the queue is full, and ever after"
 CUT_OFF = "the cut-off closes the connection once, with 4008 'slow consumer'"
 STALLED = "a client that stops reading is cut off with 4008; the other gets everything"
+
+# 03.3
+AT_ONCE_CONNECTED = "returns what connect() returns, at once, without waiting"
+RETRIES = "tries at once, then waits before each retry until connect() succeeds"
+EXPONENTIAL = "retry n waits rng() × base·2ⁿ while that is under the cap: base·2⁰ first"
+FULL_JITTER = "full jitter: a wait is anywhere from 0 to the whole bound"
+CAPPED = "the cap bounds every wait, even at retry 2000"
+ANY_SCRIPT = "follows the rule for any base, cap, attempts and draws (300 drawn scripts)"
+RAISES_LAST = "after attempts failures, raises the last error itself, with no wait after it"
+CONNECTION_ERRORS = "retries connection errors only: any other error is raised at once"
+REAL_SERVER = "reconnects to a real server that answers its first handshakes with HTTP 503"
+REALLY_WAITS = "without sleep=, it waits with asyncio.sleep: other tasks run meanwhile"
 
 KILLED_BY: dict[str, dict[str, str]] = {
     "01.1": {
@@ -146,6 +158,28 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "queues with a put() task: the queue never looks full": FULL,
         "the writer sends one message and stops": IN_ORDER,
         "the writer drains what is queued, then returns": IN_ORDER,
+    },
+    "03.3": {
+        "no cap: the wait doubles for ever": CAPPED,
+        "2**n unbounded: OverflowError past retry 1023": CAPPED,
+        "caps after the jitter: every late retry waits exactly cap": CAPPED,
+        "caps the multiplier, not the wait: base × min(cap, 2ⁿ)": CAPPED,
+        "equal jitter: half the bound, plus a random half": FULL_JITTER,
+        "no jitter: always the whole bound": FULL_JITTER,
+        "retry n waits up to base·2ⁿ⁺¹: the first retry already doubled": EXPONENTIAL,
+        "a fixed delay: rng() × base before every retry": EXPONENTIAL,
+        "jitter from random.random(), not the rng it is given": EXPONENTIAL,
+        "waits before the first try too": AT_ONCE_CONNECTED,
+        "starts sleep(delay) as a task and does not await it: never waits": RETRIES,
+        "time.sleep: blocks the event loop while it waits": RETRIES,
+        "waits after the last failure too, then raises": RAISES_LAST,
+        "gives up quietly: returns None after the last failure": RAISES_LAST,
+        "raises a new RuntimeError, not the last error": RAISES_LAST,
+        "raises the first error, not the last": RAISES_LAST,
+        "retries for ever, whatever attempts says": RAISES_LAST,
+        "attempts retries after the first try: one call too many": RAISES_LAST,
+        "retries every exception, a bug in connect() too": CONNECTION_ERRORS,
+        "retries ConnectionRefusedError only: an HTTP 503 ends it": REAL_SERVER,
     },
 }
 

@@ -1,11 +1,20 @@
-"""Plausible wrong answers to lesson 03's exercises, one bug each (see ``mutants``)."""
+"""Plausible wrong answers to lesson 03's exercises, one bug each (see ``mutants``).
+
+Equivalent survivors of ``scripts/mutate.py`` (03.3): ``min(n, 64)`` bounding the exponent,
+its 64 changed to 63 or 65. Any bound past log2(cap / base) gives the same waits, and no check
+uses a cap 2⁶³ times its base.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from fastapi import WebSocket, WebSocketDisconnect
+from websockets.exceptions import InvalidHandshake
 
 from mutants.registry import mutant
 
@@ -293,3 +302,411 @@ class EmptyingOutbox(BaseOutbox):
     async def drain(self) -> None:
         while not self.queue.empty():  # at the start there is nothing yet: the writer is done
             await self.websocket.send_text(self.queue.get_nowait())
+
+
+# --- 03.3 reconnect --------------------------------------------------------------------------
+
+RETRYABLE = (OSError, InvalidHandshake)
+Connect = Callable[[], Awaitable[Any]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def bound(base: float, cap: float, n: int) -> float:
+    return min(cap, base * 2 ** min(n, 64))
+
+
+@mutant("03.3", "no cap: the wait doubles for ever")
+async def uncapped(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * base * 2.0 ** min(n, 64))
+
+
+@mutant("03.3", "2**n unbounded: OverflowError past retry 1023")
+async def overflowing(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * min(cap, base * 2**n))
+
+
+@mutant("03.3", "caps after the jitter: every late retry waits exactly cap")
+async def capped_after_jitter(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(min(cap, rng() * base * 2 ** min(n, 64)))
+
+
+@mutant("03.3", "caps the multiplier, not the wait: base × min(cap, 2ⁿ)")
+async def capped_multiplier(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * base * min(cap, 2 ** min(n, 64)))
+
+
+@mutant("03.3", "equal jitter: half the bound, plus a random half")
+async def equal_jitter(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        half = bound(base, cap, n) / 2
+        await sleep(half + rng() * half)
+
+
+@mutant("03.3", "no jitter: always the whole bound")
+async def no_jitter(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(bound(base, cap, n))
+
+
+@mutant("03.3", "retry n waits up to base·2ⁿ⁺¹: the first retry already doubled")
+async def doubled_first(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * bound(base, cap, n + 1))
+
+
+@mutant("03.3", "a fixed delay: rng() × base before every retry")
+async def fixed_delay(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * min(cap, base))
+
+
+@mutant("03.3", "jitter from random.random(), not the rng it is given")
+async def own_random(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        await sleep(random.random() * bound(base, cap, n))
+
+
+@mutant("03.3", "waits before the first try too")
+async def waits_first(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        await sleep(rng() * bound(base, cap, n))
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+    return None
+
+
+@mutant("03.3", "starts sleep(delay) as a task and does not await it: never waits")
+async def sleep_in_the_background(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    waits: set[asyncio.Task[None]] = set()
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        # The mistake: sleep(...) alone warns "never awaited"; a task silences it, not the bug.
+        wait = asyncio.ensure_future(sleep(rng() * bound(base, cap, n)))
+        waits.add(wait)
+        wait.add_done_callback(waits.discard)
+    return None
+
+
+@mutant("03.3", "time.sleep: blocks the event loop while it waits")
+async def blocking_sleep(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                raise
+        time.sleep(rng() * bound(base, cap, n))  # noqa: ASYNC251 - the mistake
+
+
+@mutant("03.3", "waits after the last failure too, then raises")
+async def waits_last(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            await sleep(rng() * bound(base, cap, n))
+            if n == attempts - 1:
+                raise
+    return None
+
+
+@mutant("03.3", "gives up quietly: returns None after the last failure")
+async def swallowing(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts - 1:
+                return None
+        await sleep(rng() * bound(base, cap, n))
+    return None
+
+
+@mutant("03.3", "raises a new RuntimeError, not the last error")
+async def new_error(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE as exc:
+            if n == attempts - 1:
+                raise RuntimeError(f"gave up after {attempts} attempts") from exc
+        await sleep(rng() * bound(base, cap, n))
+    return None
+
+
+@mutant("03.3", "raises the first error, not the last")
+async def first_error(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    first: BaseException | None = None
+    for n in range(attempts):
+        try:
+            return await connect()
+        except RETRYABLE as exc:
+            first = first or exc
+            if n == attempts - 1:
+                raise first from None
+        await sleep(rng() * bound(base, cap, n))
+    return None
+
+
+@mutant("03.3", "retries for ever, whatever attempts says")
+async def relentless(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    n = 0
+    while True:
+        try:
+            return await connect()
+        except RETRYABLE:
+            pass
+        await sleep(rng() * bound(base, cap, n))
+        n += 1
+
+
+@mutant("03.3", "attempts retries after the first try: one call too many")
+async def one_too_many(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts + 1):
+        try:
+            return await connect()
+        except RETRYABLE:
+            if n == attempts:
+                raise
+        await sleep(rng() * bound(base, cap, n))
+    return None
+
+
+@mutant("03.3", "retries every exception, a bug in connect() too")
+async def retries_bugs(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except Exception:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * bound(base, cap, n))
+    return None
+
+
+@mutant("03.3", "retries ConnectionRefusedError only: an HTTP 503 ends it")
+async def refused_only(
+    connect: Connect,
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Sleep = asyncio.sleep,
+) -> Any:
+    for n in range(attempts):
+        try:
+            return await connect()
+        except ConnectionRefusedError:
+            if n == attempts - 1:
+                raise
+        await sleep(rng() * bound(base, cap, n))
+    return None

@@ -11,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.sse import ServerSentEvent
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
 
 from course_server.clients import sse as sse_client
 from course_server.lab import compare
 from course_server.lessons import events, feed, lobby
 from course_server.realtime import names, ratelimit, roomlog
+from course_server.realtime.backoff import Backoff
 from course_server.realtime.fanout import Peer
 from course_server.scaling import feed as redis_feed
 from course_server.scaling import intake as redis_intake
@@ -89,6 +92,27 @@ class OutboxOnAPeer:
     async def drain(self) -> None:
         self.peer.start()
         await self.peer.wait_closed()
+
+
+@mutant("03.3", f"{CHEAT} backoff.Backoff")
+async def reconnect_with_the_courses_backoff(
+    connect: Callable[[], Awaitable[Any]],
+    *,
+    base: float,
+    cap: float,
+    attempts: int,
+    rng: Callable[[], float] = random.random,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Any:
+    backoff = Backoff(base=base, cap=cap)
+    for n in range(attempts):
+        try:
+            return await connect()
+        except (OSError, InvalidHandshake):
+            if n == attempts - 1:
+                raise
+        await sleep(backoff.delay(n, rng))
+    return None
 
 
 # --- lesson 04 -------------------------------------------------------------------------------
