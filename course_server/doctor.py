@@ -26,10 +26,10 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from course_server.tools.chromium import BROWSERS
 from course_server.tools.redis_server import RedisServer, find_redis_server
 
 Status = Literal["OK", "WARN", "FAIL"]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 INSTALL = "run `make setup` (or `pip install -e '.[dev]'`) from the repository root"
 _PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 

@@ -389,7 +389,9 @@ async def _websocket(h: Harness, bucket_class: Any) -> None:
 
 # --- 04.3 the chat page's JavaScript, in Chromium --------------------------------------------
 
-page = exercise("04.3", "The chat page's JavaScript: safe rendering, resume", target="chat_script")
+chat_page = exercise(
+    "04.3", "The chat page's JavaScript: safe rendering, resume", target="chat_script"
+)
 
 TAIL = 3
 """Messages a connection without ``?last_id=`` gets: the room's newest few."""
@@ -480,17 +482,17 @@ def line(frame: dict[str, Any]) -> str:
     return f"{frame['username']}: {frame['content']}"
 
 
-async def open_page(h: Harness, chat_script: Any, check: str) -> tuple[Room, Any]:
+async def open_page(h: Harness, chat_script: Any, check: str) -> Room:
     """The learner's script and the room, served; the room's first id drawn for ``check``."""
     source = await h.call(chat_script)
     expect(isinstance(source, str), f"chat_script() returned {type(source).__name__}, not str")
     room = Room(h, seeded(f"04.3 {check}").randint(2, 900))
     serve_page(h, source, DRIVER)
     await h.serve()
-    return room, source
+    return room
 
 
-async def shows(page: Page, frames: list[dict[str, Any]], timeout: float = 3) -> list[str]:
+async def shows(page: Page, frames: list[dict[str, Any]], timeout: float = 5) -> list[str]:
     """The page's lines once the last of ``frames`` shows (or ``timeout`` passed)."""
     await page.until(
         "text => [...document.getElementById('messages').children]"
@@ -528,9 +530,9 @@ def loss(lines: list[str], frames: list[dict[str, Any]]) -> str:
     )
 
 
-@page.check("shows each message as 'user: text', one list item each, in order", timeout=15)
+@chat_page.check("shows each message as 'user: text', one list item each, in order", timeout=20)
 async def _in_order(h: Harness, chat_script: Any) -> None:
-    room, _ = await open_page(h, chat_script, "in order")
+    room = await open_page(h, chat_script, "in order")
     said = (("alice", "hello"), ("bob", "hi alice"), ("alice", "how are you?"))
     history = await h.on_server(room.post, *said)
     async with opened(h) as page:
@@ -546,9 +548,11 @@ async def _in_order(h: Harness, chat_script: Any) -> None:
         expect(shown == expected, hint + await page.raised())
 
 
-@page.check("markup in a message shows as text: no element is made, no handler runs", timeout=15)
+@chat_page.check(
+    "markup in a message shows as text: no element is made, no handler runs", timeout=20
+)
 async def _as_text(h: Harness, chat_script: Any) -> None:
-    room, _ = await open_page(h, chat_script, "as text")
+    room = await open_page(h, chat_script, "as text")
     frames = await h.on_server(room.post, *MARKUP)
     async with opened(h) as page:
         shown = await shows(page, frames)
@@ -570,9 +574,11 @@ async def _as_text(h: Harness, chat_script: Any) -> None:
         expect(await page.run("() => window.xss") == 0, "a handler in a message ran")
 
 
-@page.check("never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)", timeout=15)
+@chat_page.check(
+    "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)", timeout=20
+)
 async def _no_parser(h: Harness, chat_script: Any) -> None:
-    room, _ = await open_page(h, chat_script, "no parser")
+    room = await open_page(h, chat_script, "no parser")
     frames = await h.on_server(room.post, ("alice", "plain words"), ("bob", "x < y & z"))
     async with opened(h) as page:
         await shows(page, frames)
@@ -584,9 +590,11 @@ async def _no_parser(h: Harness, chat_script: Any) -> None:
         )
 
 
-@page.check("after a drop, resumes with last_id: every message shown once, none lost", timeout=15)
+@chat_page.check(
+    "after a drop, resumes with last_id: every message shown once, none lost", timeout=20
+)
 async def _resumes(h: Harness, chat_script: Any) -> None:
-    room, _ = await open_page(h, chat_script, "resumes")
+    room = await open_page(h, chat_script, "resumes")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"), ("alice", "three"))
     async with opened(h) as page:
         await shows(page, before)
@@ -598,9 +606,9 @@ async def _resumes(h: Harness, chat_script: Any) -> None:
         await resumed_once(room, page, frames, seen=before[-1]["id"])
 
 
-@page.check("waits between attempts while the server refuses, and keeps trying", timeout=15)
+@chat_page.check("waits between attempts while the server refuses, and keeps trying", timeout=20)
 async def _paced(h: Harness, chat_script: Any) -> None:
-    room, _ = await open_page(h, chat_script, "paced")
+    room = await open_page(h, chat_script, "paced")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"))
     async with opened(h) as page:
         await shows(page, before)
@@ -634,7 +642,7 @@ async def _paced(h: Harness, chat_script: Any) -> None:
         )
 
 
-async def back(room: Room, page: Page, what: str, wait: float = 3) -> None:
+async def back(room: Room, page: Page, what: str, wait: float = 5) -> None:
     """Fail unless the page connects again (the server lets a second connection in) in time."""
     try:
         await eventually(lambda: len(room.accepted) > 1, timeout=wait)
