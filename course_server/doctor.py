@@ -145,8 +145,8 @@ def check_redis(binary: str | None = None, timeout: float = 10.0) -> Check:
 
 
 def check_browser(candidates: Sequence[str] = BROWSERS, timeout: float = 10.0) -> Check:
-    """Is there a Chromium for the browser tests? Only those tests need one, hence a warning."""
-    hint = "`sudo apt-get install chromium`: only the browser tests need it"
+    """Is there a Chromium for the browser tests and exercise 04.3? Nothing else needs one."""
+    hint = "`sudo apt-get install chromium`: only the browser tests and exercise 04.3 need it"
     for name in candidates:
         path = shutil.which(name)
         if path is None:

@@ -6,6 +6,13 @@ is called directly on every ``last_id`` around histories that start anywhere, fu
 token bucket runs on a fake clock that the check moves, so "one second later" takes no second
 and never depends on the machine's speed; its answers are compared with the prompt's rule on
 fixed scripts, on floods (where refusals are many), and on 300 random scripts.
+
+The chat page's JavaScript (04.3) runs in headless Chromium, on a page of the check's own
+(``checks.browser``) next to a chat room of the check's own: a fresh connection gets the newest
+few messages, ``?last_id=N`` gets every message after N and then the newest of them once more,
+as a message sent during a reconnect can arrive both ways. The checks read what the page shows,
+what it handed to the HTML parser, and which handshakes it made (when, and with which
+``last_id``) while the room drops it or refuses it.
 """
 
 from __future__ import annotations
@@ -664,6 +671,7 @@ async def resumed_once(room: Room, page: Page, frames: list[dict[str, Any]], see
         )
     expect(
         not wrong,
-        f"it had shown up to id {seen} and resumed with ?last_id={asked} (the "
-        f"server sends the newest of those again, as if live): {wrong}{await page.raised()}",
+        f"it had shown up to id {seen} and resumed with ?last_id={asked} (the server sent the "
+        f"messages after it, then the newest once more, as if live): {wrong}"
+        f"{await page.raised()}",
     )

@@ -42,8 +42,10 @@ HOME = "/home/learner"
 """The submission's folder as the worker sees it under bubblewrap."""
 SCRATCH = 64 << 20
 """Bytes the worker may write under bubblewrap, in ``/tmp`` and in ``HOME`` each (memory)."""
-ETC = ("hosts", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl")
-ETC += ("chromium.d", "fonts")  # Debian's chromium script reads its flags there (exercise 04.3)
+ETC = (
+    *("hosts", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl"),
+    *("chromium.d", "fonts"),  # Debian's chromium script reads its flags there (exercise 04.3)
+)
 
 
 class Isolation(enum.StrEnum):

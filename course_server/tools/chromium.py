@@ -62,21 +62,22 @@ async def headless_chromium(timeout: float = 20) -> AsyncIterator[Browser]:
     if executable is None:
         raise ChromiumMissing(f"no Chromium on this machine: {INSTALL}")
     try:
-        from playwright.async_api import Error, async_playwright
+        from playwright.async_api import async_playwright
     except ImportError:
         raise ChromiumMissing("Playwright is not installed: pip install playwright") from None
-    async with async_playwright() as playwright:
+    async with contextlib.AsyncExitStack() as stack:
         try:
+            playwright = await stack.enter_async_context(async_playwright())
             browser = await playwright.chromium.launch(
                 executable_path=executable,
                 headless=True,
                 args=list(CHROMIUM_ARGS),
                 timeout=timeout * 1000,
             )
-        except Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ChromiumMissing(f"{executable} did not start ({first})") from None
-        try:
-            yield browser
-        finally:
-            await browser.close()
+        except Exception as exc:  # Playwright's driver or the browser: either way, no browser
+            said = str(exc).strip().splitlines()
+            raise ChromiumMissing(
+                f"{executable} did not start ({said[0] if said else type(exc).__name__})"
+            ) from None
+        stack.push_async_callback(browser.close)
+        yield browser
