@@ -10,6 +10,7 @@ a Chromium the check fails with a hint that says so, never passes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -22,6 +23,9 @@ from course_server.tools.chromium import ChromiumMissing, headless_chromium
 
 LIST = "messages"
 """The id of the page's list: the learner's code renders into it."""
+
+ANSWER = 3.0
+"""Seconds the page has to answer a question (it answers in milliseconds unless it is stuck)."""
 
 GUARD_JS = """
 "use strict";
@@ -87,8 +91,17 @@ class Page:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     async def run(self, expression: str, arg: Any = None) -> Any:
-        """Evaluate a JS function expression on the page, with ``arg``."""
-        return await self.page.evaluate(expression, arg)
+        """Evaluate a JS function expression on the page, with ``arg``.
+
+        A page whose script never returns (a loop with no end) never answers: fail, saying so.
+        """
+        try:
+            async with asyncio.timeout(ANSWER):
+                return await self.page.evaluate(expression, arg)
+        except TimeoutError:
+            raise CheckFailed(
+                f"the page did not answer within {ANSWER:g} s: does your JavaScript loop forever?"
+            ) from None
 
     async def lines(self) -> list[str]:
         """The text of each element in the list, top to bottom."""
@@ -112,7 +125,8 @@ class Page:
 
     async def raised(self) -> str:
         """What the page's scripts raised, for a hint: "" if nothing."""
-        found = self.errors + await self.run("() => window.pageErrors")
+        # The page's own record first: it names the error's kind ("Uncaught SyntaxError: …").
+        found = await self.run("() => window.pageErrors") + self.errors
         return f" (your JavaScript raised: {found[0]})" if found else ""
 
 

@@ -511,6 +511,13 @@ async def shows(page: Page, frames: list[dict[str, Any]], timeout: float = 5) ->
     return lines
 
 
+async def showing(page: Page, frames: list[dict[str, Any]]) -> None:
+    """Fail unless the page comes to show exactly ``frames``, in order."""
+    shown = await shows(page, frames)
+    expected = [line(f) for f in frames]
+    expect(shown == expected, f"the page shows {shown}, expected {expected}{await page.raised()}")
+
+
 def names(lines: list[str], frames: list[dict[str, Any]]) -> str:
     """Lines as the ids of the frames they show (``?`` for anything else), for a hint."""
     ids = {line(f): f["id"] for f in frames}
@@ -588,7 +595,7 @@ async def _no_parser(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "no parser")
     frames = await h.on_server(room.post, ("alice", "plain words"), ("bob", "x < y & z"))
     async with opened(h) as page:
-        await shows(page, frames)
+        await showing(page, frames)
         used = await page.sinks()
         expect(
             not used,
@@ -604,9 +611,9 @@ async def _resumes(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "resumes")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"), ("alice", "three"))
     async with opened(h) as page:
-        await shows(page, before)
+        await showing(page, before)
         before += await h.on_server(room.post, ("bob", "four"), ("carol", "five"))
-        await shows(page, before)
+        await showing(page, before)
         missed = await h.on_server(room.drop, *[("alice", f"missed {n}") for n in range(1, 6)])
         await back(room, page, "the server closed the connection (1012)")
         frames = before + missed + await h.on_server(room.post, ("bob", "welcome back"))
@@ -618,7 +625,7 @@ async def _paced(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "paced")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"))
     async with opened(h) as page:
-        await shows(page, before)
+        await showing(page, before)
 
         def refuse() -> list[dict[str, Any]]:
             room.refusing = True
