@@ -96,6 +96,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "the user's name in bold through innerHTML, the text through textContent": MARKUP,
         "newest first: prepends each message": IN_ORDER,
         "reconnects without last_id": RESUMES,
+        "always sends ?last_id=, null before the first message": IN_ORDER,
         "builds the URL once: every reconnect asks for what the first connection did": RESUMES,
         "resumes with last_id but shows every frame: a message sent twice shows twice": RESUMES,
         "skips ids below last_id but keeps last_id itself (< for <=)": RESUMES,

@@ -433,23 +433,29 @@ class Room:
         self.ids = itertools.count(first_id)
         self.history: list[dict[str, Any]] = []
         self.members: list[asyncio.Queue[dict[str, Any] | None]] = []
-        self.attempts: list[int | None] = []  # ?last_id= of every handshake
+        self.attempts: list[str | None] = []  # ?last_id= of every handshake
         self.accepted: list[int | None] = []  # and of every one let in
+        self.invalid: list[str] = []  # the ones refused: not an id
         self.refusing = False
         h.websocket("/chat", self.chat)
 
-    async def chat(self, websocket: WebSocket, last_id: int | None = None) -> None:
+    async def chat(self, websocket: WebSocket, last_id: str | None = None) -> None:
         self.attempts.append(last_id)
         if self.refusing:
             await websocket.close(1013)  # before accept: the handshake is refused (HTTP 403)
             return
+        if last_id is not None and not last_id.isdigit():  # "null", "undefined", "NaN"
+            self.invalid.append(last_id)
+            await websocket.close(1008)
+            return
         await websocket.accept()
-        self.accepted.append(last_id)
+        after = None if last_id is None else int(last_id)
+        self.accepted.append(after)
         outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        if last_id is None:
+        if after is None:
             backlog = self.history[-TAIL:]
         else:  # what came after last_id, and the newest once more, as if it came live too
-            backlog = [m for m in self.history if m["id"] > last_id]
+            backlog = [m for m in self.history if m["id"] > after]
             backlog += backlog[-1:]
         for old in backlog:
             outbox.put_nowait(old)
@@ -475,6 +481,15 @@ class Room:
             for outbox in self.members if live else ():
                 outbox.put_nowait(frame)
         return frames
+
+    def why(self) -> str:
+        """What went wrong with the page's handshakes, for a hint: "" if nothing."""
+        if not self.invalid:
+            return ""
+        return (
+            f" (the page asked for ?last_id={self.invalid[0]}, and was refused: send an id, "
+            "and no last_id before the first message)"
+        )
 
     def drop(self, *messages: tuple[str, str]) -> list[dict[str, Any]]:
         """Post ``messages`` that no one receives, then close every connection (1012)."""
@@ -511,11 +526,12 @@ async def shows(page: Page, frames: list[dict[str, Any]], timeout: float = 5) ->
     return lines
 
 
-async def showing(page: Page, frames: list[dict[str, Any]]) -> None:
+async def showing(room: Room, page: Page, frames: list[dict[str, Any]]) -> None:
     """Fail unless the page comes to show exactly ``frames``, in order."""
     shown = await shows(page, frames)
     expected = [line(f) for f in frames]
-    expect(shown == expected, f"the page shows {shown}, expected {expected}{await page.raised()}")
+    hint = f"the page shows {shown}, expected {expected}{room.why()}{await page.raised()}"
+    expect(shown == expected, hint)
 
 
 def names(lines: list[str], frames: list[dict[str, Any]]) -> str:
@@ -553,7 +569,7 @@ async def _in_order(h: Harness, chat_script: Any) -> None:
         shown = await shows(page, history)
         expect(
             shown == [line(f) for f in history],
-            f"the history {said} showed as {shown}{await page.raised()}",
+            f"the history {said} showed as {shown}{room.why()}{await page.raised()}",
         )
         live = await h.on_server(room.post, ("carol", "late"), ("bob", "later"))
         shown = await shows(page, history + live)
@@ -583,7 +599,7 @@ async def _as_text(h: Harness, chat_script: Any) -> None:
         expect(
             shown == [line(f) for f in frames],
             f"messages with markup in them showed as "
-            f"{shown}, not as the text sent{await page.raised()}",
+            f"{shown}, not as the text sent{room.why()}{await page.raised()}",
         )
         expect(await page.run("() => window.xss") == 0, "a handler in a message ran")
 
@@ -595,7 +611,7 @@ async def _no_parser(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "no parser")
     frames = await h.on_server(room.post, ("alice", "plain words"), ("bob", "x < y & z"))
     async with opened(h) as page:
-        await showing(page, frames)
+        await showing(room, page, frames)
         used = await page.sinks()
         expect(
             not used,
@@ -611,9 +627,9 @@ async def _resumes(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "resumes")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"), ("alice", "three"))
     async with opened(h) as page:
-        await showing(page, before)
+        await showing(room, page, before)
         before += await h.on_server(room.post, ("bob", "four"), ("carol", "five"))
-        await showing(page, before)
+        await showing(room, page, before)
         missed = await h.on_server(room.drop, *[("alice", f"missed {n}") for n in range(1, 6)])
         await back(room, page, "the server closed the connection (1012)")
         frames = before + missed + await h.on_server(room.post, ("bob", "welcome back"))
@@ -625,7 +641,7 @@ async def _paced(h: Harness, chat_script: Any) -> None:
     room = await open_page(h, chat_script, "paced")
     before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"))
     async with opened(h) as page:
-        await showing(page, before)
+        await showing(room, page, before)
 
         def refuse() -> list[dict[str, Any]]:
             room.refusing = True
@@ -662,7 +678,8 @@ async def back(room: Room, page: Page, what: str, wait: float = 5) -> None:
         await eventually(lambda: len(room.accepted) > 1, timeout=wait)
     except TimeoutError:
         raise CheckFailed(
-            f"{what} and the page did not connect again within {wait:g} s{await page.raised()}"
+            f"{what} and the page did not connect again within {wait:g} s{room.why()}"
+            f"{await page.raised()}"
         ) from None
 
 

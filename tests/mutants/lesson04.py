@@ -329,6 +329,26 @@ function connect(url, list, state) {
     )
 )
 
+mutant("04.3", "always sends ?last_id=, null before the first message")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const socket = new WebSocket(`${url}?last_id=${state.lastId}`);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
 mutant("04.3", "builds the URL once: every reconnect asks for what the first connection did")(
     page_script(
         connect="""
