@@ -26,10 +26,10 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from course_server.tools.chromium import BROWSERS
 from course_server.tools.redis_server import RedisServer, find_redis_server
 
 Status = Literal["OK", "WARN", "FAIL"]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 INSTALL = "run `make setup` (or `pip install -e '.[dev]'`) from the repository root"
 _PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
@@ -145,8 +145,8 @@ def check_redis(binary: str | None = None, timeout: float = 10.0) -> Check:
 
 
 def check_browser(candidates: Sequence[str] = BROWSERS, timeout: float = 10.0) -> Check:
-    """Is there a Chromium for the browser tests? Only those tests need one, hence a warning."""
-    hint = "`sudo apt-get install chromium`: only the browser tests need it"
+    """Is there a Chromium for the browser tests and exercise 04.3? Nothing else needs one."""
+    hint = "`sudo apt-get install chromium`: only the browser tests and exercise 04.3 need it"
     for name in candidates:
         path = shutil.which(name)
         if path is None:

@@ -1,7 +1,8 @@
 """Headless Chromium for the browser tests, driven by Playwright's Python API.
 
 Playwright's own browser download does not work here, so the tests launch Debian's ``chromium``
-through ``executable_path`` (``COURSE_CHROMIUM`` names another binary). Without one the browser
+through ``executable_path`` (``COURSE_CHROMIUM`` names another binary), with the package's flags
+(``course_server.tools.chromium``, which exercise 04.3's checks use too). Without one the browser
 tests skip, except under CI (``CI=true``), where a missing browser is a broken build and fails.
 One browser serves a whole test module; every test gets a fresh context (its own cookies,
 storage and network state) from ``browser_context``.
@@ -9,8 +10,6 @@ storage and network state) from ``browser_context``.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
@@ -20,22 +19,12 @@ from conftest import missing_tool, wait_timeout
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from course_server import RunningServer
-
-# Quiet and deterministic: no GPU, no updates or sync in the background, no QUIC to 127.0.0.1.
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
+from course_server.tools.chromium import CHROMIUM_ARGS, find_chromium
 
 
 def chromium_path() -> str:
     """The Chromium binary to drive; skips the test without one (fails it under CI)."""
-    path = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium")
+    path = find_chromium()
     if path:
         return path
     missing_tool(

@@ -6,10 +6,19 @@ is called directly on every ``last_id`` around histories that start anywhere, fu
 token bucket runs on a fake clock that the check moves, so "one second later" takes no second
 and never depends on the machine's speed; its answers are compared with the prompt's rule on
 fixed scripts, on floods (where refusals are many), and on 300 random scripts.
+
+The chat page's JavaScript (04.3) runs in headless Chromium, on a page of the check's own
+(``checks.browser``) next to a chat room of the check's own: a fresh connection gets the newest
+few messages, ``?last_id=N`` gets every message after N and then the newest of them once more,
+as a message sent during a reconnect can arrive both ways. The checks read what the page shows,
+what it handed to the HTML parser, and which handshakes it made (when, and with which
+``last_id``) while the room drops it or refuses it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -21,6 +30,7 @@ from fastapi import WebSocket
 from websockets.asyncio.client import ClientConnection
 
 from course_server.checks import CheckFailed, exercise, expect
+from course_server.checks.browser import Page, opened, serve_page
 from course_server.checks.cases import agree, answers, seeded
 from course_server.checks.harness import Harness
 from course_server.checks.talk import dial, receive
@@ -382,3 +392,310 @@ async def _websocket(h: Harness, bucket_class: Any) -> None:
     expect(flood == expected, f"5 messages at once (rate 1, burst 3) got {flood}")
     expected = ["ok", "ok", "rate_limited"]
     expect(later == expected, f"2 s later, 3 more messages got {later}")
+
+
+# --- 04.3 the chat page's JavaScript, in Chromium --------------------------------------------
+
+chat_page = exercise(
+    "04.3", "The chat page's JavaScript: safe rendering, resume", target="chat_script"
+)
+
+TAIL = 3
+"""Messages a connection without ``?last_id=`` gets: the room's newest few."""
+REFUSING = 2.0
+"""Seconds the server refuses every handshake, in the check that counts the page's attempts."""
+PAUSE = 0.25
+"""The shortest wait the prompt allows between two connection attempts, in seconds."""
+
+DRIVER = """
+"use strict";
+window.state = { lastId: null };
+const url = new URL("chat", location.href);
+url.protocol = "ws:";
+connect(url.href, document.getElementById("messages"), window.state);
+"""
+
+MARKUP = (
+    ("mallory", '<img src=x onerror="window.xss += 1">'),
+    ("<i>eve</i>", "<b>bold</b> & <script>window.xss += 1</script>"),
+    ("trudy", "a < b && c > d, \"quoted\" 'too'"),
+)
+
+
+class Room:
+    """The check's chat room at ``/chat``, as the prompt describes it; what the page asked for.
+
+    Its state lives on the server's event loop: the check changes it through ``h.on_server``.
+    Every connection has a queue its endpoint writes from, so frames leave in the order posted.
+    """
+
+    def __init__(self, h: Harness, first_id: int) -> None:
+        self.ids = itertools.count(first_id)
+        self.history: list[dict[str, Any]] = []
+        self.members: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self.attempts: list[str | None] = []  # ?last_id= of every handshake
+        self.accepted: list[int | None] = []  # and of every one let in
+        self.invalid: list[str] = []  # the ones refused: not an id
+        self.refusing = False
+        h.websocket("/chat", self.chat)
+
+    async def chat(self, websocket: WebSocket, last_id: str | None = None) -> None:
+        self.attempts.append(last_id)
+        if self.refusing:
+            await websocket.close(1013)  # before accept: the handshake is refused (HTTP 403)
+            return
+        if last_id is not None and not last_id.isdigit():  # "null", "undefined", "NaN"
+            self.invalid.append(last_id)
+            await websocket.close(1008)
+            return
+        await websocket.accept()
+        after = None if last_id is None else int(last_id)
+        self.accepted.append(after)
+        outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        if after is None:
+            backlog = self.history[-TAIL:]
+        else:  # what came after last_id, and the newest once more, as if it came live too
+            backlog = [m for m in self.history if m["id"] > after]
+            backlog += backlog[-1:]
+        for old in backlog:
+            outbox.put_nowait(old)
+        self.members.append(outbox)
+        try:
+            while (frame := await outbox.get()) is not None:
+                await websocket.send_json(frame)
+            await websocket.close(1012, "the server restarts")
+        except Exception:  # the page went away: the check's own endpoint, not the learner's code
+            return
+        finally:
+            if outbox in self.members:
+                self.members.remove(outbox)
+
+    def post(self, *messages: tuple[str, str], live: bool = True) -> list[dict[str, Any]]:
+        """Add messages (username, content) to the room; send them to its members if ``live``."""
+        frames = []
+        for username, content in messages:
+            frame = {"type": "message", "id": next(self.ids), "username": username}
+            frame |= {"content": content, "timestamp": "2026-01-01T00:00:00+00:00"}
+            self.history.append(frame)
+            frames.append(frame)
+            for outbox in self.members if live else ():
+                outbox.put_nowait(frame)
+        return frames
+
+    def why(self) -> str:
+        """What went wrong with the page's handshakes, for a hint: "" if nothing."""
+        if not self.invalid:
+            return ""
+        return (
+            f" (the page asked for ?last_id={self.invalid[0]}, and was refused: send an id, "
+            "and no last_id before the first message)"
+        )
+
+    def drop(self, *messages: tuple[str, str]) -> list[dict[str, Any]]:
+        """Post ``messages`` that no one receives, then close every connection (1012)."""
+        frames = self.post(*messages, live=False)
+        for outbox in self.members:
+            outbox.put_nowait(None)
+        self.members.clear()
+        return frames
+
+
+def line(frame: dict[str, Any]) -> str:
+    return f"{frame['username']}: {frame['content']}"
+
+
+async def open_page(h: Harness, chat_script: Any, check: str) -> Room:
+    """The learner's script and the room, served; the room's first id drawn for ``check``."""
+    source = await h.call(chat_script)
+    expect(isinstance(source, str), f"chat_script() returned {type(source).__name__}, not str")
+    room = Room(h, seeded(f"04.3 {check}").randint(2, 900))
+    serve_page(h, source, DRIVER)
+    await h.serve()
+    return room
+
+
+async def shows(page: Page, frames: list[dict[str, Any]], timeout: float = 5) -> list[str]:
+    """The page's lines once the last of ``frames`` shows (or ``timeout`` passed)."""
+    await page.until(
+        "text => [...document.getElementById('messages').children]"
+        ".some((e) => e.textContent === text)",
+        line(frames[-1]),
+        timeout,
+    )
+    lines: list[str] = await page.lines()
+    return lines
+
+
+async def showing(room: Room, page: Page, frames: list[dict[str, Any]]) -> None:
+    """Fail unless the page comes to show exactly ``frames``, in order."""
+    shown = await shows(page, frames)
+    expected = [line(f) for f in frames]
+    hint = f"the page shows {shown}, expected {expected}{room.why()}{await page.raised()}"
+    expect(shown == expected, hint)
+
+
+def names(lines: list[str], frames: list[dict[str, Any]]) -> str:
+    """Lines as the ids of the frames they show (``?`` for anything else), for a hint."""
+    ids = {line(f): f["id"] for f in frames}
+    return "[" + ", ".join(str(ids.get(text, "?")) for text in lines) + "]"
+
+
+def loss(lines: list[str], frames: list[dict[str, Any]]) -> str:
+    """What is lost, doubled or out of order between ``lines`` and ``frames``; "" if nothing."""
+    expected = [line(f) for f in frames]
+    lost = [f["id"] for f in frames if line(f) not in lines]
+    doubled = sorted({f["id"] for f in frames if lines.count(line(f)) > 1})
+    said = []
+    if lost:
+        said.append(f"lost ids {lost}")
+    if doubled:
+        said.append(f"showed ids {doubled} more than once")
+    if not said and lines != expected:
+        said.append("showed them out of order")
+    if not said:
+        return ""
+    return (
+        f"{' and '.join(said)}: the page shows ids {names(lines, frames)}, "
+        f"expected {[f['id'] for f in frames]}"
+    )
+
+
+@chat_page.check("shows each message as 'user: text', one list item each, in order", timeout=20)
+async def _in_order(h: Harness, chat_script: Any) -> None:
+    room = await open_page(h, chat_script, "in order")
+    said = (("alice", "hello"), ("bob", "hi alice"), ("alice", "how are you?"))
+    history = await h.on_server(room.post, *said)
+    async with opened(h) as page:
+        shown = await shows(page, history)
+        expect(
+            shown == [line(f) for f in history],
+            f"the history {said} showed as {shown}{room.why()}{await page.raised()}",
+        )
+        live = await h.on_server(room.post, ("carol", "late"), ("bob", "later"))
+        shown = await shows(page, history + live)
+        expected = [line(f) for f in history + live]
+        hint = f"after two live messages, the page shows {shown}, expected {expected}"
+        expect(shown == expected, hint + await page.raised())
+
+
+@chat_page.check(
+    "markup in a message shows as text: no element is made, no handler runs", timeout=20
+)
+async def _as_text(h: Harness, chat_script: Any) -> None:
+    room = await open_page(h, chat_script, "as text")
+    frames = await h.on_server(room.post, *MARKUP)
+    async with opened(h) as page:
+        shown = await shows(page, frames)
+        made = await page.run(
+            "() => [...document.querySelectorAll('#messages *')]"
+            ".filter((e) => e.parentElement.id !== 'messages')"
+            ".map((e) => e.tagName.toLowerCase())"
+        )
+        expect(
+            not made,
+            f"a message's text made elements {sorted(set(made))} on the page: "
+            "text went through the HTML parser (use textContent)",
+        )
+        expect(
+            shown == [line(f) for f in frames],
+            f"messages with markup in them showed as "
+            f"{shown}, not as the text sent{room.why()}{await page.raised()}",
+        )
+        expect(await page.run("() => window.xss") == 0, "a handler in a message ran")
+
+
+@chat_page.check(
+    "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)", timeout=20
+)
+async def _no_parser(h: Harness, chat_script: Any) -> None:
+    room = await open_page(h, chat_script, "no parser")
+    frames = await h.on_server(room.post, ("alice", "plain words"), ("bob", "x < y & z"))
+    async with opened(h) as page:
+        await showing(room, page, frames)
+        used = await page.sinks()
+        expect(
+            not used,
+            f"your code used {', '.join(sorted(set(used)))}: escaping by hand is "
+            "how XSS slips back in; build elements and set textContent",
+        )
+
+
+@chat_page.check(
+    "after a drop, resumes with last_id: every message shown once, none lost", timeout=20
+)
+async def _resumes(h: Harness, chat_script: Any) -> None:
+    room = await open_page(h, chat_script, "resumes")
+    before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"), ("alice", "three"))
+    async with opened(h) as page:
+        await showing(room, page, before)
+        before += await h.on_server(room.post, ("bob", "four"), ("carol", "five"))
+        await showing(room, page, before)
+        missed = await h.on_server(room.drop, *[("alice", f"missed {n}") for n in range(1, 6)])
+        await back(room, page, "the server closed the connection (1012)")
+        frames = before + missed + await h.on_server(room.post, ("bob", "welcome back"))
+        await resumed_once(room, page, frames, seen=before[-1]["id"])
+
+
+@chat_page.check("waits between attempts while the server refuses, and keeps trying", timeout=20)
+async def _paced(h: Harness, chat_script: Any) -> None:
+    room = await open_page(h, chat_script, "paced")
+    before = await h.on_server(room.post, ("alice", "one"), ("bob", "two"))
+    async with opened(h) as page:
+        await showing(room, page, before)
+
+        def refuse() -> list[dict[str, Any]]:
+            room.refusing = True
+            return room.drop(("carol", "while refused"))
+
+        missed = await h.on_server(refuse)
+        # The window is the measurement itself (attempts per second), not a wait for readiness.
+        await asyncio.sleep(REFUSING)
+        tries = len(room.attempts) - 1
+        most = int(REFUSING / PAUSE) + 2
+        await h.on_server(setattr, room, "refusing", False)
+        expect(
+            tries <= most,
+            f"while the server refused every handshake for {REFUSING:g} s, "
+            f"the page tried {tries} times: wait at least {PAUSE:g} s before each attempt",
+        )
+        await back(room, page, f"the server refused every handshake for {REFUSING:g} s")
+        frames = before + missed + await h.on_server(room.post, ("bob", "welcome back"))
+        await resumed_once(room, page, frames, seen=before[-1]["id"])
+        # Attempts still on their way would land now: give them a moment, then count.
+        with contextlib.suppress(TimeoutError):
+            await eventually(lambda: len(room.members) > 1, timeout=4 * PAUSE)
+        expect(
+            len(room.members) == 1,
+            f"once the server let it in again, the page held "
+            f"{len(room.members)} connections at once: each failed attempt started more "
+            "than one new one (an attempt ends with a close, sometimes an error before it)",
+        )
+
+
+async def back(room: Room, page: Page, what: str, wait: float = 5) -> None:
+    """Fail unless the page connects again (the server lets a second connection in) in time."""
+    try:
+        await eventually(lambda: len(room.accepted) > 1, timeout=wait)
+    except TimeoutError:
+        raise CheckFailed(
+            f"{what} and the page did not connect again within {wait:g} s{room.why()}"
+            f"{await page.raised()}"
+        ) from None
+
+
+async def resumed_once(room: Room, page: Page, frames: list[dict[str, Any]], seen: int) -> None:
+    """Fail unless the page resumed and shows ``frames``, each once, in order."""
+    shown = await shows(page, frames)
+    asked = room.accepted[-1]
+    wrong = loss(shown, frames)
+    if asked is None:
+        raise CheckFailed(
+            "the page connected again without ?last_id=, so the server sent only its newest "
+            f"{TAIL} messages" + (f": {wrong}" if wrong else "")
+        )
+    expect(
+        not wrong,
+        f"it had shown up to id {seen} and resumed with ?last_id={asked} (the server sent the "
+        f"messages after it, then the newest once more, as if live): {wrong}"
+        f"{await page.raised()}",
+    )

@@ -42,7 +42,10 @@ HOME = "/home/learner"
 """The submission's folder as the worker sees it under bubblewrap."""
 SCRATCH = 64 << 20
 """Bytes the worker may write under bubblewrap, in ``/tmp`` and in ``HOME`` each (memory)."""
-ETC = ("hosts", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl")
+ETC = (
+    *("hosts", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl"),
+    *("chromium.d", "fonts"),  # Debian's chromium script reads its flags there (exercise 04.3)
+)
 
 
 class Isolation(enum.StrEnum):
@@ -53,7 +56,12 @@ class Isolation(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What one worker may use; the worker applies them to itself (``apply``)."""
+    """What one worker may use; the worker applies them to itself (``apply``).
+
+    Memory is bounded by ``RLIMIT_DATA`` (what a process writes: heap and private mappings),
+    not ``RLIMIT_AS``: Chromium (exercise 04.3's checks) reserves tens of GB of address space
+    it never touches, and would not start under a 2 GB ``RLIMIT_AS``.
+    """
 
     cpu_seconds: int = 300
     memory_bytes: int = 2 << 30
@@ -64,7 +72,7 @@ class Limits:
     def apply(self) -> None:
         for limit, value in (
             (resource.RLIMIT_CPU, self.cpu_seconds),
-            (resource.RLIMIT_AS, self.memory_bytes),
+            (resource.RLIMIT_DATA, self.memory_bytes),
             (resource.RLIMIT_NOFILE, self.open_files),
             (resource.RLIMIT_NPROC, self.processes),
             (resource.RLIMIT_FSIZE, self.file_bytes),
@@ -87,7 +95,7 @@ def environment(home: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(package_root()),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "MALLOC_ARENA_MAX": "2",  # each thread's arena reserves address space under RLIMIT_AS
+        "MALLOC_ARENA_MAX": "2",  # each thread's arena is writable memory under RLIMIT_DATA
     }
     factor = os.environ.get("COURSE_CHECK_TIMEOUT_FACTOR")
     if factor:

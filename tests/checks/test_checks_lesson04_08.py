@@ -16,6 +16,13 @@ from course_server.checks import Report
 
 pytestmark = pytest.mark.timeout(TIMEOUT)  # the first test may evaluate every exercise
 
+# Exercise 04.3's checks, by name: the page's JavaScript in Chromium.
+IN_ORDER = "shows each message as 'user: text', one list item each, in order"
+MARKUP = "markup in a message shows as text: no element is made, no handler runs"
+PARSER = "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)"
+RESUMES = "after a drop, resumes with last_id: every message shown once, none lost"
+PACED = "waits between attempts while the server refuses, and keeps trying"
+
 KILLED_BY: dict[str, dict[str, str]] = {
     "04.1": {
         "resends the last message the client saw (>= instead of >)": (
@@ -80,6 +87,24 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "shaped like the check's example: rate 2 and burst 5 written in": (
             "a full bucket lets a burst through, then refuses"
         ),
+    },
+    "04.3": {
+        "renders with innerHTML": MARKUP,
+        "renders with insertAdjacentHTML": MARKUP,
+        "escapes with replace(), which replaces only the first <, then innerHTML": MARKUP,
+        "escapes every &, < and > by hand, then innerHTML": PARSER,
+        "the user's name in bold through innerHTML, the text through textContent": MARKUP,
+        "newest first: prepends each message": IN_ORDER,
+        "reconnects without last_id": RESUMES,
+        "always sends ?last_id=, null before the first message": IN_ORDER,
+        "builds the URL once: every reconnect asks for what the first connection did": RESUMES,
+        "resumes with last_id but shows every frame: a message sent twice shows twice": RESUMES,
+        "skips ids below last_id but keeps last_id itself (< for <=)": RESUMES,
+        "asks for the next id: ?last_id=lastId + 1 skips a message": RESUMES,
+        "never reconnects": RESUMES,
+        "reconnects at once, in a tight loop against a server that refuses": PACED,
+        "reconnects on error and on close: two attempts for each refused one": PACED,
+        "gives up after three failed attempts": PACED,
     },
     "05.1": {
         "switching joins the new room without leaving the old one": (

@@ -194,3 +194,330 @@ class SlowBucket(Bucket):
 class ExampleBucket(Bucket):
     def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
         super().__init__(2, 5, clock)
+
+
+# --- 04.3 chat_script: the page's JavaScript -------------------------------------------------
+# Each mutant is the page's two functions with one of them written wrong, in full.
+
+RENDER = """
+function render(list, frame) {
+  const item = document.createElement("li");
+  item.textContent = `${frame.username}: ${frame.content}`;
+  list.append(item);
+}
+"""
+
+CONNECT = """
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+
+
+def page_script(render: str = RENDER, connect: str = CONNECT) -> Callable[[], str]:
+    """A ``chat_script`` returning these two functions."""
+
+    def chat_script() -> str:
+        return render + connect
+
+    return chat_script
+
+
+mutant("04.3", "renders with innerHTML")(
+    page_script(
+        render="""
+function render(list, frame) {
+  const item = document.createElement("li");
+  item.innerHTML = `${frame.username}: ${frame.content}`;
+  list.append(item);
+}
+"""
+    )
+)
+
+mutant("04.3", "renders with insertAdjacentHTML")(
+    page_script(
+        render="""
+function render(list, frame) {
+  list.insertAdjacentHTML("beforeend", `<li>${frame.username}: ${frame.content}</li>`);
+}
+"""
+    )
+)
+
+mutant("04.3", "escapes with replace(), which replaces only the first <, then innerHTML")(
+    page_script(
+        render="""
+function render(list, frame) {
+  const escape = (text) => String(text).replace("&", "&amp;").replace("<", "&lt;");
+  const item = document.createElement("li");
+  item.innerHTML = `${escape(frame.username)}: ${escape(frame.content)}`;
+  list.append(item);
+}
+"""
+    )
+)
+
+mutant("04.3", "escapes every &, < and > by hand, then innerHTML")(
+    page_script(
+        render="""
+function render(list, frame) {
+  const escape = (text) => String(text)
+    .replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+  const item = document.createElement("li");
+  item.innerHTML = `${escape(frame.username)}: ${escape(frame.content)}`;
+  list.append(item);
+}
+"""
+    )
+)
+
+mutant("04.3", "the user's name in bold through innerHTML, the text through textContent")(
+    page_script(
+        render="""
+function render(list, frame) {
+  const item = document.createElement("li");
+  item.innerHTML = `<b>${frame.username}</b>: `;
+  item.append(document.createTextNode(frame.content));
+  list.append(item);
+}
+"""
+    )
+)
+
+mutant("04.3", "newest first: prepends each message")(
+    page_script(
+        render="""
+function render(list, frame) {
+  const item = document.createElement("li");
+  item.textContent = `${frame.username}: ${frame.content}`;
+  list.prepend(item);
+}
+"""
+    )
+)
+
+mutant("04.3", "reconnects without last_id")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const socket = new WebSocket(url);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "always sends ?last_id=, null before the first message")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const socket = new WebSocket(`${url}?last_id=${state.lastId}`);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "builds the URL once: every reconnect asks for what the first connection did")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  function open() {
+    const socket = new WebSocket(address);
+    socket.addEventListener("message", (event) => {
+      const frame = JSON.parse(event.data);
+      if (frame.type !== "message") return;
+      if (state.lastId !== null && frame.id <= state.lastId) return;
+      state.lastId = frame.id;
+      render(list, frame);
+    });
+    socket.addEventListener("close", () => { setTimeout(open, 500); });
+  }
+  open();
+}
+"""
+    )
+)
+
+mutant("04.3", "resumes with last_id but shows every frame: a message sent twice shows twice")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "skips ids below last_id but keeps last_id itself (< for <=)")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id < state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "asks for the next id: ?last_id=lastId + 1 skips a message")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId + 1));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "never reconnects")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+}
+"""
+    )
+)
+
+mutant("04.3", "reconnects at once, in a tight loop against a server that refuses")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => connect(url, list, state));
+}
+"""
+    )
+)
+
+mutant("04.3", "reconnects on error and on close: two attempts for each refused one")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  const again = () => { setTimeout(() => connect(url, list, state), 500); };
+  socket.addEventListener("error", again);
+  socket.addEventListener("close", again);
+}
+"""
+    )
+)
+
+mutant("04.3", "gives up after three failed attempts")(
+    page_script(
+        connect="""
+function connect(url, list, state) {
+  const address = new URL(url);
+  if (state.lastId !== null) address.searchParams.set("last_id", String(state.lastId));
+  const socket = new WebSocket(address);
+  socket.addEventListener("open", () => { state.failures = 0; });
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type !== "message") return;
+    if (state.lastId !== null && frame.id <= state.lastId) return;
+    state.lastId = frame.id;
+    render(list, frame);
+  });
+  socket.addEventListener("close", () => {
+    state.failures = (state.failures ?? 0) + 1;
+    if (state.failures <= 3) setTimeout(() => connect(url, list, state), 500);
+  });
+}
+"""
+    )
+)
