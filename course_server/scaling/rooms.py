@@ -108,7 +108,10 @@ class RedisRooms:
     # What the link hands us -------------------------------------------------------------------
 
     async def on_message(self, channel: str, data: str) -> None:
-        await self.intake.on_message(channel, data)
+        # One message per room and batch of some process's commands (``scripts.BATCH``): its
+        # events, one per line, handed on in order; a receiver's writer sends them in one go.
+        for event in data.split("\n"):
+            await self.intake.on_message(channel, event)
 
     async def on_subscribed(self, channel: str) -> None:
         await self.intake.on_subscribed(channel)
@@ -228,7 +231,7 @@ class RedisRooms:
             if call is not None:
                 sent.append((command, call))
         try:
-            results = await self._scripts.run([call for _, call in sent])
+            results = await self._scripts.batch([call for _, call in sent])
         except FAILURES as exc:
             results = [exc] * len(sent)
         outcome = {id(command): result for (command, _), result in zip(sent, results, strict=True)}
