@@ -122,9 +122,12 @@ class Scripts:
             return []
         keys: list[str] = []
         args: list[Any] = [len(calls)]
+        first: dict[tuple[str, ...], int] = {}  # calls on one room share its KEYS: sent once
         for name, call_keys, call_args in calls:
-            keys += call_keys
-            args += [name, len(call_keys), len(call_args), *call_args]
+            where = first.setdefault(tuple(call_keys), len(keys) + 1)
+            if where == len(keys) + 1:
+                keys += call_keys
+            args += [name, where, len(call_keys), len(call_args), *call_args]
         [result] = await self.run([("BATCH", keys, args)])
         if isinstance(result, Exception):
             return [result] * len(calls)

@@ -255,8 +255,9 @@ def _command(name: str, script: str) -> str:
     )
 
 
-# KEYS every call's KEYS, one call's after the other's
-# ARGV n, then for each call: its script's name, how many KEYS, how many ARGV, those ARGV
+# KEYS the calls' KEYS, each distinct list once (the calls on one room share theirs)
+# ARGV n, then for each call: its script's name, where its KEYS start, how many, how many ARGV,
+#      those ARGV
 # → one reply per call: its script's, or an error reply for that call alone
 BATCH = (
     """
@@ -276,12 +277,13 @@ end
     + _command("POST", POST)
     + """
 local run = {JOIN = JOIN, LEAVE = LEAVE, POST = POST}
-local replies, key, arg = {}, 1, 2
+local replies, arg = {}, 2
 for i = 1, tonumber(ARGV[1]) do
-  local name, nkeys, nargs = ARGV[arg], tonumber(ARGV[arg + 1]), tonumber(ARGV[arg + 2])
+  local name, key = ARGV[arg], tonumber(ARGV[arg + 1])
+  local nkeys, nargs = tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3])
   local keys = {unpack(KEYS, key, key + nkeys - 1)}
-  local args = {unpack(ARGV, arg + 3, arg + 2 + nargs)}
-  key, arg = key + nkeys, arg + 3 + nargs
+  local args = {unpack(ARGV, arg + 4, arg + 3 + nargs)}
+  arg = arg + 4 + nargs
   local ok, reply = pcall(run[name], keys, args)
   if ok then
     replies[i] = reply
