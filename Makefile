@@ -46,6 +46,7 @@ bench: setup  ## benchmarks (lesson 10): fan-out at 1,000 receivers, polling vs 
 	$(BIN)/python -m benchmarks.fanout --receivers 1000 --messages 200 --repeat 2 --wait-quiet 30
 	$(BIN)/python -m benchmarks.transports --events 1000
 	$(BIN)/python -m benchmarks.crossprocess --wait-quiet 30
+	$(BIN)/python -m benchmarks.crossprocess --knee
 
 # REPLICAS=N course_server processes (2), PORT=P nginx's public port (a free one).
 cluster: setup  ## Redis, course_server replicas and nginx (deploy/nginx.conf) on 127.0.0.1, until Ctrl+C

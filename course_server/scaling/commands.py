@@ -3,7 +3,7 @@
 ``to_call`` turns a queued command (join, post, leave, or rejoin after Redis lost this process's
 presence) into a call of a script in ``redis_scripts``; ``finish`` hands its result to the member
 it concerns: history and join, an ack, an error, a close. No I/O here: ``RedisRooms`` sends the
-calls, many per round trip, and collects the results.
+calls, a batch per script call (``Scripts.batch``), and collects the results.
 
 An event travels as JSON without its id; the script that gives it an id writes ``{"id":N,`` in
 front, so the event Redis keeps and publishes is the one every process delivers.

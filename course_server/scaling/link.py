@@ -75,7 +75,7 @@ Call = tuple[str, Sequence[str], Sequence[Any]]
 class Scripts:
     """Run ``redis_scripts``' scripts by SHA (EVALSHA), loading them again after Redis restarts."""
 
-    NAMES = ("JOIN", "LEAVE", "POST", "ROSTER", "HEARTBEAT", "FORGET", "RETIRE")
+    NAMES = ("JOIN", "LEAVE", "POST", "ROSTER", "HEARTBEAT", "FORGET", "RETIRE", "BATCH")
 
     def __init__(
         self, client: redis.Redis, source: ModuleType = redis_scripts, names: Sequence[str] = NAMES
@@ -111,6 +111,28 @@ class Scripts:
         if isinstance(result, Exception):
             raise result
         return result
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Run ``calls`` (JOIN, LEAVE, POST) as ONE script call, ``BATCH``: results as ``run``'s.
+
+        One command to pack and one reply to parse for the whole batch, and one pub/sub message
+        per room for all its events. If the batch itself fails, every call gets that exception.
+        """
+        if not calls:
+            return []
+        keys: list[str] = []
+        args: list[Any] = [len(calls)]
+        first: dict[tuple[str, ...], int] = {}  # calls on one room share its KEYS: sent once
+        for name, call_keys, call_args in calls:
+            where = first.setdefault(tuple(call_keys), len(keys) + 1)
+            if where == len(keys) + 1:
+                keys += call_keys
+            args += [name, where, len(call_keys), len(call_args), *call_args]
+        [result] = await self.run([("BATCH", keys, args)])
+        if isinstance(result, Exception):
+            return [result] * len(calls)
+        results: list[Any] = result
+        return results
 
     async def _pipeline(self, calls: Iterable[Call]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)

@@ -3,9 +3,10 @@
 ``RedisRooms`` has the methods of lesson 04's ``ChatRooms`` that the chat endpoint calls
 (``backend.Rooms``), and like them they never await: each only queues a command (join, post,
 leave), as lesson 03's ``Peer.send`` only queues a frame. Its ``worker.Worker`` sends the queued
-commands to Redis in order, many per round trip, each as one Lua script (``scaling.scripts``),
-and hands each result to its member (``scaling.commands``). Events reach every process through
-pub/sub, in id order; history, resume and any gap come from the room's stream
+commands to Redis in order: what was queued meanwhile (a loop tick's worth, at most
+``worker.BATCH``) as one call of one Lua script (``scaling.scripts.BATCH``), and hands each result
+to its member (``scaling.commands``). Events reach every process through pub/sub, in id order,
+one message per room and batch; history, resume and any gap come from the room's stream
 (``scaling.intake``). Presence, the process's heartbeat: ``scaling.presence``. All of it goes
 through the process's ``link.RedisLink``.
 
@@ -108,7 +109,10 @@ class RedisRooms:
     # What the link hands us -------------------------------------------------------------------
 
     async def on_message(self, channel: str, data: str) -> None:
-        await self.intake.on_message(channel, data)
+        # One message per room and batch of some process's commands (``scripts.BATCH``): its
+        # events, one per line, handed on in order; a receiver's writer sends them in one go.
+        for event in data.split("\n"):
+            await self.intake.on_message(channel, event)
 
     async def on_subscribed(self, channel: str) -> None:
         await self.intake.on_subscribed(channel)
@@ -228,7 +232,7 @@ class RedisRooms:
             if call is not None:
                 sent.append((command, call))
         try:
-            results = await self._scripts.run([call for _, call in sent])
+            results = await self._scripts.batch([call for _, call in sent])
         except FAILURES as exc:
             results = [exc] * len(sent)
         outcome = {id(command): result for (command, _), result in zip(sent, results, strict=True)}

@@ -232,3 +232,70 @@ def room_keys(keys: RoomKeys, process: str) -> list[str]:
         keys.sent,
         keys.sentq,
     ]
+
+
+# Many commands, one script call ----------------------------------------------------------------
+#
+# At a high rate, one script call per command costs the sender's process a packed command and a
+# parsed reply each, and every process one pub/sub message per event to parse. ``BATCH`` runs a
+# batch of JOIN, LEAVE and POST calls (``Scripts.batch``) as one script: each the very text above,
+# in order, so ids and order are what the same calls one by one would give. Its events are
+# published once per room at the end, one event per line (JSON never holds a raw newline), so a
+# receiving process reads one pub/sub message per room and batch.
+
+_PUBLISH = "redis.call('PUBLISH', channel, event)"
+assert PRELUDE.count(_PUBLISH) == 1, "BATCH collects the PRELUDE's one PUBLISH"
+_BATCHED_PRELUDE = PRELUDE.replace(_PUBLISH, "publish(channel, event)")
+
+
+def _command(name: str, script: str) -> str:
+    """``script`` as a Lua function of its own KEYS and ARGV (the PRELUDE's helpers use them)."""
+    return (
+        f"local function {name}(KEYS, ARGV)\n{_BATCHED_PRELUDE}{script.removeprefix(PRELUDE)}end\n"
+    )
+
+
+# KEYS the calls' KEYS, each distinct list once (the calls on one room share theirs)
+# ARGV n, then for each call: its script's name, where its KEYS start, how many, how many ARGV,
+#      those ARGV
+# → one reply per call: its script's, or an error reply for that call alone
+BATCH = (
+    """
+local channels, events = {}, {}
+local function publish(channel, event)
+  local queued = events[channel]
+  if not queued then
+    queued = {}
+    events[channel] = queued
+    channels[#channels + 1] = channel
+  end
+  queued[#queued + 1] = event
+end
+"""
+    + _command("JOIN", JOIN)
+    + _command("LEAVE", LEAVE)
+    + _command("POST", POST)
+    + """
+local run = {JOIN = JOIN, LEAVE = LEAVE, POST = POST}
+local replies, arg = {}, 2
+for i = 1, tonumber(ARGV[1]) do
+  local name, key = ARGV[arg], tonumber(ARGV[arg + 1])
+  local nkeys, nargs = tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3])
+  local keys = {unpack(KEYS, key, key + nkeys - 1)}
+  local args = {unpack(ARGV, arg + 4, arg + 3 + nargs)}
+  arg = arg + 4 + nargs
+  local ok, reply = pcall(run[name], keys, args)
+  if ok then
+    replies[i] = reply
+  elseif type(reply) == 'table' and reply.err then
+    replies[i] = reply  -- what redis.call raised
+  else
+    replies[i] = redis.error_reply(tostring(reply))
+  end
+end
+for _, channel in ipairs(channels) do
+  redis.call('PUBLISH', channel, table.concat(events[channel], '\\n'))
+end
+return replies
+"""
+)

@@ -149,6 +149,33 @@ def test_the_redis_verdict_refuses_runs_that_lost_messages() -> None:
     assert crossprocess.verdict([latencies(crossprocess.BASELINE, 1), across])[1] is None
 
 
+def step(rate: float, added_ms: float) -> list[Run]:
+    """A knee step's runs: Redis adds ``added_ms`` to a 1 ms p99."""
+    return [latencies(crossprocess.BASELINE, 1), latencies(crossprocess.ACROSS, 1 + added_ms)]
+
+
+def test_the_knee_is_the_highest_rate_within_10_ms(monkeypatch: pytest.MonkeyPatch) -> None:
+    added = {1000: 1.0, 2000: 4.0, 5000: 9.0, 10_000: 30.0, 15_000: 1.0}
+    measured: list[float] = []
+
+    async def fake_run(*, rate: float, **_: Any) -> list[Run]:
+        measured.append(rate)
+        return step(rate, added[int(rate)])
+
+    monkeypatch.setattr(crossprocess, "run", fake_run)
+    steps = bounded(crossprocess.knee(rates=tuple(added), budget=60))
+    # Past the knee it stops (a miss measured twice); 15,000 is never tried.
+    assert measured == [1000, 2000, 5000, 10_000, 10_000]
+    assert "knee: 5,000 msg/s" in crossprocess.knee_report(steps, busy=0.0)
+
+
+def test_a_knee_step_that_lost_messages_is_past_the_knee() -> None:
+    lossy = step(2000, 1.0)
+    lossy[1].lost = 1
+    report = crossprocess.knee_report([(1000, step(1000, 1.0)), (2000, lossy)], busy=0.0)
+    assert "knee: 1,000 msg/s" in report
+
+
 def test_of_repeated_latency_runs_the_lowest_p99_is_kept() -> None:
     calm, busy = latencies("x", 1, 2), latencies("x", 1, 20)
     assert crossprocess.lowest_p99([busy, calm]) == [calm]
