@@ -95,3 +95,9 @@ def wait_for_text(page: Page, text: str) -> None:
 def texts(page: Page) -> list[str]:
     """The message texts on the page, as a person reads them, oldest first."""
     return page.locator("#messages li.message .text").all_text_contents()
+
+
+def send_from_page(page: Page, content: str) -> None:
+    """Type ``content`` into the chat page's box and press Enter, as a user does."""
+    page.fill("#content", content)
+    page.press("#content", "Enter")

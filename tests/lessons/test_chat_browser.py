@@ -9,54 +9,17 @@ retry at once instead of after its backoff.
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from browser import open_chat, texts, wait_for, wait_for_text
-from conftest import wait_timeout
+from browser import open_chat, send_from_page, texts, wait_for, wait_for_text
+from chat_members import member, say, until
 from playwright.sync_api import BrowserContext, Page, expect
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from course_server import RunningServer, Settings, create_app, start
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
-
-Frame = dict[str, Any]
-
-
-# A second member of the room, in Python -----------------------------------------------------
-
-
-@contextmanager
-def member(server: RunningServer, room: str, name: str) -> Iterator[ClientConnection]:
-    """A Python client in ``room`` as ``name``, once its own join has come back."""
-    url = server.ws(f"/chat/{quote(room, safe='')}/{quote(name, safe='')}")
-    with connect(url, open_timeout=wait_timeout(5)) as ws:
-        until(ws, lambda f: f["type"] == "join" and f["username"] == name)
-        yield ws
-
-
-def until(ws: ClientConnection, predicate: Callable[[Frame], bool]) -> Frame:
-    """Read frames until one satisfies ``predicate``; TimeoutError past the deadline."""
-    deadline = time.monotonic() + wait_timeout(5)
-    while True:
-        frame = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
-        if predicate(frame):
-            return frame
-
-
-def say(ws: ClientConnection, content: str) -> int:
-    """Send a message and return the id the server gave it (from its ack)."""
-    key = uuid.uuid4().hex
-    ws.send(json.dumps({"type": "message", "content": content, "client_msg_id": key}))
-    return until(ws, lambda f: f["type"] == "ack" and f["client_msg_id"] == key)["id"]
-
 
 # Cutting a page off ---------------------------------------------------------------------------
 
@@ -74,11 +37,6 @@ def drop(server: RunningServer, room: str, name: str, witness: ClientConnection)
 def wait_until_shown(page: Page, ids: list[int]) -> None:
     """Wait until the page is connected again and shows the events ``ids``."""
     wait_for(page, "(s, ids) => s.state === 'open' && ids.every(i => s.ids.includes(i))", ids)
-
-
-def send_from_page(page: Page, content: str) -> None:
-    page.fill("#content", content)
-    page.press("#content", "Enter")
 
 
 def chat_state(page: Page) -> dict[str, Any]:

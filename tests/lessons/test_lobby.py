@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,7 +12,8 @@ import httpx
 import pytest
 from conftest import wait_timeout
 from fastapi import WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, connect
+from lobby_clients import JOINED, LEFT, Client, presence
+from websockets.asyncio.client import connect
 
 from course_server import RunningServer, Settings, start
 from course_server.lessons.lobby import RoomManager
@@ -21,35 +21,6 @@ from course_server.realtime.fanout import Peer, PeerState
 from course_server.seed.rooms import SeedRoomManager
 
 pytestmark = pytest.mark.anyio
-
-JOINED = {"type": "system", "message": "A user joined the room"}
-LEFT = {"type": "system", "message": "A user left the room"}
-
-
-def presence(room: str, count: int, names: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "presence", "room": room, "count": count, "names": names or []}
-
-
-class Client:
-    """A lobby client: sends frames as JSON, reads them back parsed, every read bounded."""
-
-    def __init__(self, websocket: ClientConnection) -> None:
-        self.websocket = websocket
-
-    async def send(self, **frame: Any) -> None:
-        await self.websocket.send(json.dumps(frame))
-
-    async def recv(self) -> dict[str, Any]:
-        async with asyncio.timeout(wait_timeout()):
-            return json.loads(await self.websocket.recv())
-
-    async def recv_n(self, count: int) -> list[dict[str, Any]]:
-        return [await self.recv() for _ in range(count)]
-
-    async def join(self, room: str, **extra: Any) -> dict[str, Any]:
-        """Join ``room`` from no room; return the presence that confirms it."""
-        await self.send(type="join", room=room, **extra)
-        return await self.recv()
 
 
 @asynccontextmanager

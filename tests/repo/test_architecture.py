@@ -9,6 +9,7 @@ server never imports what only notebooks, tests and tools use (``clients``, ``la
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,15 @@ def test_every_top_level_test_module_tests_a_top_level_module() -> None:
     top = {path.stem.strip("_") for path in PACKAGE.glob("*.py")}  # test_main: __main__.py
     strays = [path.name for path in tests.glob("test_*.py") if path.stem[5:] not in top]
     assert strays == []
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared helpers live in modules of their own at the top (browser.py, lobby_clients.py): a
+    # test module imported from another folder would fail when that folder runs alone.
+    tests = Path(__file__).resolve().parent.parent
+    importers = [
+        path.relative_to(tests).as_posix()
+        for path in tests.rglob("*.py")
+        if re.search(r"^(from|import) test_", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    assert importers == []

@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from browser import ms, texts, wait_for, wait_for_text
+from browser import ms, send_from_page, texts, wait_for, wait_for_text
+from chat_members import member, say, until
 from conftest import eventually, wait_timeout
 from credentials import bearer
 from lab_launcher import Lab, running_lab
 from playwright.sync_api import Browser, BrowserContext, Page
-from test_chat_browser import member, say, send_from_page, until
 
 from course_server import RunningServer, Settings, start
 from course_server.runner import with_public_host

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis
 from conftest import eventually, wait_timeout
+from lobby_clients import JOINED, LEFT, Client, presence
 from redis_fixtures import bring_back
-from test_lobby import JOINED, LEFT, Client, presence
 from websockets.asyncio.client import connect
 
 from course_server import RunningServer
