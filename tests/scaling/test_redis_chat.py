@@ -141,10 +141,12 @@ async def test_a_resend_to_the_other_process_is_acked_with_the_first_id_not_repe
         async with chatter(a, room, "ana") as ana:
             await ana.say("once", client_msg_id="k1")
             [*_, ack] = await ana.until("ack")
+        # Until B hears that ana left A, her name is taken there (4000): wait for her leave.
+        frames = await ben.until("leave", username="ana")
         async with chatter(b, room, "ana", last_id=ack["id"]) as again:
             await again.say("once", client_msg_id="k1")
             assert await again.recv() == {"type": "ack", "client_msg_id": "k1", "id": ack["id"]}
-        frames = await ben.until("leave", username="ana")
+        frames += await ben.until("leave", username="ana")
         assert [f["content"] for f in frames if f["type"] == "message"] == ["once"]
 
 
