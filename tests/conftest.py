@@ -6,11 +6,14 @@ Every wait in the suite is bounded by ``wait_timeout(seconds)``; set
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -28,6 +31,16 @@ pytest_plugins = ["browser", "cluster_fixtures", "exercise_reports", "redis_fixt
 ROOT = Path(__file__).resolve().parent.parent
 
 _names = itertools.count()
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/NAME.py`` as module ``NAME``: the scripts are files, not a package."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def wait_timeout(seconds: float = 5.0) -> float:

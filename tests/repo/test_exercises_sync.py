@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 from course_server import checks
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_exercises", ROOT / "scripts/make_exercises.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_exercises = load_script()
+make_exercises = load_script("make_exercises")
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 CHECK_CALL = re.compile(r'^check\("(?P<id>\d\d\.\d+)", (?P<target>\w+)\)$')
 

@@ -5,23 +5,9 @@ The mutator only; a full run (every exercise's checks against every mutant) is `
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
+from conftest import load_script
 
-from conftest import ROOT
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mutate", ROOT / "scripts/mutate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mutate"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-mutate = load_script()
+mutate = load_script("mutate")
 
 TINY = """\
 def above(x, low):
