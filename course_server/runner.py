@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from course_server.app import create_app
+from course_server.realtime.frames import FrameWriter
 from course_server.realtime.peers import Peers
 from course_server.realtime.sessions import SessionRegistry
 from course_server.settings import Settings
@@ -110,8 +111,10 @@ class H11Deadline(HeaderDeadline, H11Protocol):
         super().connection_lost(exc)
 
 
-class SansIOProtocol(HeaderDeadline, WebSocketsSansIOProtocol):
+class SansIOProtocol(HeaderDeadline, FrameWriter, WebSocketsSansIOProtocol):
     """uvicorn's fastest WebSocket implementation, minus a false alarm on denial responses.
+
+    ``FrameWriter`` lets a broadcast write one pre-framed message to each socket (lesson 10).
 
     Without this, every refused handshake (a 403 for a foreign Origin, a 401 for a bad token)
     also logs "ASGI callable returned without completing handshake." at ERROR level
