@@ -1,10 +1,11 @@
 """Fan-out that holds up: a bounded send queue per connection, drained by its own writer task.
 
 The seed's broadcast awaits each ``send`` in turn, so one client that stops reading stalls every
-other client, and one dead client raises out of the loop. Here a broadcast only *enqueues*: it
-never awaits a socket, so it cannot be stalled, and it touches no collection a disconnect could
-change mid-loop. Each ``Peer`` drains its own queue in its own task, which runs only while
-something is queued. A peer whose queue overflows is a slow consumer: it is cut off with close code 4008, and nobody else notices.
+other client, and one dead client raises out of the loop. Here a broadcast never awaits a
+socket (it writes to one that takes bytes now, or *enqueues*), so it cannot be stalled, and it
+touches no collection a disconnect could change mid-loop. Each ``Peer`` drains its own queue
+in its own task, which runs only while something is queued. A peer whose queue overflows is a
+slow consumer: it is cut off with close code 4008, and nobody else notices.
 
 Per-frame costs add up at a thousand receivers, so both sides work in bursts: a writer sends
 everything queued in one run, and an endpoint reads a few messages ahead (``incoming``), so

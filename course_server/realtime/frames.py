@@ -71,7 +71,7 @@ class _UvicornSansIO(Protocol):
 
     ``conn`` (the ``websockets`` state machine), ``transport`` and ``scope`` are attributes of
     uvicorn's implementation, not a documented API; ``handle_connect`` builds the scope.
-    ``tests/test_frames.py`` fails loudly if a uvicorn upgrade moves any of them.
+    ``tests/realtime/test_frames.py`` fails loudly if a uvicorn upgrade moves any of them.
     """
 
     conn: ServerProtocol

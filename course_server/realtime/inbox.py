@@ -6,8 +6,8 @@ about 3.3 KiB, for a queue that holds a message or two: uvicorn stops reading th
 one waits. At ten thousand connections that is 32 MiB. ``Inbox`` is the part uvicorn uses
 (``put_nowait``, ``get``, ``empty``), on two lists: about 0.2 KiB.
 
-``runner.SansIOProtocol`` puts one in place of uvicorn's ``queue``; ``tests/test_inbox.py``
-fails loudly if uvicorn starts using another method of it.
+``runner.SansIOProtocol`` puts one in place of uvicorn's ``queue``;
+``tests/realtime/test_inbox.py`` fails loudly if uvicorn starts using another method of it.
 """
 
 from __future__ import annotations
