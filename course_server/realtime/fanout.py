@@ -1,14 +1,21 @@
-"""Fan-out that holds up: a bounded send queue and a writer task per connection.
+"""Fan-out that holds up: a bounded send queue per connection, drained by its own writer task.
 
 The seed's broadcast awaits each ``send`` in turn, so one client that stops reading stalls every
-other client, and one dead client raises out of the loop. Here a broadcast only *enqueues*: it
-never awaits a socket, so it cannot be stalled, and it touches no collection a disconnect could
-change mid-loop. Each ``Peer`` drains its own queue in its own task. A peer whose queue overflows
-is a slow consumer: it is cut off with close code 4008, and nobody else notices.
+other client, and one dead client raises out of the loop. Here a broadcast never awaits a
+socket (it writes to one that takes bytes now, or *enqueues*), so it cannot be stalled, and it
+touches no collection a disconnect could change mid-loop. Each ``Peer`` drains its own queue
+in its own task, which runs only while something is queued. A peer whose queue overflows is a
+slow consumer: it is cut off with close code 4008, and nobody else notices.
 
 Per-frame costs add up at a thousand receivers, so both sides work in bursts: a writer sends
-everything queued on one wake-up, and an endpoint reads a few messages ahead (``incoming``), so
+everything queued in one run, and an endpoint reads a few messages ahead (``incoming``), so
 a burst from one client is broadcast in one go and costs each writer one task switch.
+
+A frame a broadcast writes to a thousand sockets is encoded and framed once (``frames.Framed``).
+A peer with nothing queued (and so no writer running) takes it straight to its socket, with one
+plain call (``frames.frame_writer``): no task switch, no coroutine per delivery. Only a peer
+that has a backlog, or whose client's buffers are full, queues it for its writer; so the order
+per peer, the backpressure and the slow-consumer cut-off are the same either way.
 
 Memory per connection is bounded by the queue size and the read-ahead (plus uvicorn's transport
 buffer, which respects TCP flow control: the writer waits while it is above its high-water mark).
@@ -33,6 +40,7 @@ from pydantic import BaseModel
 from starlette.types import Message
 
 from course_server.realtime.closecodes import CloseCode
+from course_server.realtime.frames import Framed, WriteFrame, frame_writer
 
 if TYPE_CHECKING:
     from course_server.realtime.peers import Peers
@@ -58,6 +66,8 @@ class _Close:
 
 def encode(message: Any) -> Frame:
     """Serialise once per broadcast, not once per receiver: dicts and models become JSON text."""
+    if isinstance(message, Framed):
+        return message.data
     if isinstance(message, str | bytes):
         return message
     if isinstance(message, BaseModel):
@@ -90,43 +100,49 @@ class Peer:
         self.websocket = websocket
         self.state = PeerState.OPEN
         self.close_code: int | None = None
-        # A deque and a future to wake the writer, not an asyncio.Queue: a broadcast to N peers
-        # queues N times, and a Queue's bookkeeping (getters, unfinished tasks) costs per item.
-        self._queue: deque[Frame | _Close] = deque()
+        # The backlog and its writer exist only while frames wait: most peers, most of the time,
+        # have none (their frames go straight to the socket), and with ten thousand connections
+        # an idle deque (~0.6 KiB) and task (~0.7 KiB) each add up (lesson 09's load test).
+        # A deque, not an asyncio.Queue: a broadcast to N peers queues N times, and a Queue's
+        # bookkeeping (getters, unfinished tasks, its own deques) costs per item and per peer.
+        self._backlog: deque[Framed | _Close] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._queue_size = queue_size
-        # What each of the three tasks waits on: the writer for frames, the endpoint (in
-        # incoming()) for messages, the reader for room in the endpoint's inbox.
-        self._wakeup: asyncio.Future[None] | None = None
+        self._started = False
+        # What the endpoint (in incoming()) and the reader wait on: a message, room in the inbox.
         self._arrived: asyncio.Future[None] | None = None
         self._room: asyncio.Future[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._close_timeout = close_timeout
         self._on_closed = on_closed
-        self._closed = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._closed: asyncio.Event | None = None  # made by the first wait_closed(), if any
         # The loop keeps only weak references to tasks: an unreferenced one can vanish mid-close.
         self._closer: asyncio.Task[None] | None = None
         self._registry = registry
+        self._write_frame: WriteFrame | None = None  # the server's fast path, found in start()
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._backlog) if self._backlog is not None else 0
 
     def start(self) -> None:
-        """Start the writer; call once, after ``accept()``. Joins ``registry``, if given."""
-        if self._writer is not None:
+        """Start sending; call once, after ``accept()``. Joins ``registry``, if given."""
+        if self._started:
             raise RuntimeError("Peer.start() was already called")
-        self._writer = asyncio.get_running_loop().create_task(self._drain())
+        self._started = True
+        self._write_frame = frame_writer(self.websocket)
+        if self._backlog:  # frames sent before start() wait for a writer
+            self._writer = asyncio.get_running_loop().create_task(self._drain(self._backlog))
         if self._registry is not None:
             self._registry.add(self)
 
     def send(self, message: Any) -> bool:
         if self.state is not PeerState.OPEN:
             return False
-        if len(self._queue) >= self._queue_size:
+        if self.queued >= self._queue_size:
             self._cut_off(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
-        self._put(encode(message))
+        self._put(message if isinstance(message, Framed) else Framed(encode(message)))
         return True
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -134,16 +150,29 @@ class Peer:
         if self.state is not PeerState.OPEN:
             return
         self.state = PeerState.CLOSING
-        if len(self._queue) >= self._queue_size:
+        if self.queued >= self._queue_size:
             self._cut_off(code, reason)
         else:
             self._put(_Close(code, reason))
 
-    def _put(self, item: Frame | _Close) -> None:
-        self._queue.append(item)
-        _wake(self._wakeup)  # the writer may sleep: there is work now
+    def _put(self, item: Framed | _Close) -> None:
+        backlog = self._backlog
+        if backlog is None:
+            # Nothing is ahead of this frame (a writer holding one it popped keeps its backlog
+            # until it is done), so it may go straight to the socket, if the socket takes it.
+            write = self._write_frame
+            if write is not None and isinstance(item, Framed) and write(item.wire):
+                return
+            backlog = self._backlog = deque()
+            if self._started:
+                self._writer = asyncio.get_running_loop().create_task(self._drain(backlog))
+        backlog.append(item)
 
     async def wait_closed(self) -> None:
+        if self.state is PeerState.CLOSED:
+            return
+        if self._closed is None:
+            self._closed = asyncio.Event()
         await self._closed.wait()
 
     async def incoming(self) -> AsyncIterator[Message]:
@@ -157,12 +186,14 @@ class Peer:
         frames land in every receiver's queue before any writer runs: the read-ahead stays a
         small share of the queue (``READ_AHEAD``, at most 1/16 of ``queue_size``).
         """
-        inbox: deque[Message] = deque()
+        # A list, not a deque: it holds at most ``ahead`` messages, so pop(0) is cheap, and an
+        # empty list is 56 bytes where a deque is 600 (held by every connection: lesson 09).
+        inbox: list[Message] = []
         ahead = max(1, min(READ_AHEAD, self._queue_size // 16))
         loop = asyncio.get_running_loop()
         reader = self._reader = loop.create_task(self._read(inbox, ahead))
         try:
-            while not self._closed.is_set():
+            while self.state is not PeerState.CLOSED:
                 if not inbox:
                     if reader.done():
                         reader.result()  # how the reader ended: a disconnect error, say
@@ -170,7 +201,7 @@ class Peer:
                     self._arrived = loop.create_future()
                     await self._arrived  # woken by the reader, or by _finish()
                     continue
-                message = inbox.popleft()
+                message = inbox.pop(0)
                 _wake(self._room)  # the reader may wait for room: there is some now
                 if message["type"] == "websocket.disconnect":
                     self.close_code = message.get("code", 1005)
@@ -185,7 +216,7 @@ class Peer:
             if not reader.cancel() and not reader.cancelled():
                 reader.exception()
 
-    async def _read(self, inbox: deque[Message], ahead: int) -> None:
+    async def _read(self, inbox: list[Message], ahead: int) -> None:
         """The reader task: the client's messages into ``inbox``, at most ``ahead`` of them.
 
         The server stops reading the socket while a message waits to be received, so a client
@@ -223,7 +254,7 @@ class Peer:
         self.state = PeerState.CLOSING
         if self._writer is not None:
             self._writer.cancel()
-        self._queue.clear()  # free the backlog now, not when the peer is collected
+        self._backlog = None  # free the backlog now, not when the peer is collected
         self._closer = asyncio.get_running_loop().create_task(self._send_close(code, reason))
 
     async def _send_close(self, code: int, reason: str) -> None:
@@ -236,39 +267,43 @@ class Peer:
             pass
         self._finish()
 
-    async def _drain(self) -> None:
-        """The writer: send what is queued, in order; when nothing is, sleep until ``_put``.
+    async def _drain(self, backlog: deque[Framed | _Close]) -> None:
+        """The writer: send the backlog, in order, then end (and with it, the backlog).
 
-        One wake-up sends everything queued by then: a burst costs one task switch, not one per
-        frame. A send waits only while the client's buffers are full.
+        It runs only while frames wait: a client whose buffers were full, a burst that
+        arrived while it was sending, a close queued behind frames. A send waits only while
+        the client's buffers are full; what is queued meanwhile is sent in the same run.
         """
-        queue, websocket = self._queue, self.websocket
-        loop = asyncio.get_running_loop()
+        websocket, write = self.websocket, self._write_frame
         try:
-            while True:
-                while queue:
-                    item = queue.popleft()
-                    if isinstance(item, _Close):
-                        await self._send_close(item.code, item.reason)
-                        return
-                    if isinstance(item, str):
-                        await websocket.send_text(item)
-                    else:
-                        await websocket.send_bytes(item)
-                self._wakeup = loop.create_future()
-                await self._wakeup
+            while backlog:
+                item = backlog.popleft()
+                if isinstance(item, _Close):
+                    await self._send_close(item.code, item.reason)
+                    return
+                if write is not None and write(item.wire):
+                    continue
+                # The ASGI path: it waits while the client's buffers are full.
+                if isinstance(item.data, str):
+                    await websocket.send_text(item.data)
+                else:
+                    await websocket.send_bytes(item.data)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._finish()
+            return
+        # No await since the backlog was found empty: nothing can have been queued behind it.
+        self._backlog = self._writer = None
 
     def _finish(self) -> None:
         if self.state is PeerState.CLOSED:
             return
         self.state = PeerState.CLOSED
-        self._closed.set()
+        if self._closed is not None:
+            self._closed.set()
         _wake(self._arrived)  # an endpoint waiting in incoming() stops
         if self._registry is not None:
             self._registry.discard(self)
-        # A writer left waiting on an empty queue would live until aclose(); end it now.
+        # A writer left waiting on a full client's buffer would live until aclose(); end it now.
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
             writer.cancel()
@@ -300,7 +335,7 @@ class Group:
         Synchronous on purpose: with no ``await`` inside, no other task can add or remove a peer
         mid-loop, and no receiver can slow the sender down. Closed peers are pruned as found.
         """
-        frame = encode(message)
+        frame = Framed(encode(message))  # encoded here, framed by the first peer that writes it
         delivered = 0
         for peer in tuple(self._peers):
             if peer is exclude:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -50,12 +51,17 @@ class BodyLimit:
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = RequestBodyLimitMiddleware(app, max_body_size=max_bytes)
+        self.inner = app  # what the limit wraps: a WebSocket goes straight there
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not ``async``: a WebSocket is handed on as the app's own awaitable, so this keeps no
+        # coroutine frame of its own for as long as the WebSocket is held (lesson 09's memory).
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.inner(scope, receive, send)
+        return self._limited(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusing = False
 
         async def lingering(message: Message) -> None:

@@ -21,7 +21,7 @@ that name alone (``runner.with_public_host``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -157,12 +157,13 @@ class HostGuard:
         self.app = app
         self.hosts = AllowedHosts(allowed_hosts)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not ``async``: what passes is handed on as the app's own awaitable, so this guard keeps
+        # no coroutine frame of its own for as long as a WebSocket is held (lesson 09's memory).
         if scope["type"] not in ("http", "websocket") or self.hosts.allows(
             header(scope, b"host"), scope.get("scheme", "http"), scope.get("server")
         ):
-            await self.app(scope, receive, send)
-        elif scope["type"] == "http":
-            await PlainTextResponse(REFUSAL, status_code=400)(scope, receive, send)
-        else:
-            await reject_handshake(scope, send, 400, REFUSAL)
+            return self.app(scope, receive, send)
+        if scope["type"] == "http":
+            return PlainTextResponse(REFUSAL, status_code=400)(scope, receive, send)
+        return reject_handshake(scope, send, 400, REFUSAL)

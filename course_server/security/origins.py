@@ -13,7 +13,7 @@ attacker's page sends ``Host`` and ``Origin`` of the same foreign name, and woul
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
@@ -79,12 +79,12 @@ class OriginGuard:
         self.configured = tuple(allowed_origins)
         self.hosts = AllowedHosts(allowed_hosts)  # the server's names: its own origins
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not ``async``: what passes is handed on as the app's own awaitable, so this guard keeps
+        # no coroutine frame of its own for as long as a WebSocket is held (lesson 09's memory).
         if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         origin = header(scope, b"origin")
         if allowed_here(origin, self.configured, self.hosts, scope.get("server")):
-            await self.app(scope, receive, send)
-            return
-        await reject_handshake(scope, send, 403, f"Origin {origin!r} is not allowed")
+            return self.app(scope, receive, send)
+        return reject_handshake(scope, send, 403, f"Origin {origin!r} is not allowed")

@@ -245,9 +245,25 @@ async def test_incoming_ends_when_receiving_fails() -> None:
     assert peer.state is PeerState.CLOSED
 
 
-async def test_a_closed_peer_keeps_no_writer_task() -> None:
+async def test_a_peer_with_nothing_to_send_keeps_no_writer_task_nor_backlog() -> None:
     websocket = FakeWebSocket()
     peer = await started(websocket)
+    assert peer._writer is None  # nothing queued yet: no task, no deque (memory per peer)
+    peer.send("one")
+    writer = peer._writer
+    assert writer is not None
+    await websocket.wait_frames(1)
+    done, _ = await asyncio.wait({writer}, timeout=wait_timeout())
+    assert done == {writer}
+    assert (peer._writer, peer._backlog) == (None, None)
+    await peer.aclose()
+
+
+async def test_a_closed_peer_keeps_no_writer_task() -> None:
+    websocket = FakeWebSocket()
+    websocket.gate.clear()
+    peer = await started(websocket)
+    peer.send("stuck at the gate")  # a writer now waits on the full buffer
     websocket.client_leaves()
     async with asyncio.timeout(wait_timeout()):
         async for _ in peer.incoming():
