@@ -215,13 +215,7 @@ class Nginx:
         """SIGTERM (nginx's fast shutdown), SIGKILL after ``timeout``; safe to call twice."""
         process, self._process = self._process, None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            process.wait()
+            processes.end(process, timeout=timeout)  # SIGTERM: nginx's fast shutdown
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None

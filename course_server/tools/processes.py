@@ -86,11 +86,7 @@ class ServerProcess(ServerURLs):
     def stop(self, timeout: float = 10.0) -> int:
         """Ctrl+C, then SIGKILL if it has not exited after ``timeout`` s; return the exit code."""
         if self.running:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            end(self.process, signal.SIGINT, timeout)
         return self._reap()
 
     def kill(self) -> int:
@@ -117,6 +113,21 @@ class ServerProcess(ServerURLs):
     def __repr__(self) -> str:
         state = "running" if self.running else f"exited ({self.process.returncode})"
         return f"<ServerProcess pid={self.pid} {state} at {self.http_url}>"
+
+
+def end(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    """Send ``sig``, SIGKILL if the process has not exited after ``timeout`` s; its exit code.
+
+    Any process the course starts ends this way: ``sig`` lets it say goodbye (Ctrl+C for a
+    course server, SIGTERM for nginx and Redis), the SIGKILL bounds how long that may take.
+    """
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
 
 
 def spawn(

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from course_server.tools import processes
+
 POLL_INTERVAL = 0.02
 """Seconds between PINGs while a new server starts: another process has no event to wait on."""
 
@@ -140,13 +142,7 @@ class RedisServer:
         process, self._process = self._process, None
         _running.discard(self)
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            processes.end(process, timeout=timeout)
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
