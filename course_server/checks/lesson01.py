@@ -206,8 +206,10 @@ async def serve_flaky(
 ) -> Flaky:
     """``/flaky?after=N``: the events after N, one to four per connection, then a close.
 
-    The close is 1001 ("going away", a server shutting down) or 1000; with ``empty_first``
-    the first connection closes before sending anything, as a server still starting up does.
+    The closes alternate 1000 (a normal close) and 1001 ("going away", a server shutting down),
+    1000 first: a client must reconnect after either, and one that stops on a normal close is
+    caught on the first connection, whatever the draw. With ``empty_first`` the first connection
+    closes before sending anything, as a server still starting up does.
     """
     flaky_feed = Flaky(news)
 
@@ -226,7 +228,7 @@ async def serve_flaky(
                     sent += 1
                     if sent == sending:
                         break
-        await websocket.close(rng.choice([1000, 1001]), "going away")
+        await websocket.close(1000 if len(flaky_feed.connections) % 2 else 1001, "going away")
 
     h.websocket("/flaky", flaky)
     h.app.state.feed = news

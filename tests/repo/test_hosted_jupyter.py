@@ -155,6 +155,7 @@ def test_the_chat_page_through_the_proxy_talks_with_a_direct_client(
         wait_for_text(page, "hello through the proxy")
         send_from_page(page, "hello from the hub")
         heard = until(grace, lambda f: f["type"] == "message" and f["username"] == "ada")
+        wait_for_text(page, "hello from the hub")  # shown once the page's own echo is back
     assert (heard["content"], texts(page)) == (
         "hello from the hub",
         ["hello through the proxy", "hello from the hub"],
