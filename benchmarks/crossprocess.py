@@ -38,9 +38,8 @@ import sys
 import time
 
 from benchmarks.designs import COURSE
-from benchmarks.fanout import quiet
 from benchmarks.harness import Design, Scenario, measure
-from benchmarks.machine import machine_busy
+from benchmarks.machine import machine_busy, quiet
 from benchmarks.stats import Run, table
 from course_server.tools.redis_server import RedisServer
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from benchmarks.designs import EVERY
 from benchmarks.harness import Scenario, measure
-from benchmarks.machine import machine_busy
-from benchmarks.stats import Run, table
+from benchmarks.machine import machine_busy, quiet
+from benchmarks.stats import Run, disturbed, table
 
 Progress = Callable[[int, int, str], None]
 
@@ -74,16 +74,6 @@ def best(runs: list[Run]) -> list[Run]:
         if key not in kept or run.rate > kept[key].rate:
             kept[key] = run
     return list(kept.values())
-
-
-async def quiet(at_most: float, cores: float = 0.3) -> float:
-    """Wait until other programs use less than ``cores`` (a shared machine), ``at_most`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + at_most
-    busy = await asyncio.to_thread(machine_busy)
-    while busy >= cores and loop.time() < deadline:
-        busy = await asyncio.to_thread(machine_busy)
-    return busy
 
 
 async def run_all(args: argparse.Namespace, progress: Progress | None = None) -> list[Run]:
@@ -152,7 +142,7 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
 
 
 def report(runs: list[Run], busy: float, skipped: Sequence[str] = ()) -> str:
-    lines = [table(runs, reference="raw"), ""]
+    lines = [table(runs, reference="raw"), *disturbed(runs), ""]
     burst = {r.design: r for r in runs if r.scenario == "burst"}
     course = burst.get("course")
     for name, other in burst.items():

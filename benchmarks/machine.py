@@ -6,9 +6,13 @@ is everyone's, so a run can tell how much of the machine other programs took mea
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+
+QUIET = 0.3
+"""Cores' worth of CPU other programs may use while a 2-core machine benchmarks undisturbed."""
 
 
 def busy_cpu_seconds() -> float:
@@ -29,3 +33,13 @@ def machine_busy(seconds: float = 1.0) -> float:
     before = busy_cpu_seconds()
     time.sleep(seconds)
     return (busy_cpu_seconds() - before) / seconds
+
+
+async def quiet(at_most: float, cores: float = QUIET) -> float:
+    """Wait until other programs use less than ``cores`` (a shared machine), ``at_most`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + at_most
+    busy = await asyncio.to_thread(machine_busy)
+    while busy >= cores and loop.time() < deadline:
+        busy = await asyncio.to_thread(machine_busy)
+    return busy

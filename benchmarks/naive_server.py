@@ -9,14 +9,11 @@ WebSocket implementation, same event loop), so the benchmark compares designs, n
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 
 from fastapi import FastAPI
-from uvicorn import Server
 
 from course_server import seed
-from course_server.runner import bind_socket, make_config
+from course_server.runner import serve
 from course_server.seed import naive
 from course_server.settings import Settings
 
@@ -33,13 +30,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    settings = Settings.from_env()
-    sock = bind_socket(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    print(f"naive_server serving on http://{host}:{port}", flush=True)
-    server = Server(make_config(create_naive_app(), settings))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve(sockets=[sock]))
+    serve("naive_server", create_naive_app(), Settings.from_env(), args.host, args.port)
 
 
 if __name__ == "__main__":

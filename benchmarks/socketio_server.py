@@ -10,15 +10,12 @@ each member in a task of its own. Served like the course app (same uvicorn setti
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 from typing import Any
 
 import socketio
 from fastapi import FastAPI
-from uvicorn import Server
 
-from course_server.runner import bind_socket, make_config
+from course_server.runner import serve
 from course_server.settings import Settings
 
 ROOM = "bench"
@@ -43,13 +40,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    settings = Settings.from_env()
-    sock = bind_socket(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    print(f"socketio_server serving on http://{host}:{port}", flush=True)
-    server = Server(make_config(create_socketio_app(), settings))  # type: ignore[arg-type]
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve(sockets=[sock]))
+    serve("socketio_server", create_socketio_app(), Settings.from_env(), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import math
 from array import array
 from typing import Any
 
+from benchmarks.machine import QUIET
 from course_server.lab.stats import percentile
 from course_server.realtime.closecodes import CloseCode
 
@@ -153,3 +154,13 @@ def table(runs: list[Run], reference: str | None = None) -> str:
             f"{_f(r.peak_rss_mb, 0):>8}  {notes}"
         )
     return "\n".join(lines)
+
+
+def disturbed(runs: list[Run]) -> list[str]:
+    """A warning for each run during which other programs used ``QUIET`` of a core or more."""
+    return [
+        f"warning: other programs used {run.other_cpu:.0%} of a core during {run.design} "
+        f"'{run.scenario}': its figures are pessimistic, rerun when quiet"
+        for run in runs
+        if run.other_cpu >= QUIET
+    ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import socket
 import threading
@@ -280,6 +281,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def serve(name: str, app: Any, settings: Settings, host: str, port: int) -> None:
+    """Serve ``app`` in this process until Ctrl+C, after printing ``NAME serving on URL``.
+
+    With ``port`` 0 the OS picks one; ``tools.processes`` reads that line to learn it. For the
+    benchmarks' servers and lesson 07's baseline; ``python -m course_server`` adds its shutdown.
+    """
+    sock = bind_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"{name} serving on http://{bound_host}:{bound_port}", flush=True)
+    server = uvicorn.Server(make_config(app, settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(sockets=[sock]))
 
 
 class RunningServer(ServerURLs):

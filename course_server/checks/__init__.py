@@ -33,6 +33,7 @@ from typing import Any
 from course_server.checks import references as _references
 from course_server.checks.harness import CheckFailed, Harness, expect, expect_close, expect_equal
 from course_server.checks.report import Report, Status, Verdict, failure
+from course_server.checks.shared import sharing
 
 __all__ = [
     "CheckFailed",
@@ -190,21 +191,22 @@ async def run(
         with _references.guard(exercise.references, implementation) as guard:
             if guarded is not None:
                 guarded.append(guard)
-            for check in exercise.checks:
-                if stuck:
-                    hint = "skipped: your code from the check before is still running"
-                    verdicts.append(Verdict(check.name, Status.SKIPPED, hint))
-                    continue
-                harness = Harness(exercise.id)
-                try:
-                    verdict, stuck = await _run_one(harness, check, implementation)
-                finally:
-                    stopper = harness.close()
-                if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
-                    stopping.append(stopper)
-                if (used := guard.take()) is not None:
-                    verdict = Verdict(check.name, Status.FAILED, used)
-                verdicts.append(verdict)
+            async with sharing():  # a browser, say: started once for all the checks
+                for check in exercise.checks:
+                    if stuck:
+                        hint = "skipped: your code from the check before is still running"
+                        verdicts.append(Verdict(check.name, Status.SKIPPED, hint))
+                        continue
+                    harness = Harness(exercise.id)
+                    try:
+                        verdict, stuck = await _run_one(harness, check, implementation)
+                    finally:
+                        stopper = harness.close()
+                    if stopper is not None and not stuck:  # a stuck server cannot stop: don't wait
+                        stopping.append(stopper)
+                    if (used := guard.take()) is not None:
+                        verdict = Verdict(check.name, Status.FAILED, used)
+                    verdicts.append(verdict)
     finally:
         # Each server stops in its own thread (about 0.2 s each); wait for them all at once.
         def join_all() -> None:

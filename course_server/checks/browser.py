@@ -4,8 +4,9 @@ The check serves a page (``serve_page``): a list, a guard script, the learner's 
 driver that calls it. The guard runs first and wraps every way a script can hand a string to the
 HTML parser (``innerHTML``, ``outerHTML``, ``insertAdjacentHTML``, ``document.write``, …), so a
 check sees what the code *did*, whatever it is called or however it is spelled. ``opened``
-starts Chromium (``tools.chromium``), opens the page and collects what the page raised; without
-a Chromium the check fails with a hint that says so, never passes.
+opens the page in a fresh browser context and collects what the page raised. The checks of one
+run share one Chromium (``tools.chromium``, started once through ``checks.shared``); without a
+Chromium every check fails with a hint that says so, never passes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response
 
 from course_server.checks.harness import CheckFailed, Harness
+from course_server.checks.shared import shared
 from course_server.tools.chromium import ChromiumMissing, headless_chromium
 
 LIST = "messages"
@@ -132,15 +134,19 @@ class Page:
 
 @contextlib.asynccontextmanager
 async def opened(h: Harness) -> AsyncIterator[Page]:
-    """The check's page (``serve_page``), open in a fresh headless Chromium."""
+    """The check's page (``serve_page``), open in a fresh context of the run's one Chromium."""
     assert h.server is not None, "serve() first"
     try:
-        async with headless_chromium() as browser:
-            page = Page(await browser.new_page())
-            page.page.set_default_timeout(5000)
-            await page.page.goto(h.server.url("/"))
-            yield page
+        browser = await shared("chromium", headless_chromium)
     except ChromiumMissing as exc:
         raise CheckFailed(
             f"this check runs your JavaScript in Chromium, and cannot: {exc}"
         ) from None
+    context = await browser.new_context()  # its own storage and cache: nothing from a check before
+    try:
+        page = Page(await context.new_page())
+        page.page.set_default_timeout(5000)
+        await page.page.goto(h.server.url("/"))
+        yield page
+    finally:
+        await context.close()

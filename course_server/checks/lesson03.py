@@ -23,7 +23,7 @@ import math
 import random
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -601,40 +601,61 @@ def model(script: Script) -> tuple[list[object], Exception | None]:
     raise AssertionError("attempts must be at least 1")
 
 
+async def call_reconnect(
+    reconnect: Any,
+    script: Script,
+    connect: Callable[[], Awaitable[object]],
+    log: list[object],
+    *,
+    fake_sleep: bool = True,
+) -> Any:
+    """Call ``reconnect(connect, …)`` with ``script``'s arguments and ``rng`` draws.
+
+    Each call of ``connect()`` goes into ``log`` as ``CONNECT``; with ``fake_sleep``, each wait
+    goes in as its seconds and returns at once, without it ``reconnect`` waits its own way. Past
+    twice the calls the script allows, ``Stop`` ends a loop that would never end.
+    """
+    draws = itertools.cycle(script.draws)
+    most = 2 * (max(script.attempts, len(script.failures)) + TOO_MANY)
+
+    def logged(entry: object) -> None:
+        log.append(entry)
+        if len(log) > most:
+            raise Stop
+
+    async def logged_connect() -> object:
+        logged(CONNECT)
+        return await connect()
+
+    async def sleep(seconds: float) -> None:
+        logged(seconds)
+
+    options = {"sleep": sleep} if fake_sleep else {}
+    return await reconnect(
+        logged_connect,
+        base=script.base,
+        cap=script.cap,
+        attempts=script.attempts,
+        rng=lambda: next(draws),
+        **options,
+    )
+
+
 async def run_script(reconnect: Any, script: Script) -> Run:
     """Call ``reconnect`` as the script says, with a fake ``connect``, ``rng`` and ``sleep``."""
     run = Run([])
     connection = Connection()
-    draws = itertools.cycle(script.draws)
-    most = max(script.attempts, len(script.failures)) + TOO_MANY
-
     calls = 0
-
-    def logged(entry: object) -> None:
-        run.log.append(entry)
-        if len(run.log) > 2 * most:
-            raise Stop
 
     async def connect() -> Connection:
         nonlocal calls
-        logged(CONNECT)
         calls += 1
         if calls <= len(script.failures):
             raise script.failures[calls - 1]
         return connection
 
-    async def sleep(seconds: float) -> None:
-        logged(seconds)
-
     try:
-        run.returned = await reconnect(
-            connect,
-            base=script.base,
-            cap=script.cap,
-            attempts=script.attempts,
-            rng=lambda: next(draws),
-            sleep=sleep,
-        )
+        run.returned = await call_reconnect(reconnect, script, connect, run.log)
     except NotImplementedError:
         raise
     except Stop:
@@ -901,26 +922,12 @@ async def _real_server(h: Harness, reconnect: Any) -> None:
     async def scenario() -> tuple[list[object], object, object]:
         """Reconnect, then read the greeting on what came back (in the learner's thread)."""
         log: list[object] = []
-        rounds = itertools.cycle(script.draws)
 
         async def connect() -> ClientConnection:
-            log.append(CONNECT)
-            if len(log) > 2 * TOO_MANY:
-                raise Stop
             return await dial(server.ws("/starting"))
 
-        async def sleep(seconds: float) -> None:
-            log.append(seconds)
-
         try:
-            got = await reconnect(
-                connect,
-                base=script.base,
-                cap=script.cap,
-                attempts=script.attempts,
-                rng=lambda: next(rounds),
-                sleep=sleep,
-            )
+            got = await call_reconnect(reconnect, script, connect, log)
         except NotImplementedError:
             raise
         except (Exception, Stop) as exc:
@@ -966,7 +973,6 @@ async def _really_waits(h: Harness, reconnect: Any) -> None:
         loop = asyncio.get_running_loop()
         ticks = 0
         stamps: list[tuple[float, int]] = []
-        rounds = itertools.cycle(script.draws)
 
         async def ticker() -> None:
             nonlocal ticks
@@ -976,21 +982,13 @@ async def _really_waits(h: Harness, reconnect: Any) -> None:
 
         async def connect() -> Connection:
             stamps.append((loop.time(), ticks))
-            if len(stamps) > 2 * TOO_MANY:
-                raise Stop
             if len(stamps) <= failures:
                 raise script.failures[len(stamps) - 1]
             return Connection()
 
         task = loop.create_task(ticker())
         try:
-            return stamps, await reconnect(
-                connect,
-                base=script.base,
-                cap=script.cap,
-                attempts=script.attempts,
-                rng=lambda: next(rounds),
-            )
+            return stamps, await call_reconnect(reconnect, script, connect, [], fake_sleep=False)
         except NotImplementedError:
             raise
         except (Exception, Stop) as exc:

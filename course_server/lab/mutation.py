@@ -9,8 +9,9 @@ removing itself from the very list being iterated:
 - over a **set** (as many tutorials write it), Python notices and raises
   ``RuntimeError: Set changed size during iteration`` in the middle of the broadcast.
 
-No server is needed to see it: ``FakeSocket`` stands in for a WebSocket, and one of them pauses
-inside ``send_text``, exactly where a real send waits for a slow client's buffer to drain.
+No server is needed to see it: ``stand_ins.FakeSocket`` stands in for a WebSocket, and one of
+them pauses inside ``send_text``, exactly where a real send waits for a slow client's buffer to
+drain.
 """
 
 from __future__ import annotations
@@ -18,31 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
-class FakeSocket:
-    """Records what it is sent. With ``pause=True``, each send waits until ``resume()``."""
-
-    def __init__(self, name: str, *, pause: bool = False) -> None:
-        self.name = name
-        self.received: list[str] = []
-        self.pause = pause
-        self.sending = asyncio.Event()
-        self._resume = asyncio.Event()
-
-    async def accept(self) -> None:
-        pass
-
-    async def send_text(self, message: str) -> None:
-        self.received.append(message)
-        if self.pause:
-            self.sending.set()
-            await self._resume.wait()  # a real send waits here for a full buffer to drain
-
-    def resume(self) -> None:
-        self._resume.set()
-
-    def __repr__(self) -> str:
-        return f"FakeSocket({self.name!r})"
+from course_server.lab.stand_ins import FakeSocket
 
 
 class SetConnectionManager:

@@ -66,13 +66,19 @@ class _Close:
 
 def encode(message: Any) -> Frame:
     """Serialise once per broadcast, not once per receiver: dicts and models become JSON text."""
-    if isinstance(message, Framed):
-        return message.data
     if isinstance(message, str | bytes):
         return message
     if isinstance(message, BaseModel):
         return message.model_dump_json()
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def framed(message: Any) -> Framed:
+    """``message`` ready for many peers: encoded now, framed by the first peer that writes it.
+
+    A ``Framed`` passes as it is, so the bytes a broadcast framed once are not built again.
+    """
+    return message if isinstance(message, Framed) else Framed(encode(message))
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -142,7 +148,7 @@ class Peer:
         if self.queued >= self._queue_size:
             self._cut_off(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
-        self._put(message if isinstance(message, Framed) else Framed(encode(message)))
+        self._put(framed(message))
         return True
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -335,7 +341,7 @@ class Group:
         Synchronous on purpose: with no ``await`` inside, no other task can add or remove a peer
         mid-loop, and no receiver can slow the sender down. Closed peers are pruned as found.
         """
-        frame = Framed(encode(message))  # encoded here, framed by the first peer that writes it
+        frame = framed(message)
         delivered = 0
         for peer in tuple(self._peers):
             if peer is exclude:

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from uvicorn import Server
 
 from course_server.settings import Settings
 
@@ -85,19 +84,15 @@ def create_app(redis_url: str) -> FastAPI:
 
 def main() -> None:
     # Only the command line needs the runner (a layer above scaling): the app above does not.
-    from course_server.runner import bind_socket, make_config
+    from course_server.runner import serve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--redis-url", required=True)
     args = parser.parse_args()
-    sock = bind_socket(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    print(f"baseline serving on http://{host}:{port}", flush=True)
-    server = Server(make_config(create_app(args.redis_url), Settings.from_env(log_level="warning")))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve(sockets=[sock]))
+    settings = Settings.from_env(log_level="warning")
+    serve("baseline", create_app(args.redis_url), settings, args.host, args.port)
 
 
 if __name__ == "__main__":

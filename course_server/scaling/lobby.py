@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from course_server.lessons.lobby import JOINED, LEFT, Left, Message, Presence
-from course_server.realtime.fanout import Peer, encode
+from course_server.realtime.fanout import Peer, framed
 from course_server.realtime.messages import ErrorCode, error
 from course_server.scaling import lobby_scripts as scripts
 from course_server.scaling.link import FAILURES, Call, RedisLink, Scripts
@@ -155,7 +155,7 @@ class RedisLobby:
         seats = self.rooms.get(room, {})
         event: dict[str, Any] = json.loads(data)
         if "say" in event:
-            message = encode(Message(content=event["say"]))  # encoded once for all
+            message = framed(Message(content=event["say"]))  # encoded and framed once for all
             for seat in seats:
                 if seat.seated:
                     seat.peer.send(message)

@@ -16,6 +16,7 @@ from lobby_clients import JOINED, LEFT, Client, presence
 from websockets.asyncio.client import connect
 
 from course_server import RunningServer, Settings, start
+from course_server.lab.stand_ins import FakeSocket, GoneSocket
 from course_server.lessons.lobby import RoomManager
 from course_server.realtime.fanout import Peer, PeerState
 from course_server.seed.rooms import SeedRoomManager
@@ -291,22 +292,6 @@ async def test_disconnect_mid_broadcast_raises_nothing_and_loses_nothing(
 # --- the seed's RoomManager: the bugs the lesson shows ----------------------------------------
 
 
-class FakeSocket:
-    """Records what it is sent; yields to the loop like a real write does."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-
-    async def send_json(self, message: dict[str, Any]) -> None:
-        await asyncio.sleep(0)
-        self.received.append(message)
-
-
-class DeadSocket:
-    async def send_json(self, message: dict[str, Any]) -> None:
-        raise WebSocketDisconnect(1006)
-
-
 async def test_seed_keeps_an_empty_set_for_every_room_ever_used() -> None:
     seed = SeedRoomManager()
     for i in range(200):
@@ -333,6 +318,6 @@ async def test_seed_broadcast_fails_when_someone_joins_mid_loop() -> None:
 
 async def test_seed_broadcast_raises_the_dead_clients_disconnect() -> None:
     seed = SeedRoomManager()
-    await seed.join_room("blue", DeadSocket())  # type: ignore[arg-type]
+    await seed.join_room("blue", GoneSocket())  # type: ignore[arg-type]
     with pytest.raises(WebSocketDisconnect):
         await seed.broadcast_to_room("blue", {"type": "message", "content": "hi"})

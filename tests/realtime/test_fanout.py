@@ -14,7 +14,7 @@ import pytest
 from conftest import wait_timeout
 from starlette.websockets import WebSocketDisconnect
 
-from course_server.realtime.fanout import READ_AHEAD, Group, Peer, PeerState, encode
+from course_server.realtime.fanout import READ_AHEAD, Group, Peer, PeerState, encode, framed
 from course_server.realtime.peers import Peers
 
 pytestmark = pytest.mark.anyio
@@ -98,6 +98,13 @@ async def test_send_queues_and_the_writer_delivers_in_order() -> None:
 def test_encode_turns_dicts_into_compact_json_once() -> None:
     assert encode({"text": "héllo", "n": [1, 2]}) == '{"text":"héllo","n":[1,2]}'
     assert encode("as is") == "as is"
+
+
+def test_framed_passes_a_framed_message_as_it_is_so_its_bytes_are_built_once() -> None:
+    once = framed({"n": 1})
+    assert once.data == '{"n":1}'
+    assert framed(once) is once  # a lobby's or a group's frame is not wrapped again per peer
+    assert once.wire is once.wire
 
 
 async def test_send_never_waits_for_a_client_that_is_not_reading() -> None:

@@ -21,7 +21,7 @@ for _module in ("picows", "socketio"):
 from benchmarks import crossprocess, fanout, transports, wires  # noqa: E402
 from benchmarks.designs import DESIGNS, EVERY  # noqa: E402
 from benchmarks.harness import Scenario, measure  # noqa: E402
-from benchmarks.stats import Run, SlowReport, table  # noqa: E402
+from benchmarks.stats import Run, SlowReport, disturbed, table  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -224,6 +224,16 @@ def test_throughput_targets_fall_back_to_cpu_per_delivery_on_a_busy_machine() ->
     runs = [burst("course", 70, 1.0, 1.0), burst("raw", 100, 0.5, 0.25)]
     figure, met = fanout.throughput(runs, "raw", 0.95)
     assert "by server CPU per delivery" in figure and met is False  # 0.25 µs vs 1 µs: 0.25
+
+
+def test_only_runs_other_programs_disturbed_are_named_in_the_report() -> None:
+    calm, busy = burst("raw", 100, 1.0, 1.0), burst("course", 96, 1.0, 1.0)
+    calm.other_cpu, busy.other_cpu = 0.29, 0.31
+    assert disturbed([calm, busy]) == [
+        "warning: other programs used 31% of a core during course 'burst': its figures are "
+        "pessimistic, rerun when quiet"
+    ]
+    assert disturbed([busy])[0] in fanout.report([calm, busy], busy=0.0)
 
 
 def test_a_benchmark_message_is_found_in_any_wrapping() -> None:

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from course_server import RunningServer, Settings, start
 from course_server.clients import misbehave
 from course_server.lab import failures, latency, mutation
+from course_server.lab.stand_ins import FakeSocket
 from course_server.seed import naive
 
 pytestmark = pytest.mark.anyio
@@ -87,7 +88,7 @@ async def test_a_stalled_client_stalls_the_whole_naive_room(server: RunningServe
 
 
 async def test_leaving_during_a_list_broadcast_skips_a_client_silently() -> None:
-    sockets = [mutation.FakeSocket(name) for name in "abcd"]
+    sockets = [FakeSocket(name) for name in "abcd"]
     sockets[1].pause = True
     outcome = await mutation.leave_during_broadcast(
         naive.ConnectionManager(), sockets, slow=sockets[1], leaver=sockets[0]
@@ -97,7 +98,7 @@ async def test_leaving_during_a_list_broadcast_skips_a_client_silently() -> None
 
 
 async def test_leaving_during_a_set_broadcast_raises() -> None:
-    sockets = [mutation.FakeSocket(name) for name in "abcd"]
+    sockets = [FakeSocket(name) for name in "abcd"]
     sockets[1].pause = True
     outcome = await mutation.leave_during_broadcast(
         mutation.SetConnectionManager(), sockets, slow=sockets[1], leaver=sockets[0]
