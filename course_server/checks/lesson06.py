@@ -350,6 +350,9 @@ def rejections(user: str) -> dict[str, str]:
             {k: v for k, v in good_claims(user).items() if k != "exp"}
         ),
         "text that is no token": "not.a.token",
+        "a token that names no user (no sub)": claims_token(
+            {k: v for k, v in good_claims(user).items() if k != "sub"}
+        ),
     }
 
 
