@@ -200,6 +200,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "the welcome names the user under 'user', not 'user_id'": (
             "a valid token in the first message is welcomed, and the connection stays"
         ),
+        "decodes the token itself, no claim required: no exp, no sub gets in": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
     },
     "06.2": {
         "trusts a ?user= the client adds over the token's sub": (

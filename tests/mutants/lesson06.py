@@ -422,6 +422,32 @@ async def user_key_auth(websocket: WebSocket) -> None:
         await websocket.send_text(f"{user}: {await websocket.receive_text()}")
 
 
+@mutant("06.1", "decodes the token itself, no claim required: no exp, no sub gets in")
+async def unrequired_claims_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"]).get("sub")
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
 # --- 06.2, more mistakes -----------------------------------------------------------------------
 
 
