@@ -252,6 +252,10 @@ async def _bad_token(h: Harness, endpoint: Any) -> None:
         "an expired token": token(user, lifetime=-10),
         "a token that is no JWT": "let-me-in",
         "an unsigned token (alg none)": unsigned(user),
+        "a token that never expires (no exp)": jwt.encode({"sub": user}, SECRET, "HS256"),
+        "a token that names no user (no sub)": jwt.encode(
+            {"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"
+        ),
     }
     for what, value in bad.items():
         seen = await closed_after(url, {"type": "auth", "token": value}, "more", what=what)
@@ -350,6 +354,9 @@ def rejections(user: str) -> dict[str, str]:
             {k: v for k, v in good_claims(user).items() if k != "exp"}
         ),
         "text that is no token": "not.a.token",
+        "a token that names no user (no sub)": claims_token(
+            {k: v for k, v in good_claims(user).items() if k != "sub"}
+        ),
     }
 
 

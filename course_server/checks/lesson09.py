@@ -369,7 +369,9 @@ async def _length(h: Harness, name_problem: Any) -> None:
 async def _not_letters(h: Harness, name_problem: Any) -> None:
     rng = random.Random()
     pools = [plain_names.SPACES, plain_names.SYMBOLS] * 2 + [plain_names.NUMERALS]
+    # An en dash and a Unicode hyphen too: "-" is allowed, its look-alikes (Pd) are not.
     chars = [rng.choice(pool) for pool in [*pools, plain_names.MARKS]] + ["<", " ", "/"]
+    chars += ["\u2013", "\u2010"]
     candidates = {put_in(rng, c, random_name(rng, "Latin")): describe(c) for c in chars}
     candidates["<script>"] = "markup"
     await expect_refused(h, name_problem, candidates)
@@ -584,14 +586,22 @@ async def serve_guarded(h: Harness, endpoint: Any, listed: list[str]) -> str:
 
 async def let_in(h: Harness, url: str, origin: str | None, what: str) -> None:
     """``what`` (a handshake with this ``Origin``, None: none) is accepted, and echoed."""
-    text = echo_text(seeded(f"09.3 {what}"))
+    rng = seeded(f"09.3 {what}")
     try:
         async with dial(url, origin=origin) as client:
-            await client.send(text)
-            echo = await receive(client, what, harness=h)
+            for n in range(1, 4):  # more than one: the echo lasts as long as the connection
+                text = echo_text(rng)
+                try:
+                    await client.send(text)
+                except ConnectionClosed:
+                    raise CheckFailed(
+                        f"{what}: the connection closed ({client.close_code}) before its message "
+                        f"{n} of 3: echo every message, for as long as the client stays"
+                    ) from None
+                echo = await receive(client, f"{what} (its message {n} of 3)", harness=h)
+                expect(echo == text, f"{what} sent {text!r} (message {n}) and got {echo!r} back")
     except InvalidStatus as exc:
         raise CheckFailed(f"{what} was refused with HTTP {exc.response.status_code}") from None
-    expect(echo == text, f"{what} sent {text!r} and got {echo!r} back, not its echo")
 
 
 async def refused(h: Harness, url: str, origin: str | None, what: str) -> None:

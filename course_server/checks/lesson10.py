@@ -8,6 +8,7 @@ figure, the same on any machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,17 +29,22 @@ class Run:
         self.got: list[list[str]] = [[] for _ in range(receivers)]
         self.after: list[list[str]] = []  # the texts when the last broadcast returned
         self.encodes = 0
+        self.cancelled: dict[int, float] = {}  # receiver → seconds its cancelled send had waited
 
     def encode(self, message: Any) -> str:
         self.encodes += 1
         return json.dumps(message)
 
 
-async def run_broadcasts(broadcast: Any, messages: list[dict[str, Any]], slow: set[int]) -> Run:
+async def run_broadcasts(
+    broadcast: Any, messages: list[dict[str, Any]], slow: set[int], *, stall: float = 0
+) -> Run:
     """Broadcast each message in turn to receivers 0..n; a receiver in ``slow`` takes its time.
 
     A slow receiver waits longer for earlier messages, so sends left running in the background
-    finish out of order. Sends still running when the broadcasts are done get a moment to finish
+    finish out of order; its first send also stalls ``stall`` seconds, longer than a send
+    timeout a learner might pick (a cancelled send is recorded: a slow receiver is waited for,
+    never dropped). Sends still running when the broadcasts are done get a moment to finish
     (to tell "late" from "lost").
     """
     count = max(slow, default=0) + 4
@@ -50,7 +56,13 @@ async def run_broadcasts(broadcast: Any, messages: list[dict[str, Any]], slow: s
         async def send(text: str) -> None:
             calls[n] += 1
             if n in slow:
-                await asyncio.sleep(0.02 * (total + 1 - calls[n]))
+                delay = 0.02 * (total + 1 - calls[n]) + (stall if calls[n] == 1 else 0)
+                started = asyncio.get_running_loop().time()
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    run.cancelled[n] = asyncio.get_running_loop().time() - started
+                    raise
             run.got[n].append(text)
 
         return send
@@ -61,7 +73,7 @@ async def run_broadcasts(broadcast: Any, messages: list[dict[str, Any]], slow: s
     run.after = [list(texts) for texts in run.got]
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     if others:
-        await asyncio.wait(others, timeout=1)
+        await asyncio.wait(others, timeout=stall + 1)
     return run
 
 
@@ -74,11 +86,22 @@ def messages_for(check: str, count: int) -> list[dict[str, Any]]:
 def delivered(run: Run, messages: list[dict[str, Any]]) -> None:
     """Fail unless every receiver got every message, in order, by the time broadcast returned."""
     expected = [json.dumps(m) for m in messages]
+    for n, waited in sorted(run.cancelled.items())[:1]:
+        raise CheckFailed(
+            f"receiver {n} took its time ({waited:.2g} s) and its send was cancelled: a slow "
+            "receiver must be waited for, not dropped (no send timeout)"
+        )
     for n, texts in enumerate(run.after):
         if texts == expected:
             continue
         final = run.got[n]
-        if final == expected:
+        odd = next((t for t in final if not isinstance(t, str)), None)
+        if odd is not None:
+            raise CheckFailed(
+                f"receiver {n} was sent {odd!r}, a {type(odd).__name__}: send the text that "
+                "encode(message) returned"
+            )
+        if sorted(final) == sorted(expected) and len(texts) < len(expected):
             raise CheckFailed(
                 f"receiver {n} had {len(texts)} of {len(expected)} messages when broadcast "
                 "returned: await each send before returning (no tasks left running)"
@@ -93,10 +116,14 @@ def delivered(run: Run, messages: list[dict[str, Any]]) -> None:
         raise CheckFailed(f"receiver {n} got {final}, not {expected}")
 
 
-@fan_out.check("every receiver gets every message, in order, a slow one too")
+STALL = 2.0
+"""Seconds a slow receiver's first send takes in the check: past any short send timeout."""
+
+
+@fan_out.check("every receiver gets every message, in order, a slow one too", timeout=5 + STALL * 2)
 async def _every(h: Harness, broadcast: Any) -> None:
     messages = messages_for("every", 5)
-    run = await h.call(run_broadcasts, broadcast, messages, {1})
+    run = await h.call(functools.partial(run_broadcasts, stall=STALL), broadcast, messages, {1})
     delivered(run, messages)
 
 

@@ -1,4 +1,4 @@
-"""Which check catches which mistake, for exercises 04.1 to 08.2: each mutant fails its check.
+"""Which check catches which mistake, for exercises 04.1 to 08.2 and 10.1: each mutant fails it.
 
 ``test_checks`` asks only that a mutant fail *some* check. Here each mutant of these lessons
 names the check written to catch its mistake, so a check that stops pinning its behaviour (or a
@@ -22,6 +22,15 @@ MARKUP = "markup in a message shows as text: no element is made, no handler runs
 PARSER = "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)"
 RESUMES = "after a drop, resumes with last_id: every message shown once, none lost"
 PACED = "waits between attempts while the server refuses, and keeps trying"
+
+# Exercise 06.2's refusals, one check for every token that must not get in.
+REFUSED = "a missing, expired, forged, unsigned or wrong-audience token is refused before accept"
+# Exercise 08.2's bare fields: a line with no colon.
+BARE = "a line with no colon is a field with an empty value"
+# Exercise 10.1's checks, by name.
+EVERY = "every receiver gets every message, in order, a slow one too"
+OWN = "each broadcast sends its own message, not an earlier one's text"
+ONCE = "encodes each message once, whatever the number of receivers"
 
 KILLED_BY: dict[str, dict[str, str]] = {
     "04.1": {
@@ -176,6 +185,40 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "a deadline in milliseconds read as seconds: 0.1 s, not AUTH_TIMEOUT": (
             "a first message sent just before the deadline is still in time"
         ),
+        "tells a failed client why in a message, then closes": (
+            'a first message that is not an auth frame closes with 4001 "Authentication required"'
+        ),
+        "decodes a binary first frame as text: an auth frame in bytes gets in": (
+            'a binary first frame closes with 4001 "Authentication required"'
+        ),
+        "no return after the timeout's close: the code goes on and raises": (
+            'silence past the deadline closes with 4002 "Authentication timeout"'
+        ),
+        "trusts the token's own alg header: an unsigned token (alg none) crashes it": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+        "the welcome names the user under 'user', not 'user_id'": (
+            "a valid token in the first message is welcomed, and the connection stays"
+        ),
+        "decodes the token itself, no claim required: no exp, no sub gets in": (
+            'a bad or expired token closes with 4003 "Invalid token"'
+        ),
+    },
+    "06.2": {
+        "trusts a ?user= the client adds over the token's sub": (
+            "the user comes from the token, not from a ?user= the client adds"
+        ),
+        "no expiry check: an expired token still gets in": REFUSED,
+        "no audience: a token for another service gets in": REFUSED,
+        "reads the claims unverified: an unsigned (alg none) or forged token gets in": REFUSED,
+        "accepts, then checks: the handshake succeeds and a close follows": REFUSED,
+        "a missing token is let in as 'anonymous'": REFUSED,
+        "no 'require': a token without an expiry never expires": REFUSED,
+        "no 'sub' required: a token that names nobody is let in as 'None'": REFUSED,
+        "catches only expiry, signature and audience errors: an unsigned token is a 500": REFUSED,
+        "trusts the token's own alg header: an unsigned token (alg none) is a 500": REFUSED,
+        "refuses with HTTPException(401): the client sees 401, not 403": REFUSED,
+        "a leeway of an hour for clock skew: a token expired minutes ago gets in": REFUSED,
     },
     "08.1": {
         "reads Last-Event-ID from the query string, so never sees the header": (
@@ -202,6 +245,28 @@ KILLED_BY: dict[str, dict[str, str]] = {
             "events 1 to count, each named square, with its id and data"
         ),
         "no ids: a browser cannot resume": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+        "retry in seconds: retry=2, not 2000 milliseconds": (
+            "only the first event carries retry: 2000"
+        ),
+        "retry on the last event, not the first": "only the first event carries retry: 2000",
+        "a Last-Event-ID past the end starts over: 'an id from an old stream'": (
+            "a client that has seen every event gets none again"
+        ),
+        "clamps the start to count: a client that has it all gets the last event again": (
+            "a client that has seen every event gets none again"
+        ),
+        "Header(convert_underscores=False): looks for a last_event_id header, never sent": (
+            "Last-Event-ID: N resumes at N + 1"
+        ),
+        "caps the count at 10, to be safe": (
+            "events 1 to count, each named square, with its id and data"
+        ),
+        "remembers the last id sent in a module variable, not the client's header": (
+            "Last-Event-ID: N resumes at N + 1"
+        ),
+        "a live stream that never ends: a keep-alive after the last event": (
             "events 1 to count, each named square, with its id and data"
         ),
     },
@@ -239,6 +304,41 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "field names are trimmed and lowercased": (
             "ignores other fields: retry, unknown names, names with spaces or capitals"
         ),
+        "an event whose data is empty is not dispatched: if joined:": BARE,
+        "splits on every colon: a value's own colons cut it short": (
+            "the colon needs no space after it; one space is dropped, no more"
+        ),
+        "the event name is kept for the next event": (
+            "reads event, data and id from a real stream; event defaults to message"
+        ),
+        "an empty event line keeps the name set before it": BARE,
+        "a bare id line is ignored, not an empty id": BARE,
+        "the id is None before any id line, not ''": (
+            "an event without an id keeps the last id seen"
+        ),
+        "strips trailing newlines from the data: empty data lines at the end vanish": (
+            "joins the data lines of one event with newlines"
+        ),
+        "skips lines without a colon": BARE,
+        "an event's id is the last id when its first data line came": (
+            "an event without an id keeps the last id seen"
+        ),
+        "splits the text into events on blank lines first, LF only": (
+            "CR, LF and CRLF each end a line"
+        ),
+    },
+    "10.1": {
+        "encodes per receiver: right, but no better than the naive fan-out": ONCE,
+        "gives a slow receiver 50 ms, then drops its message silently": EVERY,
+        "fire-and-forget tasks: a slow receiver's messages come late and reordered": EVERY,
+        "caches the text in a module variable: every broadcast sends the first one": OWN,
+        "ignores the encode it is given: json.dumps once, which the count never sees": ONCE,
+        "sends the message itself, not its text": OWN,
+        "skips the first receiver: receivers[1:]": EVERY,
+        "gives every send a second, then drops it: a slow receiver loses messages": EVERY,
+        "gathers the sends but does not await them: they finish after it returns": EVERY,
+        "waits for the sends at most 0.5 s in all (asyncio.wait), then goes on": EVERY,
+        "encodes once more to log the message's size": ONCE,
     },
 }
 

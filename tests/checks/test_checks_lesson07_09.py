@@ -38,6 +38,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "returns the entry id '0-N', not N": "ids 1, 2, 3",
         "three commands under an asyncio.Lock: one process's lock holds no other back": "paused",
         "reads the counter once, then counts in memory": "ids go on",
+        "strips the text before publishing: its own spaces are lost": "quotes",
+        "keeps the event's JSON in the stream under 'data', not its text under 'text'": "ids 1, 2",
+        "entry ids N-0, not 0-N": "ids 1, 2, 3",
+        "the script returns nothing: publish returns None, not the id": "ids 1, 2, 3",
+        "INCR, then XADD and PUBLISH in a MULTI: the INCR is a step of its own": "paused",
     },
     "07.2": {
         "reads the stream from last_id itself: the last event seen comes again": "after last_id",
@@ -55,6 +60,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "reads the stream for every live event, gap or not": "without reading the stream",
         "subscribes, but reads the stream before Redis confirms it": "subscribe first",
         "the id from the entry id's first part: 0 for every event": "after last_id",
+        "ranges without the '0-': (N is N-0, past every entry": "after last_id",
+        "last_id is not moved on by live events: the next one reads a gap again": "after last_id",
+        "dedupes by text: a second event that says the same is dropped": "after last_id",
+        "reads the stream in one page of 10 (COUNT 10): a longer backlog is cut": "after last_id",
+        "reads a gap from the last id seen itself: that event comes again": "pub/sub dropped",
     },
     "09.1": {
         "never pings: closes a quiet client without asking": "quiet client is pinged",
@@ -73,6 +83,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "goes on reading after it closed: receive on a closed socket raises": "does not answer",
         "only a pong is a sign of life: a talking client is pinged and closed": "keeps talking",
         "pings on a schedule, even while the client talks": "keeps talking",
+        "closes with the reason capitalized: 'Heartbeat timeout'": "does not answer",
+        "closes with 4008, a typo for 4408": "does not answer",
+        "pings with a binary frame: the client hears b'ping', not the text": "quiet client",
     },
     "09.2": {
         "$ matches before a newline at the end": "control characters",
@@ -93,6 +106,13 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "puts the name in the reason": "a reason is short",
         "returns whether the name is valid, not what is wrong with it": "ordinary names in many",
         "a cheat: ASCII names, plus the examples it has seen": "every ordinary name",
+        "< for <=: a name of exactly 32 characters is refused": "ordinary names in many",
+        "range(1, 33) read as 'up to 33': a name of 33 characters passes": "too long",
+        "any dash passes (category Pd): an en dash or a hyphen look-alike too": "spaces, markup",
+        "kanji and kana are one script, but ー (KATAKANA-HIRAGANA) is apart": "ordinary names in",
+        "a script is the first two words of a name: LATIN CAPITAL and LATIN SMALL differ": (
+            "ordinary names in many"
+        ),
     },
     "09.3": {
         "substring match: any listed origin inside the header lets it in": "look-alikes",
@@ -107,6 +127,10 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "reads websocket.headers['origin']: no Origin header raises KeyError": "no Origin header",
         "accepts, then closes with 1008: the page had its connection": "refused before accept",
         "refuses with 401, as if a login could help": "refused before accept",
+        "compares hosts only, scheme and port both ignored": "scheme and the port",
+        "lowercases the Origin but not the list: Chat.Example.COM never matches": "case does not",
+        "no return after the denial: it goes on to accept and raises": "refused before accept",
+        "echoes one message, then returns: the connection closes": "a listed origin is let in",
     },
     "09.4": {
         "closes first, then sends the queue: the frames are lost": "all reach it",
@@ -121,6 +145,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "returns inside the loop: only the first connection is closed": "not only the first",
         "gather without return_exceptions: a client that left makes shutdown raise": "already left",
         "a TaskGroup: a client that left cancels everyone else's goodbye": "already left",
+        "if for while: only the oldest queued frame is sent": "all reach it",
+        "five seconds, not SHUTDOWN_TIMEOUT: a stuck client holds the shutdown too long": (
+            "holds shutdown()"
+        ),
+        "when time is up, flushes what is left again, with no bound": "holds shutdown()",
     },
 }
 """Exercise → mutant's bug → a part of the name of the check that must reject it."""

@@ -7,7 +7,7 @@ import json
 from typing import Any, Literal
 
 import jwt
-from fastapi import Query, WebSocket, WebSocketException, status
+from fastapi import HTTPException, Query, WebSocket, WebSocketException, status
 from pydantic import BaseModel, ValidationError
 
 from mutants.registry import mutant
@@ -285,3 +285,219 @@ def anonymous(token: str | None = Query(None)) -> str:
     if token is None:
         return "anonymous"
     return str(decoded(token, audience=AUDIENCE, options={"require": ["exp", "sub"]})["sub"])
+
+
+# --- 06.1, more mistakes -----------------------------------------------------------------------
+
+
+@mutant("06.1", "tells a failed client why in a message, then closes")
+async def explaining_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+    except ValidationError:
+        await websocket.send_json({"type": "error", "reason": "Authentication required"})
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.send_json({"type": "error", "reason": "Invalid token"})
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "decodes a binary first frame as text: an auth frame in bytes gets in")
+async def bytes_as_text_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    raw = message.get("text") or (message.get("bytes") or b"").decode(errors="replace")
+    try:
+        auth = Auth.model_validate_json(raw)
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "no return after the timeout's close: the code goes on and raises")
+async def unstopped_timeout_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    message: Any = None
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+    if message["type"] == "websocket.disconnect":  # None after a timeout: TypeError
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "trusts the token's own alg header: an unsigned token (alg none) crashes it")
+async def header_alg_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        algorithm = jwt.get_unverified_header(auth.token)["alg"]
+        user = jwt.decode(auth.token, SECRET, algorithms=[algorithm])["sub"]
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "the welcome names the user under 'user', not 'user_id'")
+async def user_key_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"])["sub"]
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+@mutant("06.1", "decodes the token itself, no claim required: no exp, no sub gets in")
+async def unrequired_claims_auth(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(1.0):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(4002, "Authentication timeout")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        auth = Auth.model_validate_json(message.get("text") or "")
+    except ValidationError:
+        await websocket.close(4001, "Authentication required")
+        return
+    try:
+        user = jwt.decode(auth.token, SECRET, algorithms=["HS256"]).get("sub")
+    except jwt.InvalidTokenError:
+        await websocket.close(4003, "Invalid token")
+        return
+    await websocket.send_json({"type": "auth_success", "user_id": user})
+    while True:
+        await websocket.send_text(f"{user}: {await websocket.receive_text()}")
+
+
+# --- 06.2, more mistakes -----------------------------------------------------------------------
+
+
+@mutant("06.2", "no 'require': a token without an expiry never expires")
+def no_required_exp(token: str | None = Query(None)) -> str:
+    return str(decoded(token, audience=AUDIENCE)["sub"])
+
+
+@mutant("06.2", "no 'sub' required: a token that names nobody is let in as 'None'")
+def no_required_sub(token: str | None = Query(None)) -> str:
+    claims = decoded(token, audience=AUDIENCE, options={"require": ["exp"]})
+    return str(claims.get("sub"))
+
+
+@mutant("06.2", "catches only expiry, signature and audience errors: an unsigned token is a 500")
+def narrow_except(token: str | None = Query(None)) -> str:
+    if token is None:
+        raise WebSocketException(code=DENY)
+    try:
+        claims = jwt.decode(
+            token, SECRET, algorithms=["HS256"], audience=AUDIENCE, options={"require": ["exp"]}
+        )
+    except (jwt.ExpiredSignatureError, jwt.InvalidSignatureError, jwt.InvalidAudienceError):
+        raise WebSocketException(code=DENY) from None
+    return str(claims["sub"])
+
+
+@mutant("06.2", "trusts the token's own alg header: an unsigned token (alg none) is a 500")
+def header_alg(token: str | None = Query(None)) -> str:
+    if token is None:
+        raise WebSocketException(code=DENY)
+    try:
+        algorithm = jwt.get_unverified_header(token)["alg"]
+        claims = jwt.decode(
+            token, SECRET, algorithms=[algorithm], audience=AUDIENCE, options={"require": ["exp"]}
+        )
+    except jwt.InvalidTokenError:
+        raise WebSocketException(code=DENY) from None
+    return str(claims["sub"])
+
+
+@mutant("06.2", "refuses with HTTPException(401): the client sees 401, not 403")
+def http_401(token: str | None = Query(None)) -> str:
+    try:
+        return str(decoded(token, audience=AUDIENCE, options={"require": ["exp", "sub"]})["sub"])
+    except WebSocketException:
+        raise HTTPException(status_code=401, detail="Invalid token") from None
+
+
+@mutant("06.2", "a leeway of an hour for clock skew: a token expired minutes ago gets in")
+def hour_leeway(token: str | None = Query(None)) -> str:
+    options = {"require": ["exp", "sub"]}
+    return str(decoded(token, audience=AUDIENCE, options=options, leeway=3600)["sub"])

@@ -277,3 +277,114 @@ async def follow_first_part(redis: Redis, room: str, last_id: int) -> AsyncItera
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is not None:
                 yield json.loads(message["data"])
+
+
+# --- 07.1, more mistakes -----------------------------------------------------------------------
+
+
+@mutant("07.1", "strips the text before publishing: its own spaces are lost")
+async def publish_stripped(redis: Redis, room: str, text: str) -> int:
+    return await make_publish()(redis, room, text.strip())
+
+
+mutant("07.1", "keeps the event's JSON in the stream under 'data', not its text under 'text'")(
+    make_publish(
+        keep="redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, "
+        "'data', cjson.encode({id = id, text = ARGV[1]}))"
+    )
+)
+mutant("07.1", "entry ids N-0, not 0-N")(
+    make_publish(keep="redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], id .. '-0', 'text', ARGV[1])")
+)
+NO_RETURN = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'text', ARGV[1])
+redis.call('PUBLISH', KEYS[3], cjson.encode({id = id, text = ARGV[1]}))
+"""
+
+
+@mutant("07.1", "the script returns nothing: publish returns None, not the id")
+async def publish_no_return(redis: Redis, room: str, text: str) -> Any:
+    return await redis.eval(NO_RETURN, 3, *room_keys(room), text, HISTORY)
+
+
+@mutant("07.1", "INCR, then XADD and PUBLISH in a MULTI: the INCR is a step of its own")
+async def publish_incr_then_multi(redis: Redis, room: str, text: str) -> int:
+    seq, log, channel = room_keys(room)
+    event_id = await redis.incr(seq)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(log, {"text": text}, id=f"0-{event_id}", maxlen=HISTORY, approximate=False)
+        pipe.publish(channel, json.dumps({"id": event_id, "text": text}))
+        await pipe.execute()
+    return event_id
+
+
+# --- 07.2, more mistakes -----------------------------------------------------------------------
+
+
+def follow_variant(
+    *,
+    prefix: str = "0-",
+    move_on: bool = True,
+    by_text: bool = False,
+    page: int | None = None,
+    gap_inclusive: bool = False,
+) -> Any:
+    """The solution with one change: ranges' id prefix, last_id kept up, dedupe, paging."""
+
+    async def follow(redis: Redis, room: str, last_id: int) -> AsyncIterator[dict[str, Any]]:
+        _, log, channel = room_keys(room)
+        texts: set[str] = set()
+
+        async def stored(after: int, upto: str = "+", open_: bool = True) -> list[dict[str, Any]]:
+            start = f"({prefix}{after}" if open_ else f"{prefix}{after}"
+            entries = await redis.xrange(log, min=start, max=upto, count=page)
+            return [{"id": int(e.split("-")[1]), "text": f["text"]} for e, f in entries]
+
+        def fresh(event: dict[str, Any]) -> bool:
+            if by_text:
+                new = event["text"] not in texts
+                texts.add(event["text"])
+                return new
+            return bool(event["id"] > last_id)
+
+        async with redis.pubsub() as pubsub:
+            await pubsub.subscribe(channel)
+            await pubsub.get_message(timeout=5)
+            for event in await stored(last_id):
+                if fresh(event):
+                    yield event
+                last_id = event["id"]
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is None:
+                    continue
+                event = json.loads(message["data"])
+                if not fresh(event):
+                    continue
+                if event["id"] > last_id + 1:
+                    upto = f"{prefix}{event['id'] - 1}"
+                    for missed in await stored(last_id, upto, open_=not gap_inclusive):
+                        if not by_text or missed["text"] not in texts:
+                            texts.add(missed["text"])
+                            yield missed
+                yield event
+                if move_on:
+                    last_id = event["id"]
+
+    return follow
+
+
+mutant("07.2", "ranges without the '0-': (N is N-0, past every entry")(follow_variant(prefix=""))
+mutant("07.2", "last_id is not moved on by live events: the next one reads a gap again")(
+    follow_variant(move_on=False)
+)
+mutant("07.2", "dedupes by text: a second event that says the same is dropped")(
+    follow_variant(by_text=True)
+)
+mutant("07.2", "reads the stream in one page of 10 (COUNT 10): a longer backlog is cut")(
+    follow_variant(page=10)
+)
+mutant("07.2", "reads a gap from the last id seen itself: that event comes again")(
+    follow_variant(gap_inclusive=True)
+)

@@ -524,3 +524,142 @@ async def shutdown_by_the_course(connections: list[Any]) -> None:
         for frame in connection.queued:
             peer.send(frame)
     await registry.close_all(limit=SHUTDOWN_TIMEOUT)
+
+
+# --- 09.1, more mistakes -----------------------------------------------------------------------
+
+mutant("09.1", "closes with the reason capitalized: 'Heartbeat timeout'")(
+    make_watchdog(reason="Heartbeat timeout")
+)
+mutant("09.1", "closes with 4008, a typo for 4408")(make_watchdog(code=4008))
+
+
+@mutant("09.1", "pings with a binary frame: the client hears b'ping', not the text")
+async def binary_ping_watchdog(websocket: WebSocket) -> None:
+    await websocket.accept()
+    pinged = False
+    while True:
+        try:
+            async with asyncio.timeout(PONG_WITHIN if pinged else PING_AFTER):
+                text = await websocket.receive_text()
+        except TimeoutError:
+            if pinged:
+                await websocket.close(HEARTBEAT_TIMEOUT, REASON)
+                return
+            await websocket.send_bytes(b"ping")
+            pinged = True
+            continue
+        pinged = False
+        if text != "pong":
+            await websocket.send_text(text)
+
+
+# --- 09.2, more mistakes -----------------------------------------------------------------------
+
+
+@mutant("09.2", "< for <=: a name of exactly 32 characters is refused")
+def name_problem_short_by_one(name: str) -> str | None:
+    if len(unicodedata.normalize("NFKC", name)) >= 32:
+        return "a name is 1 to 31 characters"
+    return make_name_problem()(name)
+
+
+@mutant("09.2", "range(1, 33) read as 'up to 33': a name of 33 characters passes")
+def name_problem_long_by_one(name: str) -> str | None:
+    if len(unicodedata.normalize("NFKC", name)) == 33:
+        return make_name_problem()(unicodedata.normalize("NFKC", name)[:32])
+    return make_name_problem()(name)
+
+
+mutant("09.2", "any dash passes (category Pd): an en dash or a hyphen look-alike too")(
+    make_name_problem(
+        allowed=lambda char: letter_or_digit(char) or unicodedata.category(char) == "Pd"
+    )
+)
+mutant("09.2", "kanji and kana are one script, but ー (KATAKANA-HIRAGANA) is apart")(
+    make_name_problem(japanese=JAPANESE - {"KATAKANA-HIRAGANA"})
+)
+
+
+@mutant("09.2", "a script is the first two words of a name: LATIN CAPITAL and LATIN SMALL differ")
+def name_problem_two_words(name: str) -> str | None:
+    plain = unicodedata.normalize("NFKC", name)
+    words = {
+        " ".join(unicodedata.name(char).split()[:2])
+        for char in plain
+        if char not in "0123456789_.-" and letter_or_digit(char)
+    }
+    if len(words) > 1:
+        return "letters of one script only"
+    return make_name_problem()(name)
+
+
+# --- 09.3, more mistakes -----------------------------------------------------------------------
+
+mutant("09.3", "compares hosts only, scheme and port both ignored")(
+    make_guarded_echo(
+        no_origin_lets_in(
+            lambda origin, allowed: (
+                urlsplit(origin.lower()).hostname in {urlsplit(a.lower()).hostname for a in allowed}
+            )
+        )
+    )
+)
+mutant("09.3", "lowercases the Origin but not the list: Chat.Example.COM never matches")(
+    make_guarded_echo(no_origin_lets_in(lambda origin, allowed: origin.lower() in allowed))
+)
+
+
+@mutant("09.3", "no return after the denial: it goes on to accept and raises")
+async def guarded_echo_unstopped(websocket: WebSocket) -> None:
+    origin = websocket.headers.get("origin")
+    if not exact(origin, websocket.app.state.allowed_origins):
+        await websocket.send_denial_response(PlainTextResponse("Origin not allowed", 403))
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(text)
+
+
+@mutant("09.3", "echoes one message, then returns: the connection closes")
+async def guarded_echo_once(websocket: WebSocket) -> None:
+    origin = websocket.headers.get("origin")
+    if not exact(origin, websocket.app.state.allowed_origins):
+        await websocket.send_denial_response(PlainTextResponse("Origin not allowed", 403))
+        return
+    await websocket.accept()
+    await websocket.send_text(await websocket.receive_text())
+
+
+# --- 09.4, more mistakes -----------------------------------------------------------------------
+
+
+async def first_frame_only(connection: Any) -> None:
+    if connection.queued:
+        await connection.websocket.send_text(connection.queued.popleft())
+    await connection.websocket.close(GOING_AWAY, "Server shutting down")
+
+
+mutant("09.4", "if for while: only the oldest queued frame is sent")(
+    make_shutdown(first_frame_only)
+)
+
+
+@mutant("09.4", "five seconds, not SHUTDOWN_TIMEOUT: a stuck client holds the shutdown too long")
+async def shutdown_too_patient(connections: list[Any]) -> None:
+    try:
+        async with asyncio.timeout(5):
+            await asyncio.gather(*map(flush_then_close, connections), return_exceptions=True)
+    except TimeoutError:
+        pass
+
+
+@mutant("09.4", "when time is up, flushes what is left again, with no bound")
+async def shutdown_closes_again(connections: list[Any]) -> None:
+    try:
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            await asyncio.gather(*map(flush_then_close, connections), return_exceptions=True)
+    except TimeoutError:
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                while connection.queued:
+                    await connection.websocket.send_text(connection.queued.popleft())

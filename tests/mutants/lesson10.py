@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,3 +49,58 @@ async def cached(message: Any, receivers: list[Send], encode: Encode) -> None:
     text = _cache.setdefault("text", encode(message))
     for send in receivers:
         await send(text)
+
+
+@mutant("10.1", "ignores the encode it is given: json.dumps once, which the count never sees")
+async def own_dumps(message: Any, receivers: list[Send], encode: Encode) -> None:
+    text = json.dumps(message)
+    for send in receivers:
+        await send(text)
+
+
+@mutant("10.1", "sends the message itself, not its text")
+async def sends_object(message: Any, receivers: list[Send], encode: Encode) -> None:
+    encode(message)
+    for send in receivers:
+        await send(message)
+
+
+@mutant("10.1", "skips the first receiver: receivers[1:]")
+async def skips_first(message: Any, receivers: list[Send], encode: Encode) -> None:
+    text = encode(message)
+    for send in receivers[1:]:
+        await send(text)
+
+
+@mutant("10.1", "gives every send a second, then drops it: a slow receiver loses messages")
+async def second_each(message: Any, receivers: list[Send], encode: Encode) -> None:
+    text = encode(message)
+    for send in receivers:
+        try:
+            await asyncio.wait_for(send(text), 1.0)
+        except TimeoutError:
+            continue
+
+
+@mutant("10.1", "gathers the sends but does not await them: they finish after it returns")
+async def unawaited_gather(message: Any, receivers: list[Send], encode: Encode) -> None:
+    text = encode(message)
+    future = asyncio.gather(*(send(text) for send in receivers))
+    _tasks.add(future)  # type: ignore[arg-type]
+    future.add_done_callback(_tasks.discard)  # type: ignore[arg-type]
+
+
+@mutant("10.1", "waits for the sends at most 0.5 s in all (asyncio.wait), then goes on")
+async def bounded_wait(message: Any, receivers: list[Send], encode: Encode) -> None:
+    text = encode(message)
+    tasks = [asyncio.ensure_future(send(text)) for send in receivers]
+    await asyncio.wait(tasks, timeout=0.5)
+
+
+@mutant("10.1", "encodes once more to log the message's size")
+async def logs_size(message: Any, receivers: list[Send], encode: Encode) -> None:
+    size = len(encode(message))
+    text = encode(message)
+    for send in receivers:
+        await send(text)
+    del size
