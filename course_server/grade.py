@@ -208,17 +208,28 @@ async def grade_all(
             took = time.monotonic() - started
         finally:
             slots.put_nowait(slot)
-        print(f"graded {entry.path.name} of {entry.learner} in {took:.1f} s", file=sys.stderr)
+        name, learner = shown(entry.path.name), shown(entry.learner)
+        print(f"graded {name} of {learner} in {took:.1f} s", file=sys.stderr)
         return grades_of(outcome, entry, timeout)
 
     graded = await asyncio.gather(*(one(s, n) for s, n in zip(submissions, notebooks, strict=True)))
     return sorted((g for grades in graded for g in grades), key=lambda g: (g.learner, g.exercise))
 
 
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on escaped (``\\x1b``, ``\\u202e``).
+
+    Learners choose some of what the grader prints: their folder's name, the last line their
+    worker printed, an exception's name. An escape sequence in it could move the cursor up and
+    rewrite another learner's rows, and a newline could add rows of its own.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def table(grades: list[Grade]) -> str:
     """The grades as an aligned text table, then each learner's total."""
     rows = [("learner", "exercise", "result", "first check not passed")]
-    rows += [(g.learner, g.exercise, g.result, g.check) for g in grades]
+    rows += [(shown(g.learner), g.exercise, g.result, shown(g.check)) for g in grades]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -230,7 +241,7 @@ def table(grades: list[Grade]) -> str:
         count[0] += g.result == "pass"
         count[1] += 1
     summary = ", ".join(
-        f"{learner} {passed}/{total}" for learner, (passed, total) in totals.items()
+        f"{shown(learner)} {passed}/{total}" for learner, (passed, total) in totals.items()
     )
     return "\n".join([*lines, "", f"passed: {summary}"])
 
@@ -265,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     submissions, ignored = find(args.submissions)
     for path in ignored:
         print(
-            f"ignored {path}: not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb "
+            f"ignored {shown(str(path))}: not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb "
             "for a lesson with exercises",
             file=sys.stderr,
         )

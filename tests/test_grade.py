@@ -124,6 +124,22 @@ def test_the_last_verdict_of_an_exercise_counts() -> None:
     assert grade.grades_from([failed, passed], submission)[0].result == "pass"
 
 
+def test_what_a_notebook_printed_reaches_the_table_with_its_control_characters_escaped() -> None:
+    # The last line a worker printed before it ended is quoted in the table: an escape sequence
+    # in it could move a terminal's cursor up and rewrite another learner's rows.
+    submission = grade.Submission("zed", "02", Path("zed") / NOTEBOOK)
+    rewrite = "\x1b[3A\x1b[2Kada  02.1  fail\u202e"
+    outcome = grade.submission.Outcome([], returncode=0, output=f"{rewrite}\n")
+    printed = grade.table(grade.grades_of(outcome, submission, timeout=60))
+    assert "\x1b" not in printed and "\u202e" not in printed
+    assert "\\x1b[3A\\x1b[2Kada  02.1  fail\\u202e" in printed
+
+
+def test_a_learner_name_reaches_the_table_with_its_control_characters_escaped() -> None:
+    printed = grade.table([grade.Grade("zed\x1b[1A\n", "02.1", "not done", "")])
+    assert printed.splitlines()[1].startswith("zed\\x1b[1A\\n  02.1")
+
+
 # What exercise notebooks handed out before the package had subpackages import.
 OLD_FEED_IMPORT = "from course_server.feed import Feed, Poll"
 
