@@ -17,14 +17,33 @@ import dataclasses
 import unicodedata
 from collections.abc import Iterable
 
+# Letters of other scripts that look like a Latin letter, by case. ``names.plain_name`` refuses
+# a name that *mixes* Latin with them, but a name written wholly in one of those scripts passes
+# (Cyrillic "аӏісе" shows as "alice"), and so do Latin lookalikes ("alıce", dotless i): mapped
+# to the Latin letter they show as, such names claim the user they look like. The common cases,
+# not Unicode's whole table (UTS #39 ``confusables.txt``).
+LOOKALIKES = str.maketrans(
+    {
+        **dict(zip("асԁеһіјӏорԛѕԝхуү", "acdehijlopqswxyy", strict=True)),  # Cyrillic
+        **dict(zip("АВСЕНІЈКМОРЅТХУҮӀԚԜ", "ABCEHIJKMOPSTXYYIQW", strict=True)),
+        **dict(zip("αιοριυνχκγϲϳ", "aiopiuvxkycj", strict=True)),  # Greek
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹͿ", "ABEZHIKMNOPTYXCJ", strict=True)),
+        **dict(zip("ıȷɑɡɩօսհոցզ", "ijagiouhngq", strict=True)),  # Latin, Armenian
+    }
+)
+LOOK_THE_SAME = str.maketrans("l1|0", "iiio")
+"""After case folding: what a sans-serif font draws alike (``aIice`` is ``alice`` on screen)."""
+
 
 def fold(name: str) -> str:
-    """The form two names are compared in: ``Alice`` and ``ａｌｉｃｅ`` both claim ``alice``."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """The form two names are compared in, what they look like: ``Alice``, ``ａｌｉｃｅ``,
+    Cyrillic ``аӏісе`` and ``aIice`` all claim ``alice``."""
+    plain = unicodedata.normalize("NFKC", name).translate(LOOKALIKES)
+    return plain.casefold().translate(LOOK_THE_SAME)
 
 
 def owner(name: str, users: Iterable[str]) -> str | None:
-    """The registered user whose name ``name`` is, however it is cased, or None for a guest."""
+    """The registered user whose name ``name`` is, or looks like, or None for a guest."""
     folded = fold(name)
     return next((user for user in users if fold(user) == folded), None)
 
