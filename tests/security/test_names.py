@@ -117,4 +117,3 @@ def test_lookalikes_of_bob_are_bobs(name: str) -> None:
 
 def test_names_that_only_share_letters_with_a_user_are_guests() -> None:
     assert [owner(n, USERS) for n in ("Иван", "alicia", "bobby", "ali")] == [None] * 4
-
