@@ -6,6 +6,9 @@ which lesson's exercises it holds), in either layout, or both mixed:
 - a folder per learner: ``SUBMISSIONS_DIR/alice/02_websocket_basics.ipynb``;
 - flat files, learner first: ``SUBMISSIONS_DIR/alice__02_websocket_basics.ipynb``.
 
+A symbolic link is ignored: one unpacked from a learner's archive could point at the
+instructor's solutions or at another learner's notebook.
+
 The grader runs the instructor's checks on the learner's code, never the notebook's own
 ``check()`` calls: every notebook is read first, then each runs in a fresh worker process
 (``course_server.grading``) in a temporary folder holding only a copy of it, with a scrubbed
@@ -59,7 +62,8 @@ class Grade:
 
 
 def find(folder: Path) -> tuple[list[Submission], list[Path]]:
-    """The submissions under ``folder``, and the notebooks that fit neither layout."""
+    """The submissions under ``folder``, and the notebooks that fit neither layout (or are
+    symbolic links)."""
     found, ignored = [], []
     for path in sorted(folder.rglob("*.ipynb")):
         relative = path.relative_to(folder)
@@ -70,7 +74,14 @@ def find(folder: Path) -> tuple[list[Submission], list[Path]]:
         else:
             learner, _, name = path.name.rpartition("__")
         match = LESSON.match(name)
-        if not learner or match is None or not checks.exercises(match["lesson"]):
+        # A symlink is not a notebook handed in: unpacked from a learner's archive, it could
+        # point at the instructor's solutions or another learner's work, and be graded as theirs.
+        if (
+            path.is_symlink()
+            or not learner
+            or match is None
+            or not checks.exercises(match["lesson"])
+        ):
             ignored.append(path)
             continue
         found.append(Submission(learner, match["lesson"], path))
@@ -167,11 +178,20 @@ def grades_of(outcome: submission.Outcome, entry: Submission, timeout: float) ->
     ]
 
 
-def read(entry: Submission) -> bytes | None:
-    """The notebook's bytes (None if it is too big to be one)."""
-    with entry.path.open("rb") as file:
+def read(entry: Submission) -> bytes | str:
+    """The notebook's bytes, or why it is not graded (too big to be one, or not a file)."""
+    try:
+        # O_NOFOLLOW: a notebook swapped for a symlink since ``find`` is not followed either.
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        return f"the notebook could not be read: {exc.strerror}"
+    with open(fd, "rb") as file:
         data = file.read(MAX_NOTEBOOK_BYTES + 1)
-    return None if len(data) > MAX_NOTEBOOK_BYTES else data
+    return (
+        f"the notebook is more than {MAX_NOTEBOOK_BYTES >> 20} MB"
+        if len(data) > MAX_NOTEBOOK_BYTES
+        else data
+    )
 
 
 async def grade_all(
@@ -194,10 +214,9 @@ async def grade_all(
     for slot in range(jobs):
         slots.put_nowait(slot)
 
-    async def one(entry: Submission, notebook: bytes | None) -> list[Grade]:
-        if notebook is None:
-            size = f"more than {MAX_NOTEBOOK_BYTES >> 20} MB"
-            return grades_from([], entry, note=f"the notebook is {size}")
+    async def one(entry: Submission, notebook: bytes | str) -> list[Grade]:
+        if isinstance(notebook, str):
+            return grades_from([], entry, note=notebook)
         slot = await slots.get()
         try:
             started = time.monotonic()
@@ -275,11 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.submissions} is not a folder")
     submissions, ignored = find(args.submissions)
     for path in ignored:
-        print(
-            f"ignored {shown(str(path))}: not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb "
-            "for a lesson with exercises",
-            file=sys.stderr,
+        why = (
+            "a symbolic link"
+            if path.is_symlink()
+            else "not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb for a lesson with exercises"
         )
+        print(f"ignored {shown(str(path))}: {why}", file=sys.stderr)
     isolation = sandbox.choose(args.isolation)
     if args.isolation != "auto" and not sandbox.works(isolation):
         parser.error(f"--isolation {isolation} does not work on this machine")

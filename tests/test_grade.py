@@ -124,6 +124,27 @@ def test_the_last_verdict_of_an_exercise_counts() -> None:
     assert grade.grades_from([failed, passed], submission)[0].result == "pass"
 
 
+def test_a_symlinked_notebook_is_ignored_not_graded_as_the_file_it_points_to(
+    tmp_path: Path,
+) -> None:
+    # A learner's zip unpacked with its symlinks: mallory "hands in" the instructor's solution.
+    (tmp_path / "mallory").mkdir()
+    (tmp_path / "mallory" / NOTEBOOK).symlink_to(ROOT / "solutions" / NOTEBOOK)
+    (tmp_path / f"eve__{NOTEBOOK}").symlink_to(ROOT / "solutions" / NOTEBOOK)
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / NOTEBOOK).write_bytes(b"{}")
+    found, ignored = grade.find(tmp_path)
+    assert [entry.learner for entry in found] == ["ada"]
+    assert sorted(path.name for path in ignored) == sorted([f"eve__{NOTEBOOK}", NOTEBOOK])
+
+
+def test_a_notebook_swapped_for_a_symlink_after_it_was_found_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / NOTEBOOK
+    path.symlink_to(ROOT / "solutions" / NOTEBOOK)
+    why = grade.read(grade.Submission("mallory", "02", path))
+    assert isinstance(why, str) and why.startswith("the notebook could not be read")
+
+
 def test_what_a_notebook_printed_reaches_the_table_with_its_control_characters_escaped() -> None:
     # The last line a worker printed before it ended is quoted in the table: an escape sequence
     # in it could move a terminal's cursor up and rewrite another learner's rows.
