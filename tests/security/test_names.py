@@ -117,3 +117,14 @@ def test_lookalikes_of_bob_are_bobs(name: str) -> None:
 
 def test_names_that_only_share_letters_with_a_user_are_guests() -> None:
     assert [owner(n, USERS) for n in ("Иван", "alicia", "bobby", "ali")] == [None] * 4
+
+
+def test_guests_of_one_ipv6_network_share_one_budget() -> None:
+    # One customer holds a whole /64: an address per connection would be a budget per connection.
+    one = Identity(address="2001:db8:1:2::1").budget
+    assert Identity(address="2001:db8:1:2:ffff:eeee:dddd:1").budget == one
+    assert Identity(address="2001:db8:1:3::1").budget != one
+
+
+def test_an_ipv4_mapped_address_is_that_ipv4_address() -> None:
+    assert Identity(address="::ffff:10.0.0.1").budget == Identity(address="10.0.0.1").budget
