@@ -6,8 +6,8 @@ which lesson's exercises it holds), in either layout, or both mixed:
 - a folder per learner: ``SUBMISSIONS_DIR/alice/02_websocket_basics.ipynb``;
 - flat files, learner first: ``SUBMISSIONS_DIR/alice__02_websocket_basics.ipynb``.
 
-A symbolic link is ignored: one unpacked from a learner's archive could point at the
-instructor's solutions or at another learner's notebook.
+Only regular files are graded: a symbolic link unpacked from a learner's archive could point at
+the instructor's solutions or at another learner's notebook, and a FIFO would never end.
 
 The grader runs the instructor's checks on the learner's code, never the notebook's own
 ``check()`` calls: every notebook is read first, then each runs in a fresh worker process
@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 import sys
 import time
 from pathlib import Path
@@ -61,9 +62,14 @@ class Grade:
     check: str = ""  # the first check that did not pass, or why there is no verdict
 
 
+def _regular(path: Path) -> bool:
+    """Is ``path`` a regular file itself, not a symbolic link to one?"""
+    return not path.is_symlink() and path.is_file()
+
+
 def find(folder: Path) -> tuple[list[Submission], list[Path]]:
-    """The submissions under ``folder``, and the notebooks that fit neither layout (or are
-    symbolic links)."""
+    """The submissions under ``folder``, and the notebooks that fit neither layout or are not
+    regular files (symbolic links, folders, FIFOs)."""
     found, ignored = [], []
     for path in sorted(folder.rglob("*.ipynb")):
         relative = path.relative_to(folder)
@@ -76,8 +82,9 @@ def find(folder: Path) -> tuple[list[Submission], list[Path]]:
         match = LESSON.match(name)
         # A symlink is not a notebook handed in: unpacked from a learner's archive, it could
         # point at the instructor's solutions or another learner's work, and be graded as theirs.
+        # Nor is a folder or a FIFO named like one (the grader would crash, or wait forever).
         if (
-            path.is_symlink()
+            not _regular(path)
             or not learner
             or match is None
             or not checks.exercises(match["lesson"])
@@ -181,10 +188,14 @@ def grades_of(outcome: submission.Outcome, entry: Submission, timeout: float) ->
 def read(entry: Submission) -> bytes | str:
     """The notebook's bytes, or why it is not graded (too big to be one, or not a file)."""
     try:
-        # O_NOFOLLOW: a notebook swapped for a symlink since ``find`` is not followed either.
-        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NOFOLLOW: a notebook swapped for a symlink since ``find`` is not followed either;
+        # O_NONBLOCK: nor does one swapped for a FIFO keep the grader waiting for a writer.
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         return f"the notebook could not be read: {exc.strerror}"
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return "the notebook is not a file"
     with open(fd, "rb") as file:
         data = file.read(MAX_NOTEBOOK_BYTES + 1)
     return (
@@ -295,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     submissions, ignored = find(args.submissions)
     for path in ignored:
         why = (
-            "a symbolic link"
-            if path.is_symlink()
-            else "not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb for a lesson with exercises"
+            "not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb for a lesson with exercises"
+            if _regular(path)
+            else "not a regular file (a symbolic link, a folder, a FIFO...)"
         )
         print(f"ignored {shown(str(path))}: {why}", file=sys.stderr)
     isolation = sandbox.choose(args.isolation)

@@ -9,6 +9,7 @@ notebook, which must pass every exercise (``tests/grading/test_grade_cheats.py``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,25 @@ def test_a_notebook_swapped_for_a_symlink_after_it_was_found_is_not_read(tmp_pat
     path.symlink_to(ROOT / "solutions" / NOTEBOOK)
     why = grade.read(grade.Submission("mallory", "02", path))
     assert isinstance(why, str) and why.startswith("the notebook could not be read")
+
+
+def test_a_folder_or_a_fifo_named_like_a_notebook_is_ignored(tmp_path: Path) -> None:
+    # From a learner's tar: a folder made the grader crash reading it, a FIFO made it wait forever.
+    (tmp_path / "mallory" / NOTEBOOK).mkdir(parents=True)
+    (tmp_path / "eve").mkdir()
+    os.mkfifo(tmp_path / "eve" / NOTEBOOK)
+    found, ignored = grade.find(tmp_path)
+    assert found == []
+    assert len(ignored) == 2
+
+
+def test_a_notebook_swapped_for_a_fifo_after_it_was_found_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / NOTEBOOK
+    os.mkfifo(path)
+    why = grade.read(grade.Submission("eve", "02", path))  # returns at once: nothing writes
+    assert why == "the notebook is not a file"
 
 
 def test_what_a_notebook_printed_reaches_the_table_with_its_control_characters_escaped() -> None:
