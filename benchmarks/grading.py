@@ -149,6 +149,35 @@ def blindfold(marker: int) -> Any:
     )
 
 
+def profiler(marker: int) -> Any:
+    """Installs a profile hook every new thread inherits (the grader's check threads too): on
+    the return of ``Report.to_json`` it marks every check passed. No module is changed."""
+    return with_cells(
+        "import threading\n\n\n"
+        "def _hook(frame, event, arg):\n"
+        "    if event == 'return' and frame.f_code.co_name == 'to_json' and type(arg) is dict:\n"
+        "        for verdict in arg.get('checks', []):\n"
+        "            verdict['status'] = 'passed'\n\n\n"
+        "_ = threading.setprofile(_hook)"
+    )
+
+
+def collector(marker: int) -> Any:
+    """Adds a garbage-collector callback, run in whichever thread collects (the checks' too):
+    it marks every verdict it finds passed (``object.__setattr__`` gets past ``frozen``), and
+    collections are made to come often."""
+    return with_cells(
+        "import gc\n\n\n"
+        "def _flip(phase, info):\n"
+        "    if phase == 'stop':\n"
+        "        for found in gc.get_objects():\n"
+        "            if type(found).__name__ == 'Verdict':\n"
+        "                object.__setattr__(found, 'status', type(found.status)('passed'))\n\n\n"
+        "_ = gc.callbacks.append(_flip)\n"
+        "_often = gc.set_threshold(50)"
+    )
+
+
 def forged_channel(marker: int) -> Any:
     """Writes a passing verdict, without the nonce, to every file descriptor it can."""
     return with_cells(
@@ -276,6 +305,8 @@ CHEATS: dict[str, Callable[[int], Any]] = {
     "meddler": tamper_while_checked,
     "scribbler": forged_channel,
     "blindfold": blindfold,
+    "profiler": profiler,
+    "collector": collector,
     "snoop": snoop,
     "lingerer": lingerer,
     "printer": printer,

@@ -6,6 +6,9 @@ which lesson's exercises it holds), in either layout, or both mixed:
 - a folder per learner: ``SUBMISSIONS_DIR/alice/02_websocket_basics.ipynb``;
 - flat files, learner first: ``SUBMISSIONS_DIR/alice__02_websocket_basics.ipynb``.
 
+Only regular files are graded: a symbolic link unpacked from a learner's archive could point at
+the instructor's solutions or at another learner's notebook, and a FIFO would never end.
+
 The grader runs the instructor's checks on the learner's code, never the notebook's own
 ``check()`` calls: every notebook is read first, then each runs in a fresh worker process
 (``course_server.grading``) in a temporary folder holding only a copy of it, with a scrubbed
@@ -30,6 +33,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 import sys
 import time
 from pathlib import Path
@@ -58,8 +62,14 @@ class Grade:
     check: str = ""  # the first check that did not pass, or why there is no verdict
 
 
+def _regular(path: Path) -> bool:
+    """Is ``path`` a regular file itself, not a symbolic link to one?"""
+    return not path.is_symlink() and path.is_file()
+
+
 def find(folder: Path) -> tuple[list[Submission], list[Path]]:
-    """The submissions under ``folder``, and the notebooks that fit neither layout."""
+    """The submissions under ``folder``, and the notebooks that fit neither layout or are not
+    regular files (symbolic links, folders, FIFOs)."""
     found, ignored = [], []
     for path in sorted(folder.rglob("*.ipynb")):
         relative = path.relative_to(folder)
@@ -70,7 +80,15 @@ def find(folder: Path) -> tuple[list[Submission], list[Path]]:
         else:
             learner, _, name = path.name.rpartition("__")
         match = LESSON.match(name)
-        if not learner or match is None or not checks.exercises(match["lesson"]):
+        # A symlink is not a notebook handed in: unpacked from a learner's archive, it could
+        # point at the instructor's solutions or another learner's work, and be graded as theirs.
+        # Nor is a folder or a FIFO named like one (the grader would crash, or wait forever).
+        if (
+            not _regular(path)
+            or not learner
+            or match is None
+            or not checks.exercises(match["lesson"])
+        ):
             ignored.append(path)
             continue
         found.append(Submission(learner, match["lesson"], path))
@@ -167,11 +185,24 @@ def grades_of(outcome: submission.Outcome, entry: Submission, timeout: float) ->
     ]
 
 
-def read(entry: Submission) -> bytes | None:
-    """The notebook's bytes (None if it is too big to be one)."""
-    with entry.path.open("rb") as file:
+def read(entry: Submission) -> bytes | str:
+    """The notebook's bytes, or why it is not graded (too big to be one, or not a file)."""
+    try:
+        # O_NOFOLLOW: a notebook swapped for a symlink since ``find`` is not followed either;
+        # O_NONBLOCK: nor does one swapped for a FIFO keep the grader waiting for a writer.
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return f"the notebook could not be read: {exc.strerror}"
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return "the notebook is not a file"
+    with open(fd, "rb") as file:
         data = file.read(MAX_NOTEBOOK_BYTES + 1)
-    return None if len(data) > MAX_NOTEBOOK_BYTES else data
+    return (
+        f"the notebook is more than {MAX_NOTEBOOK_BYTES >> 20} MB"
+        if len(data) > MAX_NOTEBOOK_BYTES
+        else data
+    )
 
 
 async def grade_all(
@@ -194,10 +225,9 @@ async def grade_all(
     for slot in range(jobs):
         slots.put_nowait(slot)
 
-    async def one(entry: Submission, notebook: bytes | None) -> list[Grade]:
-        if notebook is None:
-            size = f"more than {MAX_NOTEBOOK_BYTES >> 20} MB"
-            return grades_from([], entry, note=f"the notebook is {size}")
+    async def one(entry: Submission, notebook: bytes | str) -> list[Grade]:
+        if isinstance(notebook, str):
+            return grades_from([], entry, note=notebook)
         slot = await slots.get()
         try:
             started = time.monotonic()
@@ -208,17 +238,28 @@ async def grade_all(
             took = time.monotonic() - started
         finally:
             slots.put_nowait(slot)
-        print(f"graded {entry.path.name} of {entry.learner} in {took:.1f} s", file=sys.stderr)
+        name, learner = shown(entry.path.name), shown(entry.learner)
+        print(f"graded {name} of {learner} in {took:.1f} s", file=sys.stderr)
         return grades_of(outcome, entry, timeout)
 
     graded = await asyncio.gather(*(one(s, n) for s, n in zip(submissions, notebooks, strict=True)))
     return sorted((g for grades in graded for g in grades), key=lambda g: (g.learner, g.exercise))
 
 
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on escaped (``\\x1b``, ``\\u202e``).
+
+    Learners choose some of what the grader prints: their folder's name, the last line their
+    worker printed, an exception's name. An escape sequence in it could move the cursor up and
+    rewrite another learner's rows, and a newline could add rows of its own.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def table(grades: list[Grade]) -> str:
     """The grades as an aligned text table, then each learner's total."""
     rows = [("learner", "exercise", "result", "first check not passed")]
-    rows += [(g.learner, g.exercise, g.result, g.check) for g in grades]
+    rows += [(shown(g.learner), g.exercise, g.result, shown(g.check)) for g in grades]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -230,7 +271,7 @@ def table(grades: list[Grade]) -> str:
         count[0] += g.result == "pass"
         count[1] += 1
     summary = ", ".join(
-        f"{learner} {passed}/{total}" for learner, (passed, total) in totals.items()
+        f"{shown(learner)} {passed}/{total}" for learner, (passed, total) in totals.items()
     )
     return "\n".join([*lines, "", f"passed: {summary}"])
 
@@ -264,11 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.submissions} is not a folder")
     submissions, ignored = find(args.submissions)
     for path in ignored:
-        print(
-            f"ignored {path}: not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb "
-            "for a lesson with exercises",
-            file=sys.stderr,
+        why = (
+            "not LEARNER/NN_name.ipynb nor LEARNER__NN_name.ipynb for a lesson with exercises"
+            if _regular(path)
+            else "not a regular file (a symbolic link, a folder, a FIFO...)"
         )
+        print(f"ignored {shown(str(path))}: {why}", file=sys.stderr)
     isolation = sandbox.choose(args.isolation)
     if args.isolation != "auto" and not sandbox.works(isolation):
         parser.error(f"--isolation {isolation} does not work on this machine")

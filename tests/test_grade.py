@@ -9,6 +9,7 @@ notebook, which must pass every exercise (``tests/grading/test_grade_cheats.py``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,62 @@ def test_the_last_verdict_of_an_exercise_counts() -> None:
     assert grade.grades_from([failed], submission)[0].result == "fail"
     assert grade.grades_from([failed], submission)[0].check == "b"
     assert grade.grades_from([failed, passed], submission)[0].result == "pass"
+
+
+def test_a_symlinked_notebook_is_ignored_not_graded_as_the_file_it_points_to(
+    tmp_path: Path,
+) -> None:
+    # A learner's zip unpacked with its symlinks: mallory "hands in" the instructor's solution.
+    (tmp_path / "mallory").mkdir()
+    (tmp_path / "mallory" / NOTEBOOK).symlink_to(ROOT / "solutions" / NOTEBOOK)
+    (tmp_path / f"eve__{NOTEBOOK}").symlink_to(ROOT / "solutions" / NOTEBOOK)
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / NOTEBOOK).write_bytes(b"{}")
+    found, ignored = grade.find(tmp_path)
+    assert [entry.learner for entry in found] == ["ada"]
+    assert sorted(path.name for path in ignored) == sorted([f"eve__{NOTEBOOK}", NOTEBOOK])
+
+
+def test_a_notebook_swapped_for_a_symlink_after_it_was_found_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / NOTEBOOK
+    path.symlink_to(ROOT / "solutions" / NOTEBOOK)
+    why = grade.read(grade.Submission("mallory", "02", path))
+    assert isinstance(why, str) and why.startswith("the notebook could not be read")
+
+
+def test_a_folder_or_a_fifo_named_like_a_notebook_is_ignored(tmp_path: Path) -> None:
+    # From a learner's tar: a folder made the grader crash reading it, a FIFO made it wait forever.
+    (tmp_path / "mallory" / NOTEBOOK).mkdir(parents=True)
+    (tmp_path / "eve").mkdir()
+    os.mkfifo(tmp_path / "eve" / NOTEBOOK)
+    found, ignored = grade.find(tmp_path)
+    assert found == []
+    assert len(ignored) == 2
+
+
+def test_a_notebook_swapped_for_a_fifo_after_it_was_found_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / NOTEBOOK
+    os.mkfifo(path)
+    why = grade.read(grade.Submission("eve", "02", path))  # returns at once: nothing writes
+    assert why == "the notebook is not a file"
+
+
+def test_what_a_notebook_printed_reaches_the_table_with_its_control_characters_escaped() -> None:
+    # The last line a worker printed before it ended is quoted in the table: an escape sequence
+    # in it could move a terminal's cursor up and rewrite another learner's rows.
+    submission = grade.Submission("zed", "02", Path("zed") / NOTEBOOK)
+    rewrite = "\x1b[3A\x1b[2Kada  02.1  fail\u202e"
+    outcome = grade.submission.Outcome([], returncode=0, output=f"{rewrite}\n")
+    printed = grade.table(grade.grades_of(outcome, submission, timeout=60))
+    assert "\x1b" not in printed and "\u202e" not in printed
+    assert "\\x1b[3A\\x1b[2Kada  02.1  fail\\u202e" in printed
+
+
+def test_a_learner_name_reaches_the_table_with_its_control_characters_escaped() -> None:
+    printed = grade.table([grade.Grade("zed\x1b[1A\n", "02.1", "not done", "")])
+    assert printed.splitlines()[1].startswith("zed\\x1b[1A\\n  02.1")
 
 
 # What exercise notebooks handed out before the package had subpackages import.

@@ -11,7 +11,14 @@ after each step:
 - every other module, shallowly: each function, class or module it held is still the same
   object (``websockets.connect``, ``builtins.isinstance``...); data globals that libraries set
   lazily are not compared;
-- ``sys.modules``: no module the checks may import later swapped for another.
+- ``sys.modules``: no module the checks may import later swapped for another;
+- the interpreter's hooks that run Python code in threads the learner did not start: the trace
+  and profile functions ``threading`` gives each new thread (the checks' threads), the garbage
+  collector's callbacks and thresholds (a callback runs in whichever thread collects). Such a
+  hook changes no module, yet it can rewrite a verdict as it is made or sent.
+
+``refuse_hooks`` also stops learner code from setting a trace, profile or audit hook on any
+thread, once the worker calls it (before any learner code runs).
 
 This raises the bar; it is not a wall. Learner code runs in the same process as the checks
 while it is being checked, so code written to defeat this snapshot can (see the README).
@@ -20,8 +27,10 @@ while it is being checked, so code written to defeat this snapshot can (see the 
 from __future__ import annotations
 
 import builtins
+import gc
 import inspect
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +77,7 @@ class Snapshot:
                 for key, value in list(namespace.items()):
                     if isinstance(value, _CODE_LIKE):
                         snapshot.same[f"{name}.{key}"] = value
+        snapshot.equal.update(hooks())
         return snapshot
 
     def _module(self, name: str, namespace: dict[str, Any]) -> None:
@@ -148,6 +158,50 @@ class Snapshot:
 
 
 _MISSING = object()
+
+
+def _from_a_file(function: object) -> bool:
+    """Is this a function of a module's source file? Libraries add garbage-collector callbacks
+    lazily (hypothesis, once its first test runs); a notebook's own code comes from ``<cell N>``."""
+    if not isinstance(function, types.FunctionType):
+        return False
+    return not function.__code__.co_filename.startswith("<")
+
+
+def hooks() -> dict[str, object]:
+    """The hooks that would run code in every thread started from now on, or in any thread."""
+    found: dict[str, object] = {
+        "threading.settrace": threading.gettrace(),
+        "threading.setprofile": threading.getprofile(),
+        "gc.callbacks": tuple(c for c in gc.callbacks if not _from_a_file(c)),
+        "gc.set_threshold": gc.get_threshold(),
+    }
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: tools see every thread
+    if monitoring is not None:
+        found["sys.monitoring"] = tuple(monitoring.get_tool(i) for i in range(6))
+    return found
+
+
+REFUSED_EVENTS = frozenset(
+    {"sys.settrace", "sys.setprofile", "sys.addaudithook", "sys.monitoring.register_callback"}
+)
+"""Audit events of calls that hook Python code into threads: refused once ``refuse_hooks`` ran."""
+
+
+def _refuse(event: str, args: tuple[object, ...]) -> None:
+    """The audit hook of ``refuse_hooks``: a module function, so the worker's seal of this
+    module notices its code swapped."""
+    if event in REFUSED_EVENTS:
+        raise RuntimeError(f"{event} is not allowed while grading")
+
+
+def refuse_hooks() -> None:
+    """From now on, in every thread, refuse to set a trace, profile or audit hook.
+
+    An audit hook cannot be removed, so learner code cannot undo this; a ``sys.addaudithook``
+    refused so fails silently (Python's rule), the others raise ``RuntimeError``.
+    """
+    sys.addaudithook(_refuse)
 
 
 def seal(*modules: types.ModuleType) -> Callable[[], bool]:

@@ -4,7 +4,8 @@ Started by the grader (``python -m course_server.grading CHANNEL_FD``) in a temp
 holding a copy of the notebook; reads its orders as one JSON line on stdin (``nonce``,
 ``lesson``, ``notebook``, ``cell_timeout``), then:
 
-1. loads the lesson's checks and takes a ``guard.Snapshot`` of the check machinery;
+1. loads the lesson's checks, takes a ``guard.Snapshot`` of the check machinery and refuses
+   trace, profile and audit hooks from then on (``guard.refuse_hooks``);
 2. runs the notebook's definitions (``extract``), cell by cell, each cell in a daemon thread so
    that a cell that never ends costs only itself (after ``cell_timeout`` the next cell starts);
 3. for each exercise, calls ``checks.evaluate`` on the object the exercise names (``target``),
@@ -84,6 +85,7 @@ def grade(notebook: str, lesson: str, cell_timeout: float, send: Send) -> None:
     exercises = checks.exercises(lesson)
     before = guard.Snapshot.take()
     intact = guard.seal(guard, channel, sys.modules[__name__])
+    guard.refuse_hooks()  # a trace or profile hook in a check's thread could rewrite its verdict
     compare = guard.Snapshot.changes
 
     def changes() -> list[str]:

@@ -8,7 +8,8 @@ cannot both let the fifth guess through. Each set expires a window after its las
 Rides on the process's Redis connection (``RedisLink``). While Redis is unreachable, logins
 answer 503: without the counts, guesses would be unlimited.
 
-Keys: ``course:login:user:<sha256 of the name>``, ``course:login:addr:<client address>``.
+Keys: ``course:login:user:<sha256 of the name>``, ``course:login:addr:<client address>`` (an
+IPv6 address by its /64 network).
 """
 
 from __future__ import annotations

@@ -131,6 +131,16 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def only_host(scope: Scope) -> str | None:
+    """The request's one ``Host`` header; None if it has none or several.
+
+    Several are a 400 (RFC 9112 §3.2): the guard checks one, and a proxy or library that reads
+    another would act on a name never checked.
+    """
+    hosts = [value for key, value in scope.get("headers", ()) if key == b"host"]
+    return hosts[0].decode("latin-1") if len(hosts) == 1 else None
+
+
 async def reject_handshake(scope: Scope, send: Send, status: int, body: str) -> None:
     """Refuse a WebSocket handshake with a real HTTP status and a plain-text body.
 
@@ -161,7 +171,7 @@ class HostGuard:
         # Not ``async``: what passes is handed on as the app's own awaitable, so this guard keeps
         # no coroutine frame of its own for as long as a WebSocket is held (lesson 09's memory).
         if scope["type"] not in ("http", "websocket") or self.hosts.allows(
-            header(scope, b"host"), scope.get("scheme", "http"), scope.get("server")
+            only_host(scope), scope.get("scheme", "http"), scope.get("server")
         ):
             return self.app(scope, receive, send)
         if scope["type"] == "http":

@@ -14,17 +14,55 @@ handshake's token is verified) and builds the ``Identity`` the endpoints ask.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import unicodedata
 from collections.abc import Iterable
 
+# Letters of other scripts that look like a Latin letter, by case. ``names.plain_name`` refuses
+# a name that *mixes* Latin with them, but a name written wholly in one of those scripts passes
+# (Cyrillic "аӏісе" shows as "alice"), and so do Latin lookalikes ("alıce", dotless i): mapped
+# to the Latin letter they show as, such names claim the user they look like. The common cases,
+# not Unicode's whole table (UTS #39 ``confusables.txt``).
+LOOKALIKES = str.maketrans(
+    {
+        **dict(zip("асԁеһіјӏорԛѕԝхуү", "acdehijlopqswxyy", strict=True)),  # Cyrillic
+        **dict(zip("АВСЕНІЈКМОРЅТХУҮӀԚԜ", "ABCEHIJKMOPSTXYYIQW", strict=True)),
+        **dict(zip("αιοριυνχκγϲϳ", "aiopiuvxkycj", strict=True)),  # Greek
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹͿ", "ABEZHIKMNOPTYXCJ", strict=True)),
+        **dict(zip("ıȷɑɡɩօսհոցզ", "ijagiouhngq", strict=True)),  # Latin, Armenian
+    }
+)
+LOOK_THE_SAME = str.maketrans("l1|0", "iiio")
+"""After case folding: what a sans-serif font draws alike (``aIice`` is ``alice`` on screen)."""
+
 
 def fold(name: str) -> str:
-    """The form two names are compared in: ``Alice`` and ``ａｌｉｃｅ`` both claim ``alice``."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """The form two names are compared in, what they look like: ``Alice``, ``ａｌｉｃｅ``,
+    Cyrillic ``аӏісе`` and ``aIice`` all claim ``alice``."""
+    plain = unicodedata.normalize("NFKC", name).translate(LOOKALIKES)
+    return plain.casefold().translate(LOOK_THE_SAME)
+
+
+def client_key(address: str) -> str:
+    """The part of a client's address that counts as one client, for budgets and login limits.
+
+    An IPv4 address whole; an IPv6 address by its /64 network: one customer is handed a whole
+    /64, so counting each address would give an attacker 2**64 fresh budgets and login tries.
+    An IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) is its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown", or a name a test client gives: counted as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def owner(name: str, users: Iterable[str]) -> str | None:
-    """The registered user whose name ``name`` is, however it is cased, or None for a guest."""
+    """The registered user whose name ``name`` is, or looks like, or None for a guest."""
     folded = fold(name)
     return next((user for user in users if fold(user) == folded), None)
 
@@ -60,6 +98,7 @@ class Identity:
         guest can take any number of names, so a budget per guest name would let one client
         multiply its rate by opening more names (20 names got 20 budgets): guests share one
         budget per client address instead. Many people behind one NAT then share it too; they
-        can sign in to get a budget of their own.
+        can sign in to get a budget of their own. (An IPv6 client's address counts by its /64:
+        ``client_key``.)
         """
-        return f"user:{self.user}" if self.user is not None else f"guest@{self.address}"
+        return f"user:{self.user}" if self.user is not None else f"guest@{client_key(self.address)}"

@@ -28,6 +28,8 @@ from typing import Protocol
 
 import anyio.to_thread
 
+from course_server.security.identity import client_key
+
 
 class TooManyFailures(Exception):
     """Refused without a hash: a key has had too many failures; ``retry_after`` in seconds."""
@@ -98,9 +100,10 @@ class InProcessFailures:
 
 
 def login_keys(username: str, address: str) -> list[str]:
-    """The keys one login counts under: its username (hashed: any length, any bytes) and address."""
+    """The keys one login counts under: its username (hashed: any length, any bytes) and address
+    (an IPv6 one by its /64 network, ``identity.client_key``)."""
     digest = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return [f"user:{digest}", f"addr:{address}"]
+    return [f"user:{digest}", f"addr:{client_key(address)}"]
 
 
 class LoginThrottle:

@@ -164,6 +164,15 @@ def test_silencing_the_change_detector_and_the_sender_is_tampered(
     assert results(graded, "blindfold") == {"tampered"}
 
 
+def test_a_profile_hook_the_checks_threads_inherit_is_tampered(graded: dict[str, Any]) -> None:
+    assert results(graded, "profiler") == {"tampered"}
+    assert "threading.setprofile" in graded["grades"]["profiler", "02.1"][1]
+
+
+def test_a_garbage_collector_callback_is_tampered(graded: dict[str, Any]) -> None:
+    assert results(graded, "collector") == {"tampered"}
+
+
 def test_a_verdict_written_to_the_channel_without_the_nonce_is_tampered(
     graded: dict[str, Any],
 ) -> None:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import builtins
+import gc
 import json
 import os
 import subprocess
+import sys
+import threading
 import time
 import types
 
@@ -141,6 +144,65 @@ def test_guard_sees_a_replaced_library_function() -> None:
         assert "json.dumps" in before.changes()
     finally:
         json.dumps = original
+
+
+def test_guard_sees_a_profile_hook_every_new_thread_inherits() -> None:
+    before = guard.Snapshot.take()
+    threading.setprofile(lambda frame, event, arg: None)
+    try:
+        assert "threading.setprofile" in before.changes()
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+
+
+def test_guard_sees_a_garbage_collector_callback_and_threshold() -> None:
+    before = guard.Snapshot.take()
+    threshold = gc.get_threshold()
+    gc.callbacks.append(eval(compile("lambda phase, info: None", "<cell 3>", "eval")))
+    gc.set_threshold(50)
+    try:
+        assert {"gc.callbacks", "gc.set_threshold"} <= set(before.changes())
+    finally:
+        gc.callbacks.pop()
+        gc.set_threshold(*threshold)
+
+
+def test_guard_lets_a_library_add_its_garbage_collector_callback() -> None:
+    before = guard.Snapshot.take()
+    gc.callbacks.append(_a_librarys_callback)  # hypothesis does, once its first test runs
+    try:
+        assert before.changes() == []
+    finally:
+        gc.callbacks.remove(_a_librarys_callback)
+
+
+def _a_librarys_callback(phase: str, info: dict[str, int]) -> None:
+    """A callback defined in a source file, as a library's is."""
+
+
+def test_refused_hooks_cannot_be_set_on_any_thread() -> None:
+    # In a process of its own: an audit hook, once added, stays for the life of the process.
+    script = (
+        "import sys, threading\n"
+        "from course_server.grading import guard\n"
+        "guard.refuse_hooks()\n"
+        "refused = []\n"
+        "def attempt(setter):\n"
+        "    try:\n"
+        "        setter(lambda *args: None)\n"
+        "    except RuntimeError:\n"
+        "        refused.append(setter.__name__)\n"
+        "thread = threading.Thread(target=attempt, args=(sys.setprofile,))\n"
+        "thread.start()\n"
+        "thread.join()\n"
+        "attempt(sys.settrace)\n"
+        "sys.addaudithook(lambda event, args: refused.append('audited'))\n"
+        "print(sorted(refused), sys.gettrace(), sys.getprofile())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["['setprofile',", "'settrace']", "None", "None"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root")

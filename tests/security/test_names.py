@@ -93,3 +93,38 @@ def test_a_signed_in_users_budget_is_theirs_wherever_they_connect_from() -> None
 
 def test_guests_budget_is_their_address_whatever_names_they_take() -> None:
     assert Identity(address="10.0.0.1").budget == "guest@10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0430\u04cf\u0456\u0441\u0435",  # all Cyrillic: one script, looks like alice
+        "\u0410\u04c0\u0406\u0421\u0415",  # all Cyrillic capitals: looks like ALICE
+        "al\u0131ce",  # Latin dotless i
+        "aIice",  # capital I for l
+        "al1ce",
+    ],
+)
+def test_a_name_that_looks_like_a_registered_one_is_owned_by_that_user(name: str) -> None:
+    assert name_problem("username", name) is None  # a plain name: one script
+    assert owner(name, USERS) == "alice"
+
+
+@pytest.mark.parametrize("name", ["B0B", "\u0412\u041e\u0412", "\u0392\u039f\u0392"])
+def test_lookalikes_of_bob_are_bobs(name: str) -> None:
+    assert owner(name, USERS) == "bob"
+
+
+def test_names_that_only_share_letters_with_a_user_are_guests() -> None:
+    assert [owner(n, USERS) for n in ("Иван", "alicia", "bobby", "ali")] == [None] * 4
+
+
+def test_guests_of_one_ipv6_network_share_one_budget() -> None:
+    # One customer holds a whole /64: an address per connection would be a budget per connection.
+    one = Identity(address="2001:db8:1:2::1").budget
+    assert Identity(address="2001:db8:1:2:ffff:eeee:dddd:1").budget == one
+    assert Identity(address="2001:db8:1:3::1").budget != one
+
+
+def test_an_ipv4_mapped_address_is_that_ipv4_address() -> None:
+    assert Identity(address="::ffff:10.0.0.1").budget == Identity(address="10.0.0.1").budget

@@ -22,7 +22,7 @@ from pwdlib import PasswordHash
 from benchmarks.login_flood import flood
 from course_server import RunningServer, Settings, create_app, start
 from course_server.clients.websocket import talk
-from course_server.security.throttle import InProcessFailures, LoginThrottle
+from course_server.security.throttle import InProcessFailures, LoginThrottle, TooManyFailures
 from course_server.security.tokens import SESSION_COOKIE, Users
 from course_server.tools.processes import spawn
 from course_server.tools.redis_server import RedisServer
@@ -240,6 +240,15 @@ async def test_names_no_one_tries_again_do_not_pile_up() -> None:
         await failures.begin([f"user:{n}"], "attempt")
         most = max(most, len(failures._keys))
     assert most <= 1024
+
+
+async def test_failures_from_one_ipv6_network_add_up_whatever_the_address() -> None:
+    """An attacker with a /64 (one customer's share) tries each guess from a new address."""
+    throttle = LoginThrottle(InProcessFailures(max_failures=5, window=60), concurrency=2)
+    for n in range(5):
+        assert not await throttle.check(f"name{n}", f"2001:db8::{n + 1}", lambda: False)
+    with pytest.raises(TooManyFailures):
+        await throttle.check("other", "2001:db8::ffff", lambda: True)
 
 
 # Memory: a flood of wrong logins against `python -m course_server`, real argon2

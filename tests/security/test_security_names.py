@@ -30,6 +30,7 @@ pytestmark = pytest.mark.anyio
 
 SECRET = "test-secret-not-for-production-0123456789"
 CYRILLIC_ALICE = "\u0430lice"  # Cyrillic а, then Latin: looks like alice
+CYRILLIC_LOOKALIKE = "\u0430\u04cf\u0456\u0441\u0435"  # all Cyrillic, looks like alice
 HANGUL_FILLER = "\u3164"  # a letter that shows nothing
 IMPOSTOR = 4003
 BAD_NAME = 1008
@@ -203,6 +204,14 @@ async def test_a_registered_name_in_other_case_is_still_owned(site: RunningServe
     code, reason, _ = await refused(site.ws("/chat/owned-8/ALICE"))
     assert code == IMPOSTOR
     assert "alice" in reason
+
+
+async def test_an_all_cyrillic_lookalike_of_alice_is_still_owned(site: RunningServer) -> None:
+    # One script, so no "mixes scripts" refusal: on screen it is alice, so it is hers.
+    code, reason, frames = await refused(site.ws(f"/chat/owned-9/{quote(CYRILLIC_LOOKALIKE)}"))
+    assert (code, frames) == (IMPOSTOR, [])
+    assert "alice" in reason
+    assert await users(site, "owned-9") == []
 
 
 # --- registered names are owned: private messages -----------------------------------------
