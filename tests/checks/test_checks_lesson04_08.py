@@ -22,6 +22,8 @@ MARKUP = "markup in a message shows as text: no element is made, no handler runs
 PARSER = "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)"
 RESUMES = "after a drop, resumes with last_id: every message shown once, none lost"
 PACED = "waits between attempts while the server refuses, and keeps trying"
+# Exercise 05.1's check that a room of five hears every join and leave.
+EVERYONE = "every member of the room hears a join and a leave, however many they are"
 
 KILLED_BY: dict[str, dict[str, str]] = {
     "04.1": {
@@ -130,6 +132,20 @@ KILLED_BY: dict[str, dict[str, str]] = {
         ),
         "the leaver hears LEFT too: told before it is taken out": (
             "a room keeps its other members when one leaves"
+        ),
+        "JOINED goes to one member of the room: next(iter(members))": EVERYONE,
+        "LEFT goes to one member left behind: next(iter(members))": EVERYONE,
+        "rooms[room] = {member}: joining replaces the room's members": (
+            "joining a room tells its members, not the joiner"
+        ),
+        "switching takes the member out of the old room without telling it": (
+            "switching rooms leaves the old room"
+        ),
+        "deletes the room when one member is left: len(members) <= 1": (
+            "a room keeps its other members when one leaves"
+        ),
+        "tells the room only when it has two members or more: len(members) > 1": (
+            "joining a room tells its members, not the joiner"
         ),
     },
     "06.1": {
