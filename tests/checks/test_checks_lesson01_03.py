@@ -52,10 +52,11 @@ BINARY = "a binary frame closes the connection with 1003, even if it holds JSON"
 
 # 03.1
 OTHERS = "everyone but the sender gets the message"
-DEAD = "a dead connection (its client gone) is pruned; the others still get the message"
+DEAD = "dead connections (their clients gone) are pruned; the others still get the message"
 CLOSED = "members the server closed are pruned, and the sender's endpoint carries on"
 MEANWHILE = "members leaving during a broadcast do not throw it off"
 AT_ONCE = "everyone talking at once hears everyone else"
+JOINS_MEANWHILE = "a member joining during a broadcast stays in the hub and hears the next one"
 
 # 03.2
 IN_ORDER = "send() queues without waiting; the writer sends in order"
@@ -168,6 +169,12 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "excludes the sender by removing it from the hub": OTHERS,
         "cheat: skips the newest connection, as if the sender were always the last": OTHERS,
         "deletes the failed positions after the loop: the wrong member goes": CLOSED,
+        "puts back the list copied before the sends: joins and leaves meanwhile are undone": (
+            JOINS_MEANWHILE
+        ),
+        "prunes by client_state before sending: a dead one that looks open raises": DEAD,
+        "sends in tasks it never awaits: a failed send prunes nothing": DEAD,
+        "cheat: skips the oldest connection, as if the sender were always the first": OTHERS,
     },
     "03.2": {
         "an unbounded queue: a stalled client is never cut off": FULL,
@@ -182,6 +189,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "queues with a put() task: the queue never looks full": FULL,
         "the writer sends one message and stops": IN_ORDER,
         "the writer drains what is queued, then returns": IN_ORDER,
+        "cuts off with 1008 (policy violation) instead of 4008": CUT_OFF,
+        "keeps True in self.closing, not the close task": CUT_OFF,
+        "a full queue drops its oldest message to make room: never cuts off": FULL,
+        "qsize() > maxsize: never true, so put_nowait raises QueueFull out of send()": FULL,
+        "the send that cuts off still says True: False only from the next one": FULL,
     },
     "03.3": {
         "no cap: the wait doubles for ever": CAPPED,

@@ -55,6 +55,16 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "shaped like the prompt's example: complete unless last_id is 1": (
             "says when messages were lost, and sends what is left"
         ),
+        "an empty history says complete=False: nothing held, so nothing confirmed": (
+            "an empty history has lost nothing and has nothing to send"
+        ),
+        "the newest n = newest id - last_id: list(history)[-0:] when up to date": (
+            "a client that is up to date gets nothing old"
+        ),
+        "newest first: iterates reversed(history)": "sends exactly the messages after last_id",
+        "islice from last_id - oldest id + 1: ValueError once messages are lost": (
+            "says when messages were lost, and sends what is left"
+        ),
     },
     "04.2": {
         "starts empty": "a full bucket lets a burst through, then refuses",
@@ -88,6 +98,18 @@ KILLED_BY: dict[str, dict[str, str]] = {
         ),
         "shaped like the check's example: rate 2 and burst 5 written in": (
             "a full bucket lets a burst through, then refuses"
+        ),
+        "refuses only at tokens <= 0: a fraction of a token lets a call through": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "caps after taking the token: min(burst, tokens + flow - 1)": (
+            "never holds more than burst tokens"
+        ),
+        "counts from totals: min(burst, burst + elapsed × rate - allowed so far)": (
+            "never holds more than burst tokens"
+        ),
+        "a refusal empties the bucket: the fraction that flowed in is lost": (
+            "a refused call neither loses nor counts twice the tokens flowing in"
         ),
     },
     "04.3": {
