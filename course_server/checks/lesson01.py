@@ -1,8 +1,9 @@
 """Checks for lesson 01's exercises: long polling, and a WebSocket client that resumes.
 
-Both run against lesson 01's ``Feed`` on a fresh app (``app.state.feed``, with ``feed.router``
-for ``POST /feed/publish``). The resuming client meets an endpoint that drops every connection
-after one to four events, closing it with 1001 as a server going down does (or 1000).
+Both run against lesson 01's ``Feed`` on a fresh app. The long poll is served beside
+``feed.router`` (``POST /feed/publish``) with ``app.state.feed``. The resuming client meets an
+endpoint that drops every connection after one to four events, closing it with 1001 as a server
+going down does (or 1000), on a server with no other route: its events come only from there.
 
 Feeds often start with ids from a random point and with gaps, as a restarted or trimmed feed
 has: an answer that counts positions instead of comparing ids fails there. The examples change

@@ -97,6 +97,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "timeout(wait or None): wait=0 waits for ever": GIVES_UP,
         "events from after on (>=): repeats the client's last event": NEWS,
         "ignores the history: waits for the next publish even with news waiting": NEWS,
+        "answers with the events read before the wait: the news it woke for is left out": WAITS,
     },
     "01.2": {
         "reconnects from the start: repeats events": RESUMES,
@@ -118,6 +119,7 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "while len(events) <= count: count 0 still reads an event": STOPS,
         "reconnects with ?after=0 and drops the events it already has": RESUMES,
         "cheat: short-polls GET /feed/poll beside the WebSocket instead": RESUMES,
+        "recv() and except ConnectionClosedError: a 1000 or 1001 close raises through": RESUMES,
     },
     "02.1": {
         "int() on text that is not a number ends the game": NOT_A_NUMBER,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from course_server.lessons.feed import Event, Feed, Poll
 from mutants.registry import mutant
@@ -287,7 +287,30 @@ async def only_new_poll(request: Request, after: int = 0, wait: float = 5.0) -> 
     return Poll(events=got, last_id=feed.last_id)
 
 
+@mutant("01.1", "answers with the events read before the wait: the news it woke for is left out")
+async def stale_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    events = feed.after(after)
+    if not events:
+        await wait_for_news(feed, after, wait)
+    return Poll(events=events, last_id=feed.last_id)
+
+
 # --- 01.2 collect: empty connections later on, quiet periods, count edges, cheats ----------
+
+
+@mutant("01.2", "recv() and except ConnectionClosedError: a 1000 or 1001 close raises through")
+async def closed_error_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        after = events[-1]["id"] if events else 0
+        async with connect(f"{url}?after={after}") as websocket:
+            try:
+                while len(events) < count:
+                    events.append(json.loads(await websocket.recv()))
+            except ConnectionClosedError:  # the mistake: a 1000 or 1001 close is ConnectionClosedOK
+                continue
+    return events
 
 
 @mutant("01.2", "resumes after the last connection's last event: an empty connection restarts")
