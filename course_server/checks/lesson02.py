@@ -6,6 +6,7 @@ like one fixed example cannot pass; the expected replies are computed, so any dr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -15,6 +16,7 @@ from course_server.checks import CheckFailed, exercise, expect
 from course_server.checks.harness import Harness
 from course_server.checks.talk import exchange
 from course_server.clients.websocket import Attempt, attempt
+from course_server.lab.waiting import eventually
 from course_server.runner import RunningServer
 
 # --- 02.1 Guess the number -------------------------------------------------------------------
@@ -68,6 +70,15 @@ async def play(server: RunningServer, secret: int, *guesses: str) -> Attempt:
     return seen
 
 
+async def went_on(h: Harness, what: str) -> None:
+    """Fail if the endpoint raised after its close: it went on with the closed connection."""
+    with contextlib.suppress(TimeoutError):  # the wait for an error that should never come
+        await eventually(lambda: bool(h.errors), timeout=0.3)
+        raise CheckFailed(  # the verdict adds what it raised
+            f"{what}, your code went on with the closed connection: return once it has closed"
+        )
+
+
 @guess.check("answers higher and lower, negative numbers too")
 async def _hints(h: Harness, endpoint: Any) -> None:
     rng = random.Random()
@@ -99,6 +110,7 @@ async def _win(h: Harness, endpoint: Any) -> None:
         (seen.close_code, seen.close_reason) == (1000, "Correct"),
         f"closed with {seen.close_code} {seen.close_reason!r}: close(1000, 'Correct')",
     )
+    await went_on(h, "after closing with 1000 'Correct'")
 
 
 @guess.check("a message that is not a whole number gets a reply, and the game goes on")
@@ -123,7 +135,9 @@ async def _not_a_number(h: Harness, endpoint: Any) -> None:
 async def _lose(h: Harness, endpoint: Any) -> None:
     rng = random.Random()
     secret = rng.randint(-500, 500)
-    numbers = wrong_guesses(rng, secret, MAX_WRONG)
+    # Five wrong guesses, one of them said twice: a guess repeated is wrong again.
+    numbers = wrong_guesses(rng, secret, MAX_WRONG - 1)
+    numbers.insert(rng.randint(1, MAX_WRONG - 1), rng.choice(numbers))
     sent = [*map(str, numbers[:2]), "forty", *map(str, numbers[2:]), str(secret)]
     server = await serve_game(h, endpoint)
     seen = await play(server, secret, *sent)
@@ -132,7 +146,8 @@ async def _lose(h: Harness, endpoint: Any) -> None:
     expect(
         seen.received == expected,
         f"with secret {secret}, for {sent} received {seen.received}, not {expected}: four "
-        "hints, no hint for the fifth wrong guess, and 'forty' does not count",
+        "hints, no hint for the fifth wrong guess (a repeated guess counts again), and 'forty' "
+        "does not count",
     )
     expect(
         (seen.close_code, seen.close_reason) == (4000, "Out of guesses"),
@@ -174,6 +189,20 @@ async def _own_game(h: Harness, endpoint: Any) -> None:
     expect(
         replies == expected,
         f"a second game with secret {second} answered {numbers} with {replies}, not {expected}",
+    )
+    # A third game with the first one's secret: a count kept per secret shows here.
+    numbers = wrong_guesses(rng, first, MAX_WRONG - 1)
+    try:
+        replies = await exchange(server.ws(f"/guess?secret={first}"), *map(str, numbers))
+    except CheckFailed as exc:
+        raise CheckFailed(
+            f"a third game with the secret {first} of a first game (left after three wrong "
+            f"guesses): {exc}; each connection counts from zero, whatever its secret"
+        ) from None
+    expected = [hint(first, number) for number in numbers]
+    expect(
+        replies == expected,
+        f"a third game with secret {first} answered {numbers} with {replies}, not {expected}",
     )
 
 
@@ -217,7 +246,7 @@ def operands(rng: random.Random) -> tuple[float, float]:
 
 
 def requests_for_every_op(rng: random.Random) -> list[dict[str, Any]]:
-    """Random requests for each op, a division that is not exact, and b = 0 where it is fine."""
+    """Random requests for each op, divisions that are not exact, and b = 0 where it is fine."""
     requests = []
     for op in OPS:
         for _ in range(2):
@@ -227,6 +256,8 @@ def requests_for_every_op(rng: random.Random) -> list[dict[str, Any]]:
             requests.append({"op": op, "a": rng.randint(-99, 99), "b": 0})
     odd = 2 * rng.randint(1, 500) + 1
     requests.append({"op": "div", "a": odd, "b": 2})
+    # A third that never ends: a result rounded (or cut) to any number of decimals shows.
+    requests.append({"op": "div", "a": 3 * rng.randint(1, 300) + 1, "b": 3})
     rng.shuffle(requests)
     return requests
 

@@ -70,6 +70,7 @@ class Room:
         self.hub = hub_class()
         self.joined: list[WebSocket] = []
         self.ended = threading.Event()  # a /ghost or /closed endpoint has returned
+        self.sending = threading.Event()  # a /waiting member's send is under way
 
     async def members(self, h: Harness) -> list[Any]:
         members: list[Any] = await h.on_server(lambda: list(self.hub.connections))
@@ -121,6 +122,11 @@ def serve_hub(h: Harness, hub_class: Any) -> Room:
         finally:
             room.ended.set()
 
+    async def silent(websocket: WebSocket) -> None:
+        """Reads nothing: its client's close goes unnoticed, the connection looks open."""
+        await room.hub.connect(websocket)
+        await asyncio.Event().wait()  # cancelled when the server stops
+
     async def closed(websocket: WebSocket) -> None:
         await room.hub.connect(websocket)
         await websocket.close(1000, "closed by the server")  # and no disconnect() either
@@ -139,8 +145,22 @@ def serve_hub(h: Harness, hub_class: Any) -> Room:
         while True:
             await websocket.receive_text()
 
+    async def waiting(websocket: WebSocket) -> None:
+        """Mid-send, this member waits until a third client has joined ``/hub``."""
+
+        async def meanwhile() -> None:
+            room.sending.set()
+            with contextlib.suppress(TimeoutError):  # the check then says who was missed
+                await eventually(lambda: len(room.joined) >= 3, timeout=WAIT)
+
+        await room.hub.connect(Interrupting(websocket, meanwhile))
+        while True:
+            await websocket.receive_text()
+
     h.websocket("/hub", talk)
+    h.websocket("/waiting", waiting)
     h.websocket("/ghost", ghost)
+    h.websocket("/silent", silent)
     h.websocket("/closed", closed)
     h.websocket("/interrupting", interrupting)
     return room
@@ -192,7 +212,7 @@ async def _others(h: Harness, hub_class: Any) -> None:
         # Had the first sender heard herself, her own message would have come before this one.
 
 
-@hub.check("a dead connection (its client gone) is pruned; the others still get the message")
+@hub.check("dead connections (their clients gone) are pruned; the others still get the message")
 async def _prune(h: Harness, hub_class: Any) -> None:
     room = serve_hub(h, hub_class)
     server = await h.serve()
@@ -200,17 +220,24 @@ async def _prune(h: Harness, hub_class: Any) -> None:
         async with dial(server.ws("/ghost")):
             await wait_for_members(h, room, 1)  # the ghost first: a broadcast meets it first
         await asyncio.to_thread(room.ended.wait, WAIT)
-        bob = await join(h, room, server, stack, "/hub", 2)
-        carol = await join(h, room, server, stack, "/hub", 3)
-        alice = await join(h, room, server, stack, "/hub", 4)
-        why = ": did the broadcast stop at, or skip past, the dead connection?"
+        # Then one whose endpoint never reads: it looks open (its state says CONNECTED) until a
+        # send to it raises WebSocketDisconnect.
+        async with dial(server.ws("/silent")):
+            await wait_for_members(h, room, 2)
+        bob = await join(h, room, server, stack, "/hub", 3)
+        carol = await join(h, room, server, stack, "/hub", 4)
+        alice = await join(h, room, server, stack, "/hub", 5)
+        why = (
+            ": did the broadcast stop at, or skip past, a dead connection? (one looks open until "
+            "a send to it raises)"
+        )
         for saying in ("hi", "still here"):
             await alice.send(saying)
             await hears(h, bob, "bob", saying, why)
             await hears(h, carol, "carol", saying, why)
         # Alice's endpoint reads her next message only after the first broadcast is over.
         left = len(await room.members(h))
-        expect(left == 3, f"after the broadcast, hub.connections held {left}: prune the dead one")
+        expect(left == 3, f"after the broadcast, hub.connections held {left}: prune the dead ones")
 
 
 @hub.check("members the server closed are pruned, and the sender's endpoint carries on")
@@ -259,6 +286,34 @@ async def _meanwhile(h: Harness, hub_class: Any) -> None:
         await hears(h, bob, "bob", "hi", why)
         await alice.send("still here")
         await hears(h, bob, "bob", "still here", why)
+        first = room.joined[0]
+        back = first in await room.members(h)
+        expect(
+            not back,
+            "the first member left (disconnect) while the broadcast awaited a send, and was in "
+            "hub.connections again afterwards: prune from the live list, do not put a copy back",
+        )
+
+
+@hub.check("a member joining during a broadcast stays in the hub and hears the next one")
+async def _joins_meanwhile(h: Harness, hub_class: Any) -> None:
+    room = serve_hub(h, hub_class)
+    server = await h.serve()
+    async with contextlib.AsyncExitStack() as stack:
+        await join(h, room, server, stack, "/waiting", 1)  # its send waits for dave to join
+        bob = await join(h, room, server, stack, "/hub", 2)
+        alice = await join(h, room, server, stack, "/hub", 3)
+        await alice.send("hi")
+        await asyncio.to_thread(room.sending.wait, WAIT)
+        dave = await join(h, room, server, stack, "/hub", 4)  # mid-broadcast
+        await hears(h, bob, "bob", "hi")
+        await alice.send("still here")
+        why = (
+            ": dave joined while the broadcast before awaited a send; afterwards hub.connections "
+            f"held {len(await room.members(h))} (do not put back a list copied before the sends)"
+        )
+        await hears(h, dave, "dave", "still here", why)
+        await hears(h, bob, "bob", "still here")
 
 
 @hub.check("everyone talking at once hears everyone else")

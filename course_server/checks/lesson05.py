@@ -244,6 +244,24 @@ async def _others_stay(h: Harness, lobby_class: Any) -> None:
         await alice.expect_next(JOINED, "heard that carol joined")
 
 
+@switching.check("every member of the room hears a join and a leave, however many they are")
+async def _everyone(h: Harness, lobby_class: Any) -> None:
+    serve_lobby(h, lobby_class)
+    await h.serve()
+    (red,) = room_names("everyone", 1)
+    names = ("alice", "bob", "carol", "dave", "erin")
+    async with members(h, *names) as crowd:
+        for n, member in enumerate(crowd):
+            await member.join(red)
+            for earlier in crowd[:n]:  # each one already in the room, not just one of them
+                await earlier.expect_next(JOINED, f"heard that {member.name} joined {red}")
+        leaver = crowd[2]
+        await left(leaver)
+        for member in crowd:
+            if member is not leaver:
+                await member.expect_next(LEFT, f"heard that {leaver.name} left {red}")
+
+
 @switching.check("a member that left can join the same room again")
 async def _back(h: Harness, lobby_class: Any) -> None:
     lobby = serve_lobby(h, lobby_class)

@@ -23,6 +23,7 @@ WAITS = "waits for the next event, and answers as soon as it comes"
 GIVES_UP = "with no news, answers after wait seconds: no events, and the feed's last_id"
 LONG_WAIT = "a wait longer than a second is waited out"
 MANY = "many clients waiting at once all get the next event"
+AHEAD = "?after= past the feed's last id waits for an id above it; last_id is the feed's"
 
 # 01.2
 RESUMES = "collects every event once, in order, across reconnects"
@@ -30,7 +31,8 @@ STOPS = "stops at count"
 LATER_NEWS = "waits for events that are not published yet"
 ANY_IDS = "resumes after the last id, whatever the ids (not from 1, with gaps)"
 AS_SENT = "returns the events as dicts, as the server sent them"
-EMPTY_CONNECTION = "a connection that closes before any event is tried again"
+EMPTY_CONNECTION = "a connection that closes before any event is tried again, after the last id"
+AT_COUNT = "returns at count, without waiting for the server to close"
 
 # 02.1
 HINTS = "answers higher and lower, negative numbers too"
@@ -50,10 +52,11 @@ BINARY = "a binary frame closes the connection with 1003, even if it holds JSON"
 
 # 03.1
 OTHERS = "everyone but the sender gets the message"
-DEAD = "a dead connection (its client gone) is pruned; the others still get the message"
+DEAD = "dead connections (their clients gone) are pruned; the others still get the message"
 CLOSED = "members the server closed are pruned, and the sender's endpoint carries on"
 MEANWHILE = "members leaving during a broadcast do not throw it off"
 AT_ONCE = "everyone talking at once hears everyone else"
+JOINS_MEANWHILE = "a member joining during a broadcast stays in the hub and hears the next one"
 
 # 03.2
 IN_ORDER = "send() queues without waiting; the writer sends in order"
@@ -87,6 +90,14 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "waits at most one second, whatever wait says": LONG_WAIT,
         "int(wait): a wait of 0.5 s answers at once": GIVES_UP,
         "polls with time.sleep: the server stops while it waits": WAITS,
+        "last_id is the client's own after when no event comes": AHEAD,
+        "waits only when after == last_id: a client ahead of the feed is answered at once": AHEAD,
+        "subscribes from the feed's last id: any new event wakes it, after ?after= or not": AHEAD,
+        "looks for news once a second with asyncio.sleep: answers up to a second late": WAITS,
+        "timeout(wait or None): wait=0 waits for ever": GIVES_UP,
+        "events from after on (>=): repeats the client's last event": NEWS,
+        "ignores the history: waits for the next publish even with news waiting": NEWS,
+        "answers with the events read before the wait: the news it woke for is left out": WAITS,
     },
     "01.2": {
         "reconnects from the start: repeats events": RESUMES,
@@ -100,6 +111,15 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "gives up when a connection brings nothing": EMPTY_CONNECTION,
         "stops on a normal close (1000)": RESUMES,
         "cheat: makes up events 1 to count": ANY_IDS,
+        "resumes after the last connection's last event: an empty connection restarts": (
+            EMPTY_CONNECTION
+        ),
+        "reads each connection to its close, then keeps the first count events": AT_COUNT,
+        "a second with no message ends the stream: returns what it has": LATER_NEWS,
+        "while len(events) <= count: count 0 still reads an event": STOPS,
+        "reconnects with ?after=0 and drops the events it already has": RESUMES,
+        "cheat: short-polls GET /feed/poll beside the WebSocket instead": RESUMES,
+        "recv() and except ConnectionClosedError: a 1000 or 1001 close raises through": RESUMES,
     },
     "02.1": {
         "int() on text that is not a number ends the game": NOT_A_NUMBER,
@@ -116,6 +136,9 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "loses with reason 'Game over'": LOSE,
         "cheat: the secret is always 42": HINTS,
         "counts wrong guesses in a module-level variable, shared by every game": OWN_GAME,
+        "no return after the close: the next receive_text() raises": WIN,
+        "counts wrong guesses per secret in a module-level dict": OWN_GAME,
+        "counts distinct wrong guesses: a repeated guess is free": LOSE,
     },
     "02.2": {
         "receive_json(): text that is not JSON ends the connection": NOT_JSON,
@@ -131,6 +154,10 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "integers only: 2.5 is invalid": RESULTS,
         "Calculation(**json.loads(text)): JSON that is not an object crashes": WRONG_SHAPE,
         "cheat: answers 6 and 3's results whatever the operands": RESULTS,
+        "not message.get('text'): an empty text frame is taken for a binary one": NOT_JSON,
+        "rounds every result to 2 decimals": RESULTS,
+        "closes on a binary frame with 1007 (invalid payload), not 1003": BINARY,
+        "no loop: answers the first request, then returns": RESULTS,
     },
     "03.1": {
         "the seed's: a dead connection raises out of the loop": DEAD,
@@ -144,6 +171,12 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "excludes the sender by removing it from the hub": OTHERS,
         "cheat: skips the newest connection, as if the sender were always the last": OTHERS,
         "deletes the failed positions after the loop: the wrong member goes": CLOSED,
+        "puts back the list copied before the sends: joins and leaves meanwhile are undone": (
+            JOINS_MEANWHILE
+        ),
+        "prunes by client_state before sending: a dead one that looks open raises": DEAD,
+        "sends in tasks it never awaits: a failed send prunes nothing": DEAD,
+        "cheat: skips the oldest connection, as if the sender were always the first": OTHERS,
     },
     "03.2": {
         "an unbounded queue: a stalled client is never cut off": FULL,
@@ -158,6 +191,11 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "queues with a put() task: the queue never looks full": FULL,
         "the writer sends one message and stops": IN_ORDER,
         "the writer drains what is queued, then returns": IN_ORDER,
+        "cuts off with 1008 (policy violation) instead of 4008": CUT_OFF,
+        "keeps True in self.closing, not the close task": CUT_OFF,
+        "a full queue drops its oldest message to make room: never cuts off": FULL,
+        "qsize() > maxsize: never true, so put_nowait raises QueueFull out of send()": FULL,
+        "the send that cuts off still says True: False only from the next one": FULL,
     },
     "03.3": {
         "no cap: the wait doubles for ever": CAPPED,

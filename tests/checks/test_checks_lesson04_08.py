@@ -22,6 +22,8 @@ MARKUP = "markup in a message shows as text: no element is made, no handler runs
 PARSER = "never hands text to the HTML parser (innerHTML, insertAdjacentHTML, …)"
 RESUMES = "after a drop, resumes with last_id: every message shown once, none lost"
 PACED = "waits between attempts while the server refuses, and keeps trying"
+# Exercise 05.1's check that a room of five hears every join and leave.
+EVERYONE = "every member of the room hears a join and a leave, however many they are"
 
 # Exercise 06.2's refusals, one check for every token that must not get in.
 REFUSED = "a missing, expired, forged, unsigned or wrong-audience token is refused before accept"
@@ -62,6 +64,16 @@ KILLED_BY: dict[str, dict[str, str]] = {
         "shaped like the prompt's example: complete unless last_id is 1": (
             "says when messages were lost, and sends what is left"
         ),
+        "an empty history says complete=False: nothing held, so nothing confirmed": (
+            "an empty history has lost nothing and has nothing to send"
+        ),
+        "the newest n = newest id - last_id: list(history)[-0:] when up to date": (
+            "a client that is up to date gets nothing old"
+        ),
+        "newest first: iterates reversed(history)": "sends exactly the messages after last_id",
+        "islice from last_id - oldest id + 1: ValueError once messages are lost": (
+            "says when messages were lost, and sends what is left"
+        ),
     },
     "04.2": {
         "starts empty": "a full bucket lets a burst through, then refuses",
@@ -95,6 +107,18 @@ KILLED_BY: dict[str, dict[str, str]] = {
         ),
         "shaped like the check's example: rate 2 and burst 5 written in": (
             "a full bucket lets a burst through, then refuses"
+        ),
+        "refuses only at tokens <= 0: a fraction of a token lets a call through": (
+            "refills at rate tokens per second, fractions included"
+        ),
+        "caps after taking the token: min(burst, tokens + flow - 1)": (
+            "never holds more than burst tokens"
+        ),
+        "counts from totals: min(burst, burst + elapsed × rate - allowed so far)": (
+            "never holds more than burst tokens"
+        ),
+        "a refusal empties the bucket: the fraction that flowed in is lost": (
+            "a refused call neither loses nor counts twice the tokens flowing in"
         ),
     },
     "04.3": {
@@ -139,6 +163,20 @@ KILLED_BY: dict[str, dict[str, str]] = {
         ),
         "the leaver hears LEFT too: told before it is taken out": (
             "a room keeps its other members when one leaves"
+        ),
+        "JOINED goes to one member of the room: next(iter(members))": EVERYONE,
+        "LEFT goes to one member left behind: next(iter(members))": EVERYONE,
+        "rooms[room] = {member}: joining replaces the room's members": (
+            "joining a room tells its members, not the joiner"
+        ),
+        "switching takes the member out of the old room without telling it": (
+            "switching rooms leaves the old room"
+        ),
+        "deletes the room when one member is left: len(members) <= 1": (
+            "a room keeps its other members when one leaves"
+        ),
+        "tells the room only when it has two members or more: len(members) > 1": (
+            "joining a room tells its members, not the joiner"
         ),
     },
     "06.1": {

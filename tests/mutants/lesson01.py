@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from fastapi import Request
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from course_server.lessons.feed import Event, Feed, Poll
 from mutants.registry import mutant
@@ -205,3 +207,190 @@ mutant("01.2", "stops on a normal close (1000)")(make_collector(stop_on_normal_c
 @mutant("01.2", "cheat: makes up events 1 to count")
 async def made_up(url: str, count: int) -> list[dict[str, Any]]:
     return [{"id": n, "data": f"event {n}", "published_at": 0.0} for n in range(1, count + 1)]
+
+
+# --- 01.1 long_poll: a client ahead of the feed, late wake-ups, edges -----------------------
+
+
+async def wait_for_news(feed: Feed, after: int, wait: float | None) -> None:
+    """The solution's wait: until an event after ``after``, or ``wait`` seconds (None: for ever)."""
+    try:
+        async with asyncio.timeout(wait), contextlib.aclosing(feed.subscribe(after)) as news:
+            async for _event in news:
+                break
+    except TimeoutError:
+        pass
+
+
+@mutant("01.1", "last_id is the client's own after when no event comes")
+async def echo_after_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    if not feed.after(after):
+        await wait_for_news(feed, after, wait)
+    events = feed.after(after)
+    return Poll(events=events, last_id=events[-1].id if events else after)
+
+
+@mutant("01.1", "waits only when after == last_id: a client ahead of the feed is answered at once")
+async def equal_only_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    if after == feed.last_id:
+        await wait_for_news(feed, after, wait)
+    return Poll(events=feed.after(after), last_id=feed.last_id)
+
+
+@mutant("01.1", "subscribes from the feed's last id: any new event wakes it, after ?after= or not")
+async def any_news_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    if not feed.after(after):
+        await wait_for_news(feed, feed.last_id, wait)
+    return Poll(events=feed.after(after), last_id=feed.last_id)
+
+
+@mutant("01.1", "looks for news once a second with asyncio.sleep: answers up to a second late")
+async def every_second_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    deadline = time.monotonic() + wait
+    # The mistake: it looks again once a second instead of waiting on the feed.
+    while not feed.after(after) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(1)
+    return Poll(events=feed.after(after), last_id=feed.last_id)
+
+
+@mutant("01.1", "timeout(wait or None): wait=0 waits for ever")
+async def zero_is_forever_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    if not feed.after(after):
+        await wait_for_news(feed, after, wait or None)
+    return Poll(events=feed.after(after), last_id=feed.last_id)
+
+
+mutant("01.1", "events from after on (>=): repeats the client's last event")(
+    make_long_poll(select=lambda feed, after: feed.after(after - 1))
+)
+
+
+@mutant("01.1", "ignores the history: waits for the next publish even with news waiting")
+async def only_new_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    got: list[Event] = []
+    try:
+        async with (
+            asyncio.timeout(wait),
+            contextlib.aclosing(feed.subscribe(max(after, feed.last_id))) as news,
+        ):
+            async for event in news:
+                got.append(event)
+                break
+    except TimeoutError:
+        pass
+    return Poll(events=got, last_id=feed.last_id)
+
+
+@mutant("01.1", "answers with the events read before the wait: the news it woke for is left out")
+async def stale_poll(request: Request, after: int = 0, wait: float = 5.0) -> Poll:
+    feed: Feed = request.app.state.feed
+    events = feed.after(after)
+    if not events:
+        await wait_for_news(feed, after, wait)
+    return Poll(events=events, last_id=feed.last_id)
+
+
+# --- 01.2 collect: empty connections later on, quiet periods, count edges, cheats ----------
+
+
+@mutant("01.2", "recv() and except ConnectionClosedError: a 1000 or 1001 close raises through")
+async def closed_error_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        after = events[-1]["id"] if events else 0
+        async with connect(f"{url}?after={after}") as websocket:
+            try:
+                while len(events) < count:
+                    events.append(json.loads(await websocket.recv()))
+            except ConnectionClosedError:  # the mistake: a 1000 or 1001 close is ConnectionClosedOK
+                continue
+    return events
+
+
+@mutant("01.2", "resumes after the last connection's last event: an empty connection restarts")
+async def per_connection_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    batch: list[dict[str, Any]] = []
+    while len(events) < count:
+        after = batch[-1]["id"] if batch else 0
+        batch = []
+        async with connect(f"{url}?after={after}") as websocket:
+            async for message in websocket:
+                batch.append(json.loads(message))
+                events.append(batch[-1])
+                if len(events) == count:
+                    break
+    return events
+
+
+@mutant("01.2", "reads each connection to its close, then keeps the first count events")
+async def to_the_close_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        after = events[-1]["id"] if events else 0
+        async with connect(f"{url}?after={after}") as websocket:
+            events.extend([json.loads(message) async for message in websocket])
+    return events[:count]
+
+
+@mutant("01.2", "a second with no message ends the stream: returns what it has")
+async def quiet_second_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        after = events[-1]["id"] if events else 0
+        async with connect(f"{url}?after={after}") as websocket:
+            while len(events) < count:
+                try:
+                    message = await asyncio.wait_for(websocket.recv(), 1)
+                except TimeoutError:
+                    return events
+                except ConnectionClosed:
+                    break
+                events.append(json.loads(message))
+    return events
+
+
+@mutant("01.2", "while len(events) <= count: count 0 still reads an event")
+async def one_more_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) <= count:
+        after = events[-1]["id"] if events else 0
+        async with connect(f"{url}?after={after}") as websocket:
+            async for message in websocket:
+                events.append(json.loads(message))
+                if len(events) >= count:
+                    break
+        if len(events) >= count:
+            break
+    return events
+
+
+@mutant("01.2", "reconnects with ?after=0 and drops the events it already has")
+async def dedupe_collect(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        async with connect(f"{url}?after=0") as websocket:
+            async for message in websocket:
+                event = json.loads(message)
+                if event not in events:
+                    events.append(event)
+                if len(events) == count:
+                    break
+    return events
+
+
+@mutant("01.2", "cheat: short-polls GET /feed/poll beside the WebSocket instead")
+async def poll_cheat(url: str, count: int) -> list[dict[str, Any]]:
+    base = url.replace("ws://", "http://").rsplit("/", 1)[0]
+    async with httpx.AsyncClient() as client:
+        while True:
+            answer = (await client.get(f"{base}/feed/poll", params={"after": 0})).json()
+            if len(answer["events"]) >= count:
+                return list(answer["events"][:count])
+            await asyncio.sleep(0.05)

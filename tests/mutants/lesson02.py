@@ -1,8 +1,9 @@
 """Plausible wrong answers to lesson 02's exercises, one bug each (see ``mutants``).
 
-Equivalent survivors of ``scripts/mutate.py``: in 02.1 and 02.2, ``return`` after a close or a
-disconnect deleted (the next receive raises WebSocketDisconnect, which ends the endpoint just the
-same); in 02.1, ``secret > number`` → ``>=`` (equality was answered just before); in 02.2, the
+Equivalent survivors of ``scripts/mutate.py``: in 02.2, ``return`` after the 1003 close or a
+disconnect deleted (the next ``receive()`` brings the disconnect, which ends the endpoint just
+the same; in 02.1 the next ``receive_text()`` raises instead, which "closes with 1000 'Correct'"
+rejects); in 02.1, ``secret > number`` → ``>=`` (equality was answered just before); in 02.2, the
 1003 close without its reason (the prompt names no reason) and ``exc.errors()[-1]`` for ``[0]``
 (invalid JSON gives one error; wrong shapes give only shape errors).
 """
@@ -236,6 +237,10 @@ def make_calc(
     decode_binary: bool = False,
     with_message: bool = True,
     model: type[BaseModel] = Calculation,
+    is_binary=lambda message: message.get("text") is None,
+    binary_code: int = 1003,
+    shown=lambda value: value,
+    once: bool = False,
 ):
     """The solution's calculator with one rule changed.
 
@@ -260,9 +265,9 @@ def make_calc(
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
-            if text is None:
+            if is_binary(message):
                 if not decode_binary:
-                    await websocket.close(1003, "send JSON text frames")
+                    await websocket.close(binary_code, "send JSON text frames")
                     return
                 text = message["bytes"].decode()
             try:
@@ -274,7 +279,9 @@ def make_calc(
                 await error(websocket, "division_by_zero", "b is zero")
                 continue
             value = operations[request.op](request.a, request.b)
-            await websocket.send_json({"type": "result", "value": value})
+            await websocket.send_json({"type": "result", "value": shown(value)})
+            if once:
+                return
 
     return calculator
 
@@ -301,6 +308,14 @@ mutant("02.2", "b = 0 is an error for every op")(make_calc(zero_any_op=True))
 mutant("02.2", "decodes a binary frame and answers it")(make_calc(decode_binary=True))
 mutant("02.2", "error frames carry no message")(make_calc(with_message=False))
 mutant("02.2", "integers only: 2.5 is invalid")(make_calc(model=IntCalculation))
+mutant("02.2", "not message.get('text'): an empty text frame is taken for a binary one")(
+    make_calc(is_binary=lambda message: not message.get("text"))
+)
+mutant("02.2", "rounds every result to 2 decimals")(make_calc(shown=lambda value: round(value, 2)))
+mutant("02.2", "closes on a binary frame with 1007 (invalid payload), not 1003")(
+    make_calc(binary_code=1007)
+)
+mutant("02.2", "no loop: answers the first request, then returns")(make_calc(once=True))
 
 
 @mutant("02.2", "Calculation(**json.loads(text)): JSON that is not an object crashes")
@@ -345,3 +360,73 @@ async def calculator_fixed(websocket: WebSocket) -> None:
             await websocket.send_json({"type": "error", "code": "division_by_zero", "message": "0"})
             continue
         await websocket.send_json({"type": "result", "value": fixed[request.op]})
+
+
+# --- 02.1 guess: counting, and going on after the close --------------------------------------
+
+
+@mutant("02.1", "no return after the close: the next receive_text() raises")
+async def guess_goes_on(websocket: WebSocket, secret: int) -> None:
+    await websocket.accept()
+    wrong = 0
+    while True:
+        text = await websocket.receive_text()
+        try:
+            number = int(text)
+        except ValueError:
+            await websocket.send_text("send a whole number")
+            continue
+        if number == secret:
+            await websocket.close(1000, "Correct")
+        else:
+            wrong += 1
+            if wrong == 5:
+                await websocket.close(4000, "Out of guesses")
+            else:
+                await websocket.send_text("higher" if secret > number else "lower")
+
+
+_wrong_by_secret: dict[int, int] = {}  # the mistake: games with the same secret share a count
+
+
+@mutant("02.1", "counts wrong guesses per secret in a module-level dict")
+async def guess_count_per_secret(websocket: WebSocket, secret: int) -> None:
+    await websocket.accept()
+    while True:
+        text = await websocket.receive_text()
+        try:
+            number = int(text)
+        except ValueError:
+            await websocket.send_text("send a whole number")
+            continue
+        if number == secret:
+            _wrong_by_secret.pop(secret, None)
+            await websocket.close(1000, "Correct")
+            return
+        _wrong_by_secret[secret] = _wrong_by_secret.get(secret, 0) + 1
+        if _wrong_by_secret[secret] >= 5:
+            _wrong_by_secret.pop(secret, None)
+            await websocket.close(4000, "Out of guesses")
+            return
+        await websocket.send_text("higher" if secret > number else "lower")
+
+
+@mutant("02.1", "counts distinct wrong guesses: a repeated guess is free")
+async def guess_counts_a_set(websocket: WebSocket, secret: int) -> None:
+    await websocket.accept()
+    tried: set[int] = set()
+    while True:
+        text = await websocket.receive_text()
+        try:
+            number = int(text)
+        except ValueError:
+            await websocket.send_text("send a whole number")
+            continue
+        if number == secret:
+            await websocket.close(1000, "Correct")
+            return
+        tried.add(number)
+        if len(tried) == 5:
+            await websocket.close(4000, "Out of guesses")
+            return
+        await websocket.send_text("higher" if secret > number else "lower")

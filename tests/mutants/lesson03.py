@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from fastapi import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 from websockets.exceptions import InvalidHandshake
 
 from mutants.registry import mutant
@@ -302,6 +303,108 @@ class EmptyingOutbox(BaseOutbox):
     async def drain(self) -> None:
         while not self.queue.empty():  # at the start there is nothing yet: the writer is done
             await self.websocket.send_text(self.queue.get_nowait())
+
+
+# --- 03.1 and 03.2: members coming and going mid-broadcast, cut-off details ------------------
+
+
+@mutant("03.1", "puts back the list copied before the sends: joins and leaves meanwhile are undone")
+class SnapshotHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        alive = []
+        for connection in list(self.connections):
+            if connection is not exclude:
+                try:
+                    await connection.send_text(message)
+                except (WebSocketDisconnect, RuntimeError):
+                    continue
+            alive.append(connection)
+        self.connections = alive
+
+
+@mutant("03.1", "prunes by client_state before sending: a dead one that looks open raises")
+class StateHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections):
+            if connection is exclude:
+                continue
+            if connection.client_state is not WebSocketState.CONNECTED:
+                self.disconnect(connection)
+                continue
+            await connection.send_text(message)
+
+
+@mutant("03.1", "sends in tasks it never awaits: a failed send prunes nothing")
+class FireAndForgetHub(BaseHub):
+    tasks: ClassVar[set[asyncio.Task[None]]] = set()
+
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections):
+            if connection is not exclude:
+                task = asyncio.get_running_loop().create_task(connection.send_text(message))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+
+@mutant("03.1", "cheat: skips the oldest connection, as if the sender were always the first")
+class OldestHub(BaseHub):
+    async def broadcast_except(self, message: str, exclude: WebSocket) -> None:
+        for connection in list(self.connections)[1:]:
+            try:
+                await connection.send_text(message)
+            except (WebSocketDisconnect, RuntimeError):
+                self.disconnect(connection)
+
+
+@mutant("03.2", "cuts off with 1008 (policy violation) instead of 4008")
+class PolicyOutbox(BaseOutbox):
+    cut_off_code = 1008
+
+
+@mutant("03.2", "keeps True in self.closing, not the close task")
+class FlagOutbox(BaseOutbox):
+    tasks: ClassVar[set[asyncio.Task[None]]] = set()
+
+    def overflow(self) -> bool:
+        task = asyncio.get_running_loop().create_task(self.websocket.close(4008, "slow consumer"))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        self.closing = True  # type: ignore[assignment]  # the mistake: a flag, not the task
+        return False
+
+
+@mutant("03.2", "a full queue drops its oldest message to make room: never cuts off")
+class OldestOutOutbox(BaseOutbox):
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(message)
+        return True
+
+
+@mutant("03.2", "qsize() > maxsize: never true, so put_nowait raises QueueFull out of send()")
+class OverfullOutbox(BaseOutbox):
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        if self.queue.qsize() > self.queue.maxsize:
+            return self.overflow()
+        self.queue.put_nowait(message)
+        return True
+
+
+@mutant("03.2", "the send that cuts off still says True: False only from the next one")
+class LateFalseOutbox(BaseOutbox):
+    def send(self, message: str) -> bool:
+        if self.closing is not None:
+            return False
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflow()
+        return True
 
 
 # --- 03.3 reconnect --------------------------------------------------------------------------

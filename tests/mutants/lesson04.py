@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -194,6 +195,86 @@ class SlowBucket(Bucket):
 class ExampleBucket(Bucket):
     def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
         super().__init__(2, 5, clock)
+
+
+# --- 04.1 and 04.2: more mistakes -----------------------------------------------------------
+
+
+@mutant("04.1", "an empty history says complete=False: nothing held, so nothing confirmed")
+def catch_up_empty_lost(history: Any, last_id: int) -> tuple[bool, list[dict[str, Any]]]:
+    if not history:
+        return False, []
+    return last_id >= history[0]["id"] - 1, [m for m in history if m["id"] > last_id]
+
+
+@mutant("04.1", "the newest n = newest id - last_id: list(history)[-0:] when up to date")
+def catch_up_tail(history: Any, last_id: int) -> tuple[bool, list[dict[str, Any]]]:
+    if not history:
+        return True, []
+    missed = history[-1]["id"] - last_id
+    return last_id >= history[0]["id"] - 1, list(history)[-missed:]
+
+
+@mutant("04.1", "newest first: iterates reversed(history)")
+def catch_up_newest_first(history: Any, last_id: int) -> tuple[bool, list[dict[str, Any]]]:
+    complete = not history or last_id >= history[0]["id"] - 1
+    return complete, [m for m in reversed(history) if m["id"] > last_id]
+
+
+@mutant("04.1", "islice from last_id - oldest id + 1: ValueError once messages are lost")
+def catch_up_islice(history: Any, last_id: int) -> tuple[bool, list[dict[str, Any]]]:
+    if not history:
+        return True, []
+    start = last_id - history[0]["id"] + 1
+    return start >= 0, list(itertools.islice(history, start, None))
+
+
+@mutant("04.2", "refuses only at tokens <= 0: a fraction of a token lets a call through")
+class FractionBucket(Bucket):
+    def allow(self) -> bool:
+        self.refill()
+        if self.tokens <= 0:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@mutant("04.2", "caps after taking the token: min(burst, tokens + flow - 1)")
+class CapLastBucket(Bucket):
+    def allow(self) -> bool:
+        now = self.clock()
+        tokens = self.tokens + (now - self.updated) * self.rate
+        self.updated = now
+        if tokens < 1:
+            self.tokens = min(self.burst, tokens)
+            return False
+        self.tokens = min(self.burst, tokens - 1)
+        return True
+
+
+@mutant("04.2", "counts from totals: min(burst, burst + elapsed × rate - allowed so far)")
+class TotalsBucket(Bucket):
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        super().__init__(rate, burst, clock)
+        self.allowed = 0
+
+    def allow(self) -> bool:
+        flowed = (self.clock() - self.updated) * self.rate
+        if min(self.burst, self.burst + flowed - self.allowed) < 1:
+            return False
+        self.allowed += 1
+        return True
+
+
+@mutant("04.2", "a refusal empties the bucket: the fraction that flowed in is lost")
+class ZeroingBucket(Bucket):
+    def allow(self) -> bool:
+        self.refill()
+        if self.tokens < 1:
+            self.tokens = 0
+            return False
+        self.tokens -= 1
+        return True
 
 
 # --- 04.3 chat_script: the page's JavaScript -------------------------------------------------

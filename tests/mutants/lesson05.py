@@ -186,3 +186,87 @@ class EchoingLobby(BaseLobby):
         members.discard(member)
         if not members:
             del self.rooms[room]
+
+
+@mutant("05.1", "JOINED goes to one member of the room: next(iter(members))")
+class OneToldLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if self.room_of.get(member) == room:
+            return
+        self.leave(member)
+        members = self.rooms.setdefault(room, set())
+        if members:
+            next(iter(members)).send(JOINED)
+        members.add(member)
+        self.room_of[member] = room
+
+
+@mutant("05.1", "LEFT goes to one member left behind: next(iter(members))")
+class OneToldOfLeavingLobby(BaseLobby):
+    def leave(self, member: Any) -> None:
+        room = self.room_of.pop(member, None)
+        if room is None:
+            return
+        members = self.rooms[room]
+        members.discard(member)
+        if not members:
+            del self.rooms[room]
+            return
+        next(iter(members)).send(LEFT)
+
+
+@mutant("05.1", "rooms[room] = {member}: joining replaces the room's members")
+class ReplacingLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if self.room_of.get(member) == room:
+            return
+        self.leave(member)
+        for other in self.rooms.get(room, set()):
+            other.send(JOINED)
+        self.rooms[room] = {member}
+        self.room_of[member] = room
+
+
+@mutant("05.1", "switching takes the member out of the old room without telling it")
+class SilentSwitchLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if self.room_of.get(member) == room:
+            return
+        old = self.room_of.pop(member, None)
+        if old is not None:
+            self.rooms[old].discard(member)
+            if not self.rooms[old]:
+                del self.rooms[old]
+        members = self.rooms.setdefault(room, set())
+        for other in members:
+            other.send(JOINED)
+        members.add(member)
+        self.room_of[member] = room
+
+
+@mutant("05.1", "deletes the room when one member is left: len(members) <= 1")
+class OneLeftLobby(BaseLobby):
+    def leave(self, member: Any) -> None:
+        room = self.room_of.pop(member, None)
+        if room is None:
+            return
+        members = self.rooms[room]
+        members.discard(member)
+        for other in members:
+            other.send(LEFT)
+        if len(members) <= 1:
+            del self.rooms[room]
+
+
+@mutant("05.1", "tells the room only when it has two members or more: len(members) > 1")
+class CrowdOnlyLobby(BaseLobby):
+    def join(self, member: Any, room: str) -> None:
+        if self.room_of.get(member) == room:
+            return
+        self.leave(member)
+        members = self.rooms.setdefault(room, set())
+        if len(members) > 1:
+            for other in members:
+                other.send(JOINED)
+        members.add(member)
+        self.room_of[member] = room
