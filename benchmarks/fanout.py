@@ -142,7 +142,7 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
 
 
 def report(runs: list[Run], busy: float, skipped: Sequence[str] = ()) -> str:
-    lines = [table(runs, reference="raw"), *disturbed(runs), ""]
+    lines = [table(runs, reference="raw"), "", *disturbed(runs)]
     burst = {r.design: r for r in runs if r.scenario == "burst"}
     course = burst.get("course")
     for name, other in burst.items():
