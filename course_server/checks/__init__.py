@@ -33,7 +33,7 @@ from typing import Any
 from course_server.checks import references as _references
 from course_server.checks.harness import CheckFailed, Harness, expect, expect_close, expect_equal
 from course_server.checks.report import Report, Status, Verdict, failure
-from course_server.checks.shared import sharing
+from course_server.checks.shared import sharing, starting
 
 __all__ = [
     "CheckFailed",
@@ -157,6 +157,10 @@ async def _run_one(harness: Harness, check: Check, implementation: Any) -> tuple
     if isinstance(error, TimeoutError) and deadline.expired():
         busy = await harness.busy()
         why = busy or "is your code waiting for something that never comes?"
+        if busy is None and (slow := starting()):
+            # Not the learner's code: the machine is too busy to start what the check needs.
+            factor = f"{FACTOR_ENV}=3 gives every check three times as long"
+            why = f"{', '.join(slow)} was still starting: a busy machine? {factor}"
         verdict = Verdict(check.name, Status.TIMED_OUT, f"no result within {timeout:g} s: {why}")
     else:
         # The check gave up by itself; was it waiting on a server the learner's code holds?

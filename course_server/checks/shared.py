@@ -12,22 +12,48 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_scope: contextvars.ContextVar[tuple[contextlib.AsyncExitStack, dict[str, Any]] | None] = (
-    contextvars.ContextVar("course_checks_shared", default=None)
+
+@dataclasses.dataclass
+class _Scope:
+    stack: contextlib.AsyncExitStack
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cut_short: list[str] = dataclasses.field(default_factory=list)  # opens a deadline ended
+
+
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
+    "course_checks_shared", default=None
 )
+
+
+class _Starting:
+    """What ``shared`` holds for a key while its ``open()`` is still being entered."""
+
+
+def starting() -> list[str]:
+    """The keys whose ``open()`` a deadline cut short, or that are still being entered.
+
+    What a check that ran out of time was waiting for when it was not the learner's code (a
+    browser slow to start); asking forgets the ones cut short.
+    """
+    scope = _scope.get()
+    if scope is None:
+        return []
+    cut, scope.cut_short = scope.cut_short, []
+    return cut + [k for k, v in scope.values.items() if isinstance(v, _Starting)]
 
 
 @contextlib.asynccontextmanager
 async def sharing() -> AsyncIterator[None]:
     """Let the checks run inside share what they open with ``shared``; close it all after."""
     async with contextlib.AsyncExitStack() as stack:
-        token = _scope.set((stack, {}))
+        token = _scope.set(_Scope(stack))
         try:
             yield
         finally:
@@ -43,12 +69,17 @@ async def shared(key: str, open: Callable[[], AbstractAsyncContextManager[T]]) -
     scope = _scope.get()
     if scope is None:
         raise RuntimeError("shared() is for checks, which run inside sharing()")
-    stack, values = scope
+    values = scope.values
     if key not in values:
+        values[key] = _Starting()
         try:
-            values[key] = await stack.enter_async_context(open())
+            values[key] = await scope.stack.enter_async_context(open())
         except Exception as exc:
             values[key] = exc
+        except BaseException:  # cancelled (the check's deadline): the next check tries again
+            del values[key]
+            scope.cut_short.append(key)
+            raise
     value = values[key]
     if isinstance(value, Exception):
         raise value

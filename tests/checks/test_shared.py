@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
-from course_server.checks.shared import shared, sharing
+from course_server.checks.shared import shared, sharing, starting
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +59,24 @@ async def test_each_run_opens_its_own() -> None:
 async def test_shared_outside_a_run_is_a_mistake_said_plainly() -> None:
     with pytest.raises(RuntimeError, match="inside sharing"):
         await shared("b", Opener())
+
+
+async def test_an_open_cut_short_by_a_deadline_is_named_once_and_tried_again() -> None:
+    started, opened = asyncio.Event(), Opener()
+
+    @contextlib.asynccontextmanager
+    async def slow() -> AsyncIterator[str]:
+        started.set()
+        await asyncio.Event().wait()  # a browser that takes longer than the check may wait
+        yield "never"
+
+    async with sharing():
+        waiting = asyncio.ensure_future(shared("browser", slow))
+        await started.wait()
+        assert starting() == ["browser"]  # still being opened
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert starting() == ["browser"]  # what the cut-short check was waiting for
+        assert starting() == []
+        assert await shared("browser", opened) == "browser"  # the next check tries again
