@@ -177,32 +177,26 @@ async def _own_game(h: Harness, endpoint: Any) -> None:
     first = rng.randint(-500, 500)
     await exchange(server.ws(f"/guess?secret={first}"), *map(str, wrong_guesses(rng, first, 3)))
     second = first + rng.choice([-1, 1]) * rng.randint(50, 400)
-    numbers = wrong_guesses(rng, second, MAX_WRONG - 1)
-    try:
-        replies = await exchange(server.ws(f"/guess?secret={second}"), *map(str, numbers))
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"a second game, after a first one with three wrong guesses: {exc}; each game "
-            "counts from zero"
-        ) from None
-    expected = [hint(second, number) for number in numbers]
-    expect(
-        replies == expected,
-        f"a second game with secret {second} answered {numbers} with {replies}, not {expected}",
-    )
+
+    async def counts_from_zero(secret: int, game: str, after: str) -> None:
+        """Four wrong guesses in a new game with ``secret`` get four hints, not a close."""
+        numbers = wrong_guesses(rng, secret, MAX_WRONG - 1)
+        try:
+            replies = await exchange(server.ws(f"/guess?secret={secret}"), *map(str, numbers))
+        except CheckFailed as exc:
+            raise CheckFailed(f"{game}, {after}: {exc}; each connection counts from zero") from None
+        expected = [hint(secret, number) for number in numbers]
+        expect(
+            replies == expected,
+            f"{game} with secret {secret} answered {numbers} with {replies}, not {expected}",
+        )
+
+    await counts_from_zero(second, "a second game", "after a first one with three wrong guesses")
     # A third game with the first one's secret: a count kept per secret shows here.
-    numbers = wrong_guesses(rng, first, MAX_WRONG - 1)
-    try:
-        replies = await exchange(server.ws(f"/guess?secret={first}"), *map(str, numbers))
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"a third game with the secret {first} of a first game (left after three wrong "
-            f"guesses): {exc}; each connection counts from zero, whatever its secret"
-        ) from None
-    expected = [hint(first, number) for number in numbers]
-    expect(
-        replies == expected,
-        f"a third game with secret {first} answered {numbers} with {replies}, not {expected}",
+    await counts_from_zero(
+        first,
+        "a third game",
+        f"with the secret {first} of a first game left after three wrong guesses",
     )
 
 
